@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The one command that checks everything, on a fresh machine or a warm one:
+# formatting, lints, every test (real peers included: it installs Prosody and a Python
+# virtualenv first), the docs, and that the benches and fuzz targets compile.
+# `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+export CARGO_TERM_COLOR=never
+# Model-based property tests: at least 1,000 cases per property in CI.
+export PROPTEST_CASES="${PROPTEST_CASES:-1000}"
+
+step() { printf '\n==> %s\n' "$*"; }
+started=$(date +%s)
+
+step "rustfmt"
+cargo fmt --all --check
+
+step "real peers: Debian packages and the Python virtualenv"
+./scripts/setup-peers.sh
+
+step "clippy (all targets, all features, -D warnings)"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "tests (all features, real peers included)"
+cargo test --workspace --all-features -- --include-ignored
+
+step "tests (default features: the pure-Rust crypto backend)"
+cargo test -p xmpp-push2-crypto -- --include-ignored
+
+step "docs"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
+
+step "benches compile"
+cargo build --workspace --all-features --benches
+
+step "fuzz targets compile"
+cargo build --manifest-path fuzz/Cargo.toml --target-dir target/fuzz-check
+
+step "done in $(( $(date +%s) - started )) s"

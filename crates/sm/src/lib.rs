@@ -1,0 +1,1 @@
+//! XEP-0198 (in progress)

@@ -1,0 +1,2 @@
+//! Test support for tether (dev-only, unpublished).
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! placeholder, replaced in this issue
+fn main() {}
