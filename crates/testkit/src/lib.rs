@@ -1,2 +1,35 @@
-//! Test support for tether (dev-only, unpublished).
+//! Test support for tether (dev-only, unpublished): blocking XMPP plumbing over TCP on
+//! 127.0.0.1 and launchers for real peers.
+//!
+//! - [`xml`]: a blocking stream reader (header, then one `minidom::Element` per top-level
+//!   child) and writer.
+//! - [`client`]: a plain-TCP client connection with SASL PLAIN, stream restart and resource
+//!   binding, and [`client::SmDriver`] to run an `xmpp_sm::Client` over it.
+//! - [`server`]: a small loopback test server built on `xmpp_sm::Server` and `SessionStore`.
+//! - [`prosody`] and [`slixmpp`]: start Debian's Prosody and slixmpp scripts, killed by pid on
+//!   drop.
+//!
+//! Everything here is bounded in time: every read has a timeout, every child process is
+//! killed when its guard drops. Nothing here is meant for production use.
 #![forbid(unsafe_code)]
+
+pub mod client;
+pub mod process;
+pub mod prosody;
+pub mod server;
+pub mod slixmpp;
+pub mod xml;
+
+use std::path::PathBuf;
+
+/// The workspace root (the directory holding the top-level `Cargo.toml`), derived from this
+/// crate's manifest directory at compile time.
+#[must_use]
+pub fn workspace_root() -> PathBuf {
+    // crates/testkit -> crates -> root
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .and_then(|p| p.parent())
+        .map_or_else(|| manifest.clone(), PathBuf::from)
+}
