@@ -33,3 +33,37 @@ pub fn workspace_root() -> PathBuf {
         .and_then(|p| p.parent())
         .map_or_else(|| manifest.clone(), PathBuf::from)
 }
+
+use std::time::{Duration, Instant, SystemTime};
+
+/// The wall clock, for the `now` argument of the xmpp-sm state machines.
+#[must_use]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "test support owns the real clock and passes it to the sans-IO machines"
+)]
+pub fn system_now() -> SystemTime {
+    SystemTime::now()
+}
+
+/// A point `timeout` from now on the monotonic clock, for bounding waits.
+#[must_use]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "test support bounds its blocking waits with the real monotonic clock"
+)]
+pub fn deadline_in(timeout: Duration) -> Instant {
+    Instant::now() + timeout
+}
+
+/// Time left until `deadline`, or `None` once it has passed.
+#[must_use]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "test support bounds its blocking waits with the real monotonic clock"
+)]
+pub fn remaining(deadline: Instant) -> Option<Duration> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+}
