@@ -1,0 +1,133 @@
+//! Configuration: ack policy, limits, resumption.
+
+use std::time::Duration;
+
+use crate::ns::Namespace;
+
+/// When a state machine asks its peer for an acknowledgement, and how long it waits.
+///
+/// At most one `<r/>` is outstanding at a time: a new one is only sent after the peer
+/// answered the previous one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct AckPolicy {
+    /// Send `<r/>` as soon as this many stanzas are unacknowledged (`Some(1)`: after every
+    /// stanza, as Prosody does by default). `None`: never because of a count.
+    pub after_stanzas: Option<u32>,
+    /// Send `<r/>` once the oldest unacknowledged stanza has waited this long. `None`: never
+    /// because of time.
+    pub after_time: Option<Duration>,
+    /// Report [`crate::Event::AckTimeout`] when an `<r/>` stays unanswered this long.
+    pub timeout: Option<Duration>,
+}
+
+impl Default for AckPolicy {
+    /// After 5 stanzas or 5 seconds, whichever comes first; time out after 60 seconds.
+    fn default() -> Self {
+        Self {
+            after_stanzas: Some(5),
+            after_time: Some(Duration::from_secs(5)),
+            timeout: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+impl AckPolicy {
+    /// Never ask on its own; the caller uses `request_ack`.
+    #[must_use]
+    pub const fn manual() -> Self {
+        Self {
+            after_stanzas: None,
+            after_time: None,
+            timeout: None,
+        }
+    }
+}
+
+/// Configuration of a [`crate::Client`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// Ask for a resumable stream.
+    pub resume: bool,
+    /// Preferred resumption time in seconds, sent as `max` on `<enable/>`.
+    pub max: Option<u32>,
+    /// When to request acknowledgements.
+    pub ack: AckPolicy,
+    /// The most unacknowledged stanzas held for retransmission. Sending one more is a fatal
+    /// [`crate::PeerError::QueueOverflow`]: the peer is not acknowledging, every held stanza
+    /// is handed back.
+    pub max_queue: usize,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            resume: true,
+            max: None,
+            ack: AckPolicy::default(),
+            max_queue: 1000,
+        }
+    }
+}
+
+/// Configuration of a [`crate::Server`] stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The dialects offered in stream features, in the order listed. Requests in any of them
+    /// are answered in the namespace they came in.
+    pub namespaces: Vec<Namespace>,
+    /// Allow resumption.
+    pub resume: bool,
+    /// The longest resumption time granted, in seconds: a client's `max` is honoured up to
+    /// this cap.
+    pub max_resume: u32,
+    /// The resumption time granted when the client does not ask for one, in seconds.
+    pub default_resume: u32,
+    /// `location` to advertise on `<enabled/>`.
+    pub location: Option<String>,
+    /// When to request acknowledgements.
+    pub ack: AckPolicy,
+    /// The most unacknowledged stanzas held, on the live stream and while hibernated. At the
+    /// limit the stream fails with [`crate::PeerError::QueueOverflow`] (a live stream) or the
+    /// stanza is handed back (a hibernated session).
+    pub max_queue: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            namespaces: vec![Namespace::Sm2, Namespace::Sm3],
+            resume: true,
+            max_resume: 600,
+            default_resume: 300,
+            location: None,
+            ack: AckPolicy::default(),
+            max_queue: 1000,
+        }
+    }
+}
+
+/// Configuration of a [`crate::SessionStore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct StoreConfig {
+    /// The most hibernated sessions kept. Hibernating one more expires the one closest to its
+    /// deadline first (its stanzas are handed back in [`crate::StoreEvent::Expired`]).
+    pub max_hibernated: usize,
+    /// How many ended sessions' last `h` are remembered, so a late `<resume/>` can be answered
+    /// `<failed h='…'/>` (XEP-0198 §5). The oldest are forgotten first.
+    pub max_remembered: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            max_hibernated: 10_000,
+            max_remembered: 10_000,
+        }
+    }
+}
