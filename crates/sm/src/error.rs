@@ -113,8 +113,10 @@ pub enum PeerError {
     /// `undefined-condition`.
     #[error("<resumed/> for another stream")]
     PrevIdMismatch,
-    /// An SM element that the current state does not allow (for example `<a/>` before SM was
-    /// enabled, or `<enabled/>` that nobody asked for). Fatal: `unsupported-stanza-type`.
+    /// An SM element that the current state does not allow (for example `<r/>` before SM was
+    /// enabled, or `<enabled/>` that nobody asked for). Not fatal and nothing to answer: the
+    /// element is ignored and reported. XEP-0198 1.6.3 forbids none of these explicitly, and
+    /// Prosody ignores an early `<r/>`, so a stream is not torn down for them.
     #[error("unexpected <{element}/> while {state}")]
     Unexpected {
         /// The element's local name.
@@ -142,6 +144,7 @@ impl PeerError {
                 | Self::EnableBeforeBind { .. }
                 | Self::EnableTwice { .. }
                 | Self::ResumeAfterBind { .. }
+                | Self::Unexpected { .. }
         )
     }
 
@@ -170,9 +173,7 @@ impl PeerError {
             | Self::ResumeAfterBind { ns } => Some(Answer::Failed(
                 Failed::new(*ns, StanzaCondition::UnexpectedRequest).into(),
             )),
-            Self::Unexpected { .. } => {
-                stream(StreamCondition::UnsupportedStanzaType, self.to_string())
-            }
+            Self::Unexpected { .. } => None,
             Self::QueueOverflow { .. } => {
                 stream(StreamCondition::ResourceConstraint, self.to_string())
             }

@@ -18,8 +18,10 @@ pub const JABBER_SERVER: &str = "jabber:server";
 pub const STREAM: &str = "http://etherx.jabber.org/streams";
 /// XEP-0388 Extensible SASL Profile (SASL2).
 pub const SASL2: &str = "urn:xmpp:sasl:2";
-/// XEP-0386 Bind 2.
+/// XEP-0386 Bind 2 (current).
 pub const BIND2: &str = "urn:xmpp:bind:0";
+/// The Bind 2 namespace XEP-0198 1.6.x's own inline examples use (§9); accepted, never sent.
+pub const BIND2_XEP0198_EXAMPLES: &str = "urn:xmpp:bind2:1";
 
 /// Which dialect of XEP-0198 a stream speaks.
 ///

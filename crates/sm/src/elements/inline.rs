@@ -29,10 +29,15 @@ pub fn resume_in_authenticate(authenticate: &Element) -> Option<&Element> {
     sm_child(authenticate, &["resume"])
 }
 
-/// The `<enable/>` a client put inside a Bind2 `<bind/>`, if any.
+fn is_bind2(element: &Element, name: &str) -> bool {
+    element.is(name, ns::BIND2) || element.is(name, ns::BIND2_XEP0198_EXAMPLES)
+}
+
+/// The `<enable/>` a client put inside a Bind2 `<bind/>`, if any. Accepts XEP-0386's
+/// `urn:xmpp:bind:0` and the `urn:xmpp:bind2:1` of XEP-0198 §9's examples.
 #[must_use]
 pub fn enable_in_bind(bind: &Element) -> Option<&Element> {
-    if !bind.is("bind", ns::BIND2) {
+    if !is_bind2(bind, "bind") {
         return None;
     }
     sm_child(bind, &["enable"])
@@ -50,16 +55,29 @@ pub fn reply_in_success(success: &Element) -> Option<&Element> {
 /// The `<enabled/>` or `<failed/>` a server put inside a Bind2 `<bound/>`, if any.
 #[must_use]
 pub fn reply_in_bound(bound: &Element) -> Option<&Element> {
-    if !bound.is("bound", ns::BIND2) {
+    if !is_bind2(bound, "bound") {
         return None;
     }
     sm_child(bound, &["enabled", "failed"])
 }
 
-/// The `<sm/>` element a server lists inside SASL2's `<inline/>` (in
-/// `<authentication xmlns='urn:xmpp:sasl:2'>`) and inside Bind2's `<inline/>`, to offer
-/// inline resumption and inline enabling. Only sm:3 is defined for inline use.
+/// The `<sm xmlns='urn:xmpp:sm:3'/>` a server lists inside SASL2's `<inline/>` (in
+/// `<authentication xmlns='urn:xmpp:sasl:2'>`) to offer inline resumption (XEP-0198 §9.2,
+/// XEP-0388 Example 2). Only sm:3 is defined for inline use.
 #[must_use]
-pub fn inline_feature() -> Element {
+pub fn sasl2_inline_feature() -> Element {
     Element::bare("sm", ns::SM3)
+}
+
+/// The `<feature var='urn:xmpp:sm:3'/>` a server lists inside Bind2's `<inline/>` to offer
+/// inline enabling (XEP-0386 §3.1, XEP-0198 §9.1).
+#[must_use]
+pub fn bind2_inline_feature() -> Element {
+    Element::builder("feature", ns::BIND2).attr(var_name(), ns::SM3).build()
+}
+
+fn var_name() -> minidom::rxml::NcName {
+    // Invariant: "var" is a valid NCName.
+    #[expect(clippy::expect_used, reason = "a literal attribute name is a valid NCName")]
+    minidom::rxml::NcName::try_from("var").expect("literal attribute name is a valid NCName")
 }
