@@ -1,0 +1,128 @@
+//! The five primitives behind one trait: P-256 key generation, ECDH, HKDF-SHA-256,
+//! AES-128-GCM and ES256.
+//!
+//! Two implementations exist, both always usable as types so one program (the benches, the
+//! cross-checks) can run both:
+//! - [`RustCrypto`]: pure Rust (`p256`, `hkdf`, `sha2`, `aes-gcm`); no C toolchain, builds for
+//!   wasm. Always compiled.
+//! - [`AwsLc`]: `aws-lc-rs`, behind the cargo feature `aws-lc-rs`; about five times faster
+//!   for the scalar multiplications that dominate a Web Push encryption.
+//!
+//! [`Default`] names the one the feature selects, and every function without a `_with` suffix
+//! uses it. The trait is sealed: the rest of the crate relies on each implementation being
+//! one of these two.
+//!
+//! Key generation takes its randomness from the caller's RNG in both backends: a scalar is
+//! drawn from it and handed to the backend. The one exception is ES256 signing under
+//! `aws-lc-rs`, which draws its ECDSA nonce from AWS-LC's own generator (its API offers no
+//! other way); [`RustCrypto`] signs deterministically (RFC 6979).
+
+use zeroize::Zeroizing;
+
+use crate::error::KeyError;
+
+mod rustcrypto;
+pub use rustcrypto::RustCrypto;
+
+#[cfg(feature = "aws-lc-rs")]
+mod aws_lc;
+#[cfg(feature = "aws-lc-rs")]
+pub use aws_lc::AwsLc;
+
+/// The backend the cargo features select: [`AwsLc`] with `aws-lc-rs`, else [`RustCrypto`].
+#[cfg(feature = "aws-lc-rs")]
+pub type Default = AwsLc;
+/// The backend the cargo features select: [`AwsLc`] with `aws-lc-rs`, else [`RustCrypto`].
+#[cfg(not(feature = "aws-lc-rs"))]
+pub type Default = RustCrypto;
+
+/// Length of an uncompressed SEC1 P-256 point.
+pub const PUBLIC_KEY_LEN: usize = 65;
+/// Length of a P-256 scalar.
+pub const SCALAR_LEN: usize = 32;
+
+/// One HKDF-Expand output: `okm` is filled from `info`, given as parts to concatenate.
+#[derive(Debug)]
+pub struct HkdfOutput<'a> {
+    /// The info string, in parts (concatenated by the backend, never copied by the caller).
+    pub info: &'a [&'a [u8]],
+    /// Where the output goes; at most 32 octets (one HMAC-SHA-256 block).
+    pub okm: &'a mut [u8],
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// The primitives a backend provides. Sealed: implemented by [`RustCrypto`] and [`AwsLc`] only.
+///
+/// Every method returns an error rather than panicking on any input.
+pub trait Backend: sealed::Sealed + Sized + 'static {
+    /// A short name for reports and benches.
+    const NAME: &'static str;
+
+    /// An ES256 signing key prepared once (parsing and checking it costs a scalar
+    /// multiplication in some backends).
+    type SigningKey: Send + Sync;
+
+    /// The uncompressed public point of a scalar.
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidScalar`] if `scalar` is zero or not below the group order.
+    fn public_key(scalar: &[u8; SCALAR_LEN]) -> Result<[u8; PUBLIC_KEY_LEN], KeyError>;
+
+    /// ECDH: the x coordinate of `scalar * peer`.
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidScalar`] or [`KeyError::NotOnCurve`].
+    fn ecdh(
+        scalar: &[u8; SCALAR_LEN],
+        peer: &[u8; PUBLIC_KEY_LEN],
+    ) -> Result<Zeroizing<[u8; 32]>, KeyError>;
+
+    /// Key generation and ECDH in one: the public point of `scalar` and the shared secret with
+    /// `peer`. A backend may share work between the two.
+    ///
+    /// # Errors
+    /// As [`Backend::public_key`] and [`Backend::ecdh`].
+    fn ephemeral_ecdh(
+        scalar: &[u8; SCALAR_LEN],
+        peer: &[u8; PUBLIC_KEY_LEN],
+    ) -> Result<([u8; PUBLIC_KEY_LEN], Zeroizing<[u8; 32]>), KeyError> {
+        Ok((Self::public_key(scalar)?, Self::ecdh(scalar, peer)?))
+    }
+
+    /// HKDF-SHA-256 (RFC 5869): one Extract, then one Expand per output.
+    fn hkdf_sha256(salt: &[u8], ikm: &[u8], outputs: &mut [HkdfOutput<'_>]);
+
+    /// AES-128-GCM encryption in place with empty associated data; returns the tag.
+    fn seal(key: &[u8; 16], nonce: &[u8; 12], in_out: &mut [u8]) -> [u8; 16];
+
+    /// AES-128-GCM decryption in place of `ciphertext || tag`; returns the plaintext length.
+    ///
+    /// # Errors
+    /// `Err(())` when `record` is shorter than a tag or authentication fails.
+    #[expect(
+        clippy::result_unit_err,
+        reason = "one failure, mapped to a typed error by callers"
+    )]
+    fn open(key: &[u8; 16], nonce: &[u8; 12], record: &mut [u8]) -> Result<usize, ()>;
+
+    /// Prepares an ES256 signing key from its scalar and public point.
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidScalar`], [`KeyError::Mismatch`].
+    fn signing_key(
+        scalar: &[u8; SCALAR_LEN],
+        public: &[u8; PUBLIC_KEY_LEN],
+    ) -> Result<Self::SigningKey, KeyError>;
+
+    /// ES256: ECDSA P-256 SHA-256 over `message`, as `r || s` (RFC 7518 section 3.4).
+    ///
+    /// # Errors
+    /// [`KeyError::Backend`] if the library fails.
+    fn sign(key: &Self::SigningKey, message: &[u8]) -> Result<[u8; 64], KeyError>;
+
+    /// Verifies an ES256 `r || s` signature.
+    fn verify(public: &[u8; PUBLIC_KEY_LEN], message: &[u8], signature: &[u8; 64]) -> bool;
+}
