@@ -59,6 +59,8 @@ pub struct SmDriver {
     stanzas: VecDeque<Element>,
     other: VecDeque<Element>,
     events: Vec<Event>,
+    /// Set by `send_lost`: writes are discarded until the connection is cut.
+    lossy: bool,
 }
 
 impl SmDriver {
@@ -71,6 +73,7 @@ impl SmDriver {
             stanzas: VecDeque::new(),
             other: VecDeque::new(),
             events: Vec::new(),
+            lossy: false,
         }
     }
 
@@ -187,12 +190,13 @@ impl SmDriver {
 
     /// Sends a stanza through the machine but throws away what the machine writes for it, as
     /// if the bytes were lost on a dying link: the machine counts it as sent and keeps it
-    /// for retransmission, and the peer never sees it. Use right before [`Self::cut`].
+    /// for retransmission, and the peer never sees it.
+    ///
+    /// TCP delivers in order, so once bytes are lost nothing written after them can arrive:
+    /// from now until [`Self::cut`], everything this driver writes is thrown away too.
     pub fn send_lost(&mut self, stanza: Element) -> Result<(), SmError> {
-        self.sm.send(system_now(), stanza)?;
-        while self.sm.poll_transmit().is_some() {}
-        self.drain_events();
-        Ok(())
+        self.lossy = true;
+        self.send(stanza)
     }
 
     /// Asks for an ack now (unless one is outstanding).
@@ -303,6 +307,7 @@ impl SmDriver {
 
     fn lost(&mut self) {
         self.conn = None;
+        self.lossy = false;
         self.sm.handle_disconnect(system_now());
         // Whatever was waiting to be written never reached the wire. Stanzas among it stay
         // in the machine's queue and are retransmitted after `<resumed/>`; writing them on
@@ -314,6 +319,9 @@ impl SmDriver {
 
     fn write(&mut self, el: &Element) -> Result<(), SmError> {
         let conn = self.conn.as_mut().ok_or(SmError::NoConnection)?;
+        if self.lossy {
+            return Ok(());
+        }
         conn.send(el).map_err(SmError::from)
     }
 
@@ -326,6 +334,9 @@ impl SmDriver {
                 // itself in that phase, so this only drops nonzas such as <r/>.
                 continue;
             };
+            if self.lossy {
+                continue;
+            }
             if let Err(e) = conn.send(&t) {
                 self.lost();
                 return Err(SmError::Disconnected(e.to_string()));
