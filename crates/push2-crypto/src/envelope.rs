@@ -363,7 +363,8 @@ mod tests {
 
     #[test]
     fn malformed_envelopes_are_typed() {
-        let cases: [(&str, fn(&EnvelopeError) -> bool); 9] = [
+        type Check = fn(&EnvelopeError) -> bool;
+        let cases: [(&str, Check); 9] = [
             ("<envelope xmlns='urn:xmpp:sce:0'/>", |e| {
                 matches!(e, EnvelopeError::NotEnvelope)
             }),
