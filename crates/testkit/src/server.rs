@@ -172,6 +172,10 @@ enum Command {
     Deliver(Element),
     /// Shut the socket down in both directions: a network loss.
     Cut,
+    /// Stop reading from the socket (commands are still served): whatever the client writes
+    /// from now on stays unread, and is lost if the connection is then cut. Answered on the
+    /// channel once no more reads will happen.
+    Pause(Sender<()>),
     /// Another stream resumes this one's session (XEP-0198 §5): detach the session into the
     /// store (hibernated, so the new stream can claim it), write `conflict`, close, and
     /// answer on the channel.
@@ -333,6 +337,26 @@ impl TestServer {
             .iter()
             .filter(|(jid, _)| jid.to_bare() == *account)
             .filter(|(_, live)| live.tx.send(Command::Cut).is_ok())
+            .count()
+    }
+
+    /// Stops reading from every live stream of `account` (stanzas are still delivered to
+    /// it); returns how many. Followed by [`Self::cut`], whatever the client wrote meanwhile
+    /// is lost in transit, so the client must retransmit it after resuming.
+    ///
+    /// Returns once every such stream has stopped reading (each answers within a few ms).
+    pub fn pause(&self, account: &BareJid) -> usize {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let asked = {
+            let hub = self.shared.lock();
+            hub.live
+                .iter()
+                .filter(|(jid, _)| jid.to_bare() == *account)
+                .filter(|(_, live)| live.tx.send(Command::Pause(done_tx.clone())).is_ok())
+                .count()
+        };
+        (0..asked)
+            .filter(|_| done_rx.recv_timeout(Duration::from_secs(5)).is_ok())
             .count()
     }
 

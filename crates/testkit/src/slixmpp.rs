@@ -132,6 +132,27 @@ impl Script {
         })
     }
 
+    /// Reads lines until `done` holds for every line seen so far (order-independent), at
+    /// most `timeout`.
+    pub fn wait_until(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        mut done: impl FnMut(&[String]) -> bool,
+    ) -> Result<(), PeerError> {
+        let deadline = deadline_in(timeout);
+        while !done(&self.seen) {
+            let line = remaining(deadline).and_then(|left| self.next_line(left));
+            if line.is_none() {
+                return Err(PeerError::Timeout {
+                    what: format!("{what} from {}\n{}", self.name, self.transcript()),
+                    after: timeout,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Writes one command line to the script's stdin.
     pub fn send_line(&mut self, line: &str) -> Result<(), PeerError> {
         let Some(stdin) = self.stdin.as_mut() else {

@@ -55,6 +55,8 @@ struct Conn<'a> {
     owner: Option<BareJid>,
     jid: Option<FullJid>,
     sm: Option<Server>,
+    /// Set by [`Command::Pause`]: the socket is no longer read.
+    paused: bool,
 }
 
 /// Serves one connection until it ends, then settles its session.
@@ -76,6 +78,7 @@ pub(super) fn run(id: u64, socket: TcpStream, shared: &Shared) {
             owner: None,
             jid: None,
             sm: None,
+            paused: false,
         })
     };
     let Ok(mut conn) = setup() else {
@@ -99,6 +102,10 @@ impl Conn<'_> {
             }
             if let Err(end) = self.fire_timers() {
                 return end;
+            }
+            if self.paused {
+                std::thread::sleep(POLL);
+                continue;
             }
             match self.reader.next_event() {
                 Ok(StreamEvent::Element(el)) => {
@@ -235,6 +242,10 @@ impl Conn<'_> {
                 Ok(Command::Cut) => {
                     let _ = self.socket.shutdown(Shutdown::Both);
                     return Err(End::Lost("cut by the test".into()));
+                }
+                Ok(Command::Pause(done)) => {
+                    self.paused = true;
+                    let _ = done.send(());
                 }
                 Ok(Command::TakeOver(done)) => {
                     if self.take_over() {
@@ -700,7 +711,7 @@ impl Conn<'_> {
                         Command::TakeOver(done) => {
                             let _ = done.send(());
                         }
-                        Command::Cut => {}
+                        Command::Cut | Command::Pause(_) => {}
                     }
                 }
             }
@@ -722,7 +733,7 @@ impl Conn<'_> {
                 Command::TakeOver(done) => {
                     let _ = done.send(());
                 }
-                Command::Cut => {}
+                Command::Cut | Command::Pause(_) => {}
             }
         }
     }
