@@ -45,10 +45,10 @@ pub enum ClientError {
     #[error("the server closed the stream")]
     StreamClosed,
     /// The server sent a stream error (RFC 6120 §4.9).
-    #[error("stream error from the server: {}", crate::xml::element_to_string(.0).unwrap_or_default())]
+    #[error("stream error from the server: {}", describe_failure(.0))]
     StreamError(Element),
-    /// SASL failed (RFC 6120 §6.5).
-    #[error("authentication failed: {}", crate::xml::element_to_string(.0).unwrap_or_default())]
+    /// SASL failed (RFC 6120 §6.5): the `<failure/>` element.
+    #[error("authentication failed: {}", describe_failure(.0))]
     AuthFailed(Element),
     /// The server does not offer what we need.
     #[error("the server does not offer {0}")]
@@ -61,6 +61,22 @@ pub enum ClientError {
         /// What came instead (serialised).
         got: String,
     },
+}
+
+/// "condition (text)" of a SASL `<failure/>` or stream `<error/>`.
+pub(crate) fn describe_failure(el: &Element) -> String {
+    let condition = el
+        .children()
+        .find(|c| c.name() != "text")
+        .map_or("no condition", Element::name);
+    match el
+        .children()
+        .find(|c| c.name() == "text")
+        .map(Element::text)
+    {
+        Some(text) => format!("{condition} ({text})"),
+        None => condition.to_owned(),
+    }
 }
 
 impl ClientError {

@@ -23,7 +23,7 @@ pub enum SmError {
     #[error("xmpp-sm: {0}")]
     Sm(#[from] xmpp_sm::Error),
     /// The server sent a stream error; the connection is gone.
-    #[error("stream error from the server: {}", crate::xml::element_to_string(.0).unwrap_or_default())]
+    #[error("stream error from the server: {}", super::describe_failure(.0))]
     StreamError(Element),
     /// The connection is gone (closed, cut or failed); the machine was told.
     #[error("disconnected: {0}")]
