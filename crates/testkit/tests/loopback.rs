@@ -170,3 +170,89 @@ fn ack_above_sent_count_is_handled_count_too_high() {
     // The server closes the stream after the error.
     assert!(matches!(conn.recv(T), Ok(Some(StreamEvent::End)) | Err(_)));
 }
+
+#[test]
+fn resuming_a_stream_the_server_thinks_is_open_takes_it_over() {
+    let server = server();
+    let mut alice = online(&server, "alice", "a-pass");
+    let mut bob = online(&server, "bob", "b-pass");
+    // alice's link dies silently: the server still thinks her stream is open.
+    alice.send(message("bob@localhost", "a1")).unwrap();
+    let mut old = alice.abandon().unwrap();
+    bob.pump_until(T, "a1", |d| !d.stanzas().is_empty())
+        .unwrap();
+    bob.send(message("alice@localhost/test", "b1")).unwrap();
+    server
+        .wait_for(T, |log| {
+            log.iter()
+                .any(|e| matches!(e, ServerEvent::Routed { to, .. } if to.starts_with("alice")))
+        })
+        .unwrap();
+
+    let (conn, _) = Connection::login(server.addr(), &jid("alice"), "a-pass", T).unwrap();
+    alice.attach(conn);
+    let resumed = alice.resume(T).unwrap();
+    assert!(matches!(resumed, Event::Resumed { .. }), "{resumed:?}");
+    // The old stream got `conflict` (XEP-0198 §5) and was closed.
+    let error = loop {
+        match old.recv(T) {
+            Ok(Some(StreamEvent::Element(el))) if el.name() == "error" => break el,
+            Ok(Some(_)) => {}
+            other => panic!("expected conflict on the old stream, got {other:?}"),
+        }
+    };
+    assert!(
+        error.has_child("conflict", "urn:ietf:params:xml:ns:xmpp-streams"),
+        "{error:?}"
+    );
+    assert!(
+        server
+            .log()
+            .iter()
+            .any(|e| matches!(e, ServerEvent::TakenOver { .. })),
+        "{:?}",
+        server.log()
+    );
+    // b1, written to the dead link, comes again on the resumed stream; a1 was handled once.
+    alice
+        .pump_until(T, "b1", |d| !d.stanzas().is_empty())
+        .unwrap();
+    alice.request_ack().unwrap();
+    alice
+        .pump_until(T, "acks", |d| d.sm().unacked() == 0)
+        .unwrap();
+    bob.pump_for(Duration::from_millis(200)).unwrap();
+    assert_eq!(
+        bodies(&alice.take_stanzas()),
+        BTreeMap::from([("b1".to_owned(), 1)])
+    );
+    assert_eq!(
+        bodies(&bob.take_stanzas()),
+        BTreeMap::from([("a1".to_owned(), 1)])
+    );
+}
+
+#[test]
+fn resuming_an_unknown_session_is_refused_with_item_not_found() {
+    let first = server();
+    let other = server();
+    let mut alice = online(&first, "alice", "a-pass");
+    alice.send(message("alice@localhost/test", "lost")).unwrap();
+    alice.cut();
+    // Another server never heard of this SM-ID.
+    let (conn, _) = Connection::login(other.addr(), &jid("alice"), "a-pass", T).unwrap();
+    alice.attach(conn);
+    let refused = alice.resume(T);
+    let Err(xmpp_tether_testkit::client::SmError::Refused(event)) = refused else {
+        panic!("expected a refusal, got {refused:?}");
+    };
+    assert!(
+        matches!(*event, Event::ResumeFailed { h: None, .. }),
+        "{event:?}"
+    );
+    // The message is handed back, not lost.
+    assert!(alice.events().iter().any(|e| matches!(
+        e,
+        Event::HandedBack { stanzas, .. } if stanzas.len() == 1
+    )));
+}

@@ -295,6 +295,16 @@ impl SmDriver {
         self.lost();
     }
 
+    /// Gives up on the connection without closing it (a half-open TCP connection: the
+    /// client thinks it is dead, the server does not know yet) and tells the machine. The
+    /// connection is handed back so the caller keeps it open, and can read what the server
+    /// writes on it later (say, the `conflict` error when another stream takes the session).
+    pub fn abandon(&mut self) -> Option<Connection> {
+        let conn = self.conn.take();
+        self.lost();
+        conn
+    }
+
     /// Closes the stream politely; the machine gives the session up.
     pub fn close(&mut self) -> Result<(), SmError> {
         self.sm.close(system_now());
