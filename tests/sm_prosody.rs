@@ -188,3 +188,77 @@ fn enable_ack_cut_resume_exactly_once() {
     a.close().unwrap();
     b.close().unwrap();
 }
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn resume_over_a_half_open_stream_and_an_unknown_session() {
+    let alice = account("alice", "alice-pass");
+    let prosody = Prosody::start(&ProsodyOptions::default().account("alice", alice.password))
+        .unwrap_or_else(|e| panic!("starting prosody (run ./scripts/setup-peers.sh): {e}"));
+    let log = || prosody.log_tail(80);
+    let (mut a, me) = online(&prosody, &alice, "laptop");
+
+    // The link dies silently: Prosody still holds the old stream open when we resume.
+    a.send(message(&me, "m1")).unwrap();
+    let mut old = a.abandon().expect("a connection was attached");
+    let (conn, _) = Connection::login(prosody.c2s_addr(), &alice.jid, alice.password, T)
+        .unwrap_or_else(|e| panic!("re-login: {e}\n{}", log()));
+    a.attach(conn);
+    let resumed = a
+        .resume(T)
+        .unwrap_or_else(|e| panic!("resume over a live stream: {e}\n{}", log()));
+    assert!(matches!(resumed, Event::Resumed { .. }), "{resumed:?}");
+    a.pump_until(T, "m1 echoed", |d| !d.stanzas().is_empty())
+        .unwrap_or_else(|e| panic!("{e}\n{}", log()));
+    a.request_ack().unwrap();
+    a.pump_until(T, "m1 acknowledged", |d| d.sm().unacked() == 0)
+        .unwrap_or_else(|e| panic!("{e}\n{}", log()));
+    a.pump_for(Duration::from_millis(300)).unwrap();
+    assert_eq!(bodies(&a.take_stanzas()), exactly_once(&["m1"]));
+    // Prosody ends the old stream (what it wrote there before the resumption, such as the
+    // first echo of m1, may still be read first).
+    loop {
+        match old.recv(T) {
+            Ok(Some(xmpp_tether_testkit::xml::StreamEvent::Element(el)))
+                if el.name() != "error" => {}
+            Ok(Some(_)) | Err(_) => break,
+            Ok(None) => panic!("Prosody kept the replaced stream open\n{}", log()),
+        }
+    }
+
+    // A session Prosody never issued: <failed><item-not-found/></failed> without h, the
+    // unacknowledged stanza is handed back, and the stream can bind afresh.
+    a.send(message(&me, "m2")).unwrap();
+    a.cut();
+    let other = Prosody::start(&ProsodyOptions::default().account("alice", alice.password))
+        .unwrap_or_else(|e| panic!("starting a second prosody: {e}"));
+    let (conn, _) = Connection::login(other.c2s_addr(), &alice.jid, alice.password, T).unwrap();
+    a.attach(conn);
+    match a.resume(T) {
+        Err(xmpp_tether_testkit::client::SmError::Refused(event)) => {
+            assert!(
+                matches!(*event, Event::ResumeFailed { h: None, .. }),
+                "{event:?}"
+            );
+        }
+        unexpected => panic!(
+            "expected <failed/>, got {unexpected:?}\n{}",
+            other.log_tail(40)
+        ),
+    }
+    assert!(
+        a.events().iter().any(|e| matches!(
+            e,
+            Event::HandedBack { stanzas, .. }
+                if stanzas.len() == 1 && bodies(stanzas.iter().map(|u| &u.stanza)) == exactly_once(&["m2"])
+        )),
+        "m2 handed back: {:?}",
+        a.events()
+    );
+    let rebound = a
+        .connection()
+        .expect("still attached")
+        .bind(Some("laptop"), T)
+        .unwrap();
+    assert_eq!(rebound.resource().as_str(), "laptop");
+}
