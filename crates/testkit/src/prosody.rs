@@ -3,16 +3,22 @@
 //! `./scripts/setup-peers.sh`; a missing `prosody` is an error, never a skip.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::thread;
 use std::time::Duration;
 
 use crate::process::{ChildGuard, PeerError, RunDir, free_port, tail, wait_for_port, which};
+use crate::{deadline_in, remaining};
 
 /// The virtual host the test server serves.
 pub const DOMAIN: &str = "localhost";
 
 const INSTALL_HINT: &str = "run ./scripts/setup-peers.sh (installs Debian's prosody)";
+/// How many ports to try.
+const ATTEMPTS: usize = 3;
+/// How long Prosody gets to start listening (it takes about 0.3 s).
+const READY: Duration = Duration::from_secs(10);
 
 /// Options for [`Prosody::start`].
 #[derive(Debug, Clone)]
@@ -68,7 +74,6 @@ impl Prosody {
             hint: INSTALL_HINT.into(),
         })?;
         let run = RunDir::new("prosody")?;
-        let port = free_port()?;
         let dir = run.path();
         for sub in ["data", "certs"] {
             std::fs::create_dir_all(dir.join(sub)).map_err(PeerError::io(format!(
@@ -78,54 +83,45 @@ impl Prosody {
         }
         let config = dir.join("prosody.cfg.lua");
         let log = dir.join("debug.log");
-        std::fs::write(&config, config_text(dir, port, opts))
-            .map_err(PeerError::io("writing the prosody config"))?;
-
+        // The port only matters once Prosody runs; accounts live in the data dir.
+        write_config(&config, dir, 0, opts)?;
         for (user, password) in &opts.accounts {
-            let out = Command::new(&prosodyctl)
-                .arg("--config")
-                .arg(&config)
-                .args(["register", user, DOMAIN, password])
-                .stdin(Stdio::null())
-                .output()
-                .map_err(PeerError::io("running prosodyctl register"))?;
-            if !out.status.success() {
-                return Err(PeerError::Failed {
-                    what: format!("prosodyctl register {user}"),
-                    status: out.status,
-                    output: format!(
-                        "{}{}",
-                        String::from_utf8_lossy(&out.stdout),
-                        String::from_utf8_lossy(&out.stderr)
-                    ),
-                });
-            }
+            register(&prosodyctl, &config, user, password)?;
         }
 
-        let mut cmd = Command::new(prosody);
-        cmd.arg("--config")
-            .arg(&config)
-            .arg("-F")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let mut child = ChildGuard::spawn("prosody", &mut cmd)?;
-        let c2s = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        wait_for_port(c2s, Duration::from_secs(15), || match child.try_wait()? {
-            None => Ok(()),
-            Some(status) => Err(PeerError::Failed {
-                what: "prosody".into(),
-                status,
-                output: tail(&log, 30),
-            }),
-        })?;
-        Ok(Self {
-            child,
-            c2s,
-            log,
-            config,
-            run,
-        })
+        // A port found free a moment ago can be taken by the time Prosody binds it (by an
+        // outgoing connection of a parallel test, say); Prosody then logs the failure and
+        // runs on without listening. Try a few ports.
+        let mut last = None;
+        for _ in 0..ATTEMPTS {
+            let port = free_port()?;
+            write_config(&config, dir, port, opts)?;
+            let _ = std::fs::remove_file(&log);
+            let mut cmd = Command::new(&prosody);
+            cmd.arg("--config")
+                .arg(&config)
+                .arg("-F")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let mut child = ChildGuard::spawn("prosody", &mut cmd)?;
+            match wait_listening(&mut child, &log, port) {
+                Ok(()) => {
+                    return Ok(Self {
+                        child,
+                        c2s: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+                        log,
+                        config,
+                        run,
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| PeerError::Timeout {
+            what: "prosody to listen".into(),
+            after: READY,
+        }))
     }
 
     /// The client-to-server address (plain TCP, SASL PLAIN allowed).
@@ -142,13 +138,13 @@ impl Prosody {
 
     /// The debug log, which shows every stanza and nonza Prosody saw or sent.
     #[must_use]
-    pub fn log_path(&self) -> &std::path::Path {
+    pub fn log_path(&self) -> &Path {
         &self.log
     }
 
     /// The generated config file.
     #[must_use]
-    pub fn config_path(&self) -> &std::path::Path {
+    pub fn config_path(&self) -> &Path {
         &self.config
     }
 
@@ -164,8 +160,74 @@ impl Prosody {
     }
 }
 
+/// Waits until Prosody's log says the c2s port is open and the port accepts connections.
+fn wait_listening(child: &mut ChildGuard, log: &Path, port: u16) -> Result<(), PeerError> {
+    let opened = format!("Activated service 'c2s' on [127.0.0.1]:{port}");
+    let refused = format!("Failed to open server port {port}");
+    let deadline = deadline_in(READY);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Err(PeerError::Failed {
+                what: "prosody".into(),
+                status,
+                output: tail(log, 30),
+            });
+        }
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains(&refused) {
+            return Err(PeerError::Io {
+                what: format!("prosody listening on 127.0.0.1:{port}"),
+                source: std::io::ErrorKind::AddrInUse.into(),
+            });
+        }
+        if text.contains(&opened) {
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            return wait_for_port(addr, READY, || Ok(()));
+        }
+        if remaining(deadline).is_none() {
+            return Err(PeerError::Timeout {
+                what: format!("prosody to open 127.0.0.1:{port}\n{}", tail(log, 30)),
+                after: READY,
+            });
+        }
+        thread::sleep(Duration::from_millis(30));
+    }
+}
+
+fn write_config(
+    config: &Path,
+    dir: &Path,
+    port: u16,
+    opts: &ProsodyOptions,
+) -> Result<(), PeerError> {
+    std::fs::write(config, config_text(dir, port, opts))
+        .map_err(PeerError::io("writing the prosody config"))
+}
+
+fn register(prosodyctl: &Path, config: &Path, user: &str, password: &str) -> Result<(), PeerError> {
+    let out = Command::new(prosodyctl)
+        .arg("--config")
+        .arg(config)
+        .args(["register", user, DOMAIN, password])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(PeerError::io("running prosodyctl register"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(PeerError::Failed {
+        what: format!("prosodyctl register {user}"),
+        status: out.status,
+        output: format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    })
+}
+
 /// The Lua config. Options cannot be read back once set, so everything is written literally.
-fn config_text(dir: &std::path::Path, port: u16, opts: &ProsodyOptions) -> String {
+fn config_text(dir: &Path, port: u16, opts: &ProsodyOptions) -> String {
     let d = dir.display();
     format!(
         r#"-- Generated by xmpp-tether-testkit for one test run.
