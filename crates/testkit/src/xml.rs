@@ -482,6 +482,35 @@ mod tests {
     }
 
     #[test]
+    fn garbage_never_panics() {
+        // XML-ish noise in random chunks, from a fixed-seed LCG: every outcome must be an
+        // event or a typed error.
+        const ALPHABET: &[u8] = b"<>/='\" :abxmlnsr?!&;#\n\xff\xc3";
+        let mut state: u64 = 0x5eed;
+        let mut next = |bound: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize % bound
+        };
+        for _ in 0..1_000 {
+            let mut bytes = HEADER.as_bytes().to_vec();
+            bytes.extend((0..next(200)).map(|_| ALPHABET[next(ALPHABET.len())]));
+            let mut chunks = std::collections::VecDeque::new();
+            while !bytes.is_empty() {
+                let n = 1 + next(bytes.len());
+                chunks.push_back(bytes.drain(..n).collect());
+            }
+            let mut r = StreamReader::new(Chunks(chunks));
+            for _ in 0..100 {
+                if r.next_event().is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
+    #[test]
     fn writer_round_trips_through_reader() {
         let mut out = StreamWriter::new(Vec::new());
         out.write_header(&StreamHeader::client("local'host"))
