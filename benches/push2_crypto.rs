@@ -1,0 +1,311 @@
+//! xmpp-push2-crypto: per-notification cost, each backend next to its baselines measured in
+//! the same run.
+//!
+//! - `encrypt_3KiB/*`: one RFC 8291 message with a 3 KiB plaintext. `*-crate` is
+//!   `webpush::encrypt_with`; `*-primitives` is the same work done directly with the backend's
+//!   libraries (key generation, ECDH, HKDF, AES-128-GCM, and the body assembled); `ece-crate`
+//!   is Mozilla's `ece` crate (OpenSSL) doing the same.
+//! - `vapid_jwt/*`: signing one VAPID token (`*-crate`) next to one raw ES256 signature
+//!   (`*-primitive`), and a token served from the `TokenCache` (`cached`).
+//!
+//! At the end the bench prints each row as a ratio to its baseline, read back from the
+//! estimates criterion saved in this run.
+//!
+//! The aws-lc-rs rows appear when the crate's default backend is aws-lc-rs
+//! (`cargo bench -p xmpp-tether --bench push2_crypto --all-features`); targets are in
+//! crates/push2-crypto/README.md.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use criterion::Criterion;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+use sha2::Sha256;
+use xmpp_tether::push2_crypto::backend::{self, Backend, RustCrypto};
+use xmpp_tether::push2_crypto::keys::{UaKeys, VapidKey};
+use xmpp_tether::push2_crypto::vapid::{Claims, TokenCache, VapidSigner};
+use xmpp_tether::push2_crypto::webpush;
+
+const PLAINTEXT_LEN: usize = 3 * 1024;
+const NOW: u64 = 1_800_000_000;
+
+/// RFC 8291 with RustCrypto's crates called directly: the floor for `RustCrypto`.
+fn rustcrypto_primitives(
+    rng: &mut ChaCha20Rng,
+    ua_public: &[u8],
+    auth: &[u8],
+    text: &[u8],
+) -> Vec<u8> {
+    use p256::elliptic_curve::sec1::ToSec1Point;
+    let ephemeral = <p256::SecretKey as p256::elliptic_curve::Generate>::generate_from_rng(rng);
+    let as_public = ephemeral.public_key().to_sec1_point(false);
+    let peer = p256::PublicKey::from_sec1_bytes(ua_public).unwrap();
+    let shared = p256::ecdh::diffie_hellman(ephemeral.to_nonzero_scalar(), peer.as_affine());
+    let mut salt = [0; 16];
+    rng.fill_bytes(&mut salt);
+    let mut ikm = [0; 32];
+    hkdf::Hkdf::<Sha256>::new(Some(auth), shared.raw_secret_bytes())
+        .expand_multi_info(
+            &[b"WebPush: info\0", ua_public, as_public.as_bytes()],
+            &mut ikm,
+        )
+        .unwrap();
+    let prk = hkdf::Hkdf::<Sha256>::new(Some(&salt), &ikm);
+    let (mut cek, mut nonce) = ([0; 16], [0; 12]);
+    prk.expand(b"Content-Encoding: aes128gcm\0", &mut cek)
+        .unwrap();
+    prk.expand(b"Content-Encoding: nonce\0", &mut nonce)
+        .unwrap();
+    let mut body = Vec::with_capacity(86 + text.len() + 17);
+    body.extend_from_slice(&salt);
+    body.extend_from_slice(&4096u32.to_be_bytes());
+    body.push(65);
+    body.extend_from_slice(as_public.as_bytes());
+    body.extend_from_slice(text);
+    body.push(2);
+    let tag = aes_gcm::Aes128Gcm::new(&cek.into())
+        .encrypt_inout_detached(&nonce.into(), &[], (&mut body[86..]).into())
+        .unwrap();
+    body.extend_from_slice(&tag);
+    body
+}
+
+/// RFC 8291 with aws-lc-rs called directly: the floor for `AwsLc`.
+fn aws_lc_primitives(rng: &mut ChaCha20Rng, ua_public: &[u8], auth: &[u8], text: &[u8]) -> Vec<u8> {
+    use aws_lc_rs::{aead, agreement, hkdf};
+    struct Len(usize);
+    impl hkdf::KeyType for Len {
+        fn len(&self) -> usize {
+            self.0
+        }
+    }
+    let ephemeral = agreement::PrivateKey::generate(&agreement::ECDH_P256).unwrap();
+    let as_public = ephemeral.compute_public_key().unwrap();
+    let peer = agreement::UnparsedPublicKey::new(&agreement::ECDH_P256, ua_public);
+    let mut salt = [0; 16];
+    rng.fill_bytes(&mut salt);
+    let mut ikm = [0; 32];
+    agreement::agree(&ephemeral, peer, (), |shared| {
+        let info: &[&[u8]] = &[b"WebPush: info\0", ua_public, as_public.as_ref()];
+        hkdf::Salt::new(hkdf::HKDF_SHA256, auth)
+            .extract(shared)
+            .expand(info, Len(32))
+            .and_then(|okm| okm.fill(&mut ikm))
+            .map_err(|_| ())
+    })
+    .unwrap();
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &salt).extract(&ikm);
+    let (mut cek, mut nonce) = ([0; 16], [0; 12]);
+    prk.expand(&[b"Content-Encoding: aes128gcm\0"], Len(16))
+        .unwrap()
+        .fill(&mut cek)
+        .unwrap();
+    prk.expand(&[b"Content-Encoding: nonce\0"], Len(12))
+        .unwrap()
+        .fill(&mut nonce)
+        .unwrap();
+    let mut body = Vec::with_capacity(86 + text.len() + 17);
+    body.extend_from_slice(&salt);
+    body.extend_from_slice(&4096u32.to_be_bytes());
+    body.push(65);
+    body.extend_from_slice(as_public.as_ref());
+    body.extend_from_slice(text);
+    body.push(2);
+    let key = aead::LessSafeKey::new(aead::UnboundKey::new(&aead::AES_128_GCM, &cek).unwrap());
+    let tag = key
+        .seal_in_place_separate_tag(
+            aead::Nonce::assume_unique_for_key(nonce),
+            aead::Aad::empty(),
+            &mut body[86..],
+        )
+        .unwrap();
+    body.extend_from_slice(tag.as_ref());
+    body
+}
+
+fn encrypt_rows<B: Backend>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    keys: &UaKeys,
+    text: &[u8],
+) {
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    group.bench_function(format!("{}-crate", B::NAME), |b| {
+        b.iter(|| {
+            webpush::encrypt_with::<B>(
+                &mut rng,
+                keys.public_key(),
+                &keys.auth_secret,
+                black_box(text),
+            )
+            .unwrap()
+        });
+    });
+}
+
+fn encrypt(c: &mut Criterion) {
+    let mut rng = ChaCha20Rng::seed_from_u64(0);
+    let keys = UaKeys::generate(&mut rng).unwrap();
+    let text = vec![0x61; PLAINTEXT_LEN];
+    let (ua_public, auth) = (keys.public_key().as_bytes(), keys.auth_secret.as_bytes());
+    // Check the baselines produce messages the crate decrypts: they measure the same work.
+    for body in [
+        rustcrypto_primitives(&mut rng, ua_public, auth, &text),
+        aws_lc_primitives(&mut rng, ua_public, auth, &text),
+        ece::encrypt(ua_public, auth, &text).unwrap(),
+    ] {
+        assert_eq!(webpush::decrypt(&keys, &body).unwrap(), text);
+    }
+
+    let mut group = c.benchmark_group("encrypt_3KiB");
+    encrypt_rows::<RustCrypto>(&mut group, &keys, &text);
+    group.bench_function("RustCrypto-primitives", |b| {
+        b.iter(|| rustcrypto_primitives(&mut rng, ua_public, auth, black_box(&text)));
+    });
+    if backend::Default::NAME != RustCrypto::NAME {
+        encrypt_rows::<backend::Default>(&mut group, &keys, &text);
+    }
+    group.bench_function("aws-lc-rs-primitives", |b| {
+        b.iter(|| aws_lc_primitives(&mut rng, ua_public, auth, black_box(&text)));
+    });
+    group.bench_function("ece-crate", |b| {
+        b.iter(|| ece::encrypt(ua_public, auth, black_box(&text)).unwrap());
+    });
+    group.finish();
+}
+
+fn jwt_rows<B: Backend>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    key: &VapidKey,
+    claims: &Claims,
+) {
+    let signer = VapidSigner::<B>::with_backend(key).unwrap();
+    group.bench_function(format!("{}-crate", B::NAME), |b| {
+        b.iter(|| signer.sign(black_box(claims), NOW + 3600, NOW).unwrap());
+    });
+}
+
+fn jwt(c: &mut Criterion) {
+    let key = VapidKey::generate(&mut ChaCha20Rng::seed_from_u64(2)).unwrap();
+    let claims = Claims::new("https://push.example.com").with_sub("mailto:ops@example.com");
+    // The message a VAPID token signs is about 150 octets.
+    let message = [0x2e; 150];
+    let mut group = c.benchmark_group("vapid_jwt");
+    jwt_rows::<RustCrypto>(&mut group, &key, &claims);
+    let p256_key = p256::ecdsa::SigningKey::from_slice(key.key_pair().private_bytes()).unwrap();
+    group.bench_function("RustCrypto-primitive", |b| {
+        b.iter(|| {
+            let signature: p256::ecdsa::Signature =
+                p256::ecdsa::signature::Signer::sign(&p256_key, black_box(&message));
+            signature
+        });
+    });
+    if backend::Default::NAME != RustCrypto::NAME {
+        jwt_rows::<backend::Default>(&mut group, &key, &claims);
+    }
+    let aws_key = aws_lc_rs::signature::EcdsaKeyPair::from_private_key_and_public_key(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        key.key_pair().private_bytes(),
+        key.public_key().as_bytes(),
+    )
+    .unwrap();
+    let system = aws_lc_rs::rand::SystemRandom::new();
+    group.bench_function("aws-lc-rs-primitive", |b| {
+        b.iter(|| aws_key.sign(&system, black_box(&message)).unwrap());
+    });
+    let signer = VapidSigner::new(&key).unwrap();
+    let mut cache = TokenCache::new();
+    group.bench_function("cached", |b| {
+        b.iter(|| {
+            cache
+                .authorization(black_box(NOW), &signer, black_box(&claims))
+                .unwrap()
+                .len()
+        });
+    });
+    group.finish();
+}
+
+fn main() {
+    // AWS-LC seeds its generator on first use (about 30 ms): not part of any measurement.
+    let mut seed = [0; 32];
+    aws_lc_rs::rand::fill(&mut seed).unwrap();
+    let mut c = Criterion::default().configure_from_args();
+    encrypt(&mut c);
+    jwt(&mut c);
+    c.final_summary();
+    // In `--test`/`--list`/`--profile-time` runs criterion saves no estimates: nothing to read.
+    let measured = std::env::args().all(|a| {
+        !a.starts_with("--test") && !a.starts_with("--list") && !a.starts_with("--profile-time")
+    });
+    if measured {
+        report();
+    }
+}
+
+/// Prints each measurement against its baseline.
+fn report() {
+    let us = |group: &str, bench: &str| estimate_ns(group, bench).map(|ns| ns / 1000.0);
+    println!("\nxmpp-push2-crypto, ratios to baselines measured in this run:");
+    let ece = us("encrypt_3KiB", "ece-crate");
+    // Only the backends this run measured: older estimates may linger on disk.
+    let names: &[&str] = if backend::Default::NAME == RustCrypto::NAME {
+        &[RustCrypto::NAME]
+    } else {
+        &[RustCrypto::NAME, backend::Default::NAME]
+    };
+    for &name in names {
+        let (Some(ours), Some(floor)) = (
+            us("encrypt_3KiB", &format!("{name}-crate")),
+            us("encrypt_3KiB", &format!("{name}-primitives")),
+        ) else {
+            continue;
+        };
+        println!(
+            "  encrypt 3 KiB, {name:<10} {ours:8.1} us = {:.3}x its primitives ({floor:.1} us; target <= 1.10x)",
+            ours / floor
+        );
+        if let Some(ece) = ece {
+            println!(
+                "      throughput {:.2}x the ece crate ({ece:.1} us)",
+                ece / ours
+            );
+        }
+    }
+    for &name in names {
+        let (Some(ours), Some(floor)) = (
+            us("vapid_jwt", &format!("{name}-crate")),
+            us("vapid_jwt", &format!("{name}-primitive")),
+        ) else {
+            continue;
+        };
+        println!(
+            "  VAPID JWT, {name:<10}     {ours:8.1} us = {:.3}x one raw ES256 signature ({floor:.1} us)",
+            ours / floor
+        );
+    }
+    if let Some(cached) = estimate_ns("vapid_jwt", "cached") {
+        println!("  VAPID JWT from the cache   {cached:8.1} ns (target < 1 us)");
+    }
+}
+
+/// Criterion's headline estimate (the slope when it has one, else the mean), read back from
+/// where criterion saved it.
+fn estimate_ns(group: &str, bench: &str) -> Option<f64> {
+    let home = std::env::var_os("CRITERION_HOME")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("criterion"))
+        })
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/criterion")
+        });
+    let path = home.join(group).join(bench).join("new/estimates.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let estimate = json
+        .get("slope")
+        .filter(|s| !s.is_null())
+        .or_else(|| json.get("mean"))?;
+    estimate.get("point_estimate")?.as_f64()
+}

@@ -1,0 +1,275 @@
+//! Real peers for `xmpp-push2-crypto`: Python's `http_ece`, the `cryptography` package (an
+//! RFC 8291 decryption written here from the RFCs) and `PyJWT`, from ./.venv.
+//!
+//! They decrypt what we encrypt (RFC 8291 single-record bodies and RFC 8188 multi-record
+//! bodies with padding), we decrypt what `http_ece` encrypts, PyJWT verifies our VAPID tokens
+//! (and rejects one under the wrong key), and `cryptography` loads our PKCS#8 exports. The
+//! Python side is `tests/peers/push2_crypto_peer.py`, fed a JSON list of cases on stdin. The
+//! virtualenv comes from `./scripts/setup-peers.sh` (`./ci.sh` runs it first); when it is
+//! missing these tests fail, they do not skip.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+use serde_json::{Value, json};
+use xmpp_tether::push2_crypto::b64;
+use xmpp_tether::push2_crypto::backend::{Backend, RustCrypto};
+use xmpp_tether::push2_crypto::keys::{UaKeys, VapidKey};
+use xmpp_tether::push2_crypto::vapid::{Claims, TokenCache, VapidSigner};
+use xmpp_tether::push2_crypto::{ece, jwt, webpush};
+
+/// Bound on the Python process; it needs well under a second.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Kills the child by pid if the test ends early.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Runs the Python peer on `cases` and returns one result per case.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the test bounds a real child process in real time"
+)]
+fn python(cases: &[Value]) -> Vec<Result<Value, String>> {
+    let python = root().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run ./scripts/setup-peers.sh (./ci.sh does)",
+        python.display()
+    );
+    let child = Command::new(&python)
+        .arg(root().join("tests/peers/push2_crypto_peer.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", python.display()));
+    let mut guard = Guard(child);
+    let input = serde_json::to_vec(cases).unwrap();
+    guard.0.stdin.take().unwrap().write_all(&input).unwrap();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while guard.0.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the Python peer timed out"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let Guard(child) = &mut guard;
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let results: Vec<Value> = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("peer output is not JSON ({e}): {stdout}\n{stderr}"));
+    assert_eq!(results.len(), cases.len(), "{stderr}");
+    results
+        .into_iter()
+        .map(|result| match (result.get("ok"), result.get("error")) {
+            (Some(ok), _) => Ok(ok.clone()),
+            (_, Some(Value::String(error))) => Err(error.clone()),
+            _ => panic!("bad peer result {result}"),
+        })
+        .collect()
+}
+
+fn text(rng: &mut ChaCha20Rng, len: usize) -> Vec<u8> {
+    let mut bytes = vec![0; len];
+    rng.fill_bytes(&mut bytes);
+    bytes
+}
+
+fn decode(value: &Value) -> Vec<u8> {
+    b64::decode(value.as_str().unwrap()).unwrap()
+}
+
+fn python_decrypts_our_messages<B: Backend>(seed: u64) {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut cases = Vec::new();
+    let mut expected = Vec::new();
+    for len in [0, 1, 41, 1000, webpush::MAX_PLAINTEXT_LEN] {
+        let keys = UaKeys::generate_with::<B>(&mut rng).unwrap();
+        let plaintext = text(&mut rng, len);
+        let body =
+            webpush::encrypt_with::<B>(&mut rng, keys.public_key(), &keys.auth_secret, &plaintext)
+                .unwrap();
+        for op in ["webpush_decrypt", "webpush_decrypt_by_hand"] {
+            cases.push(json!({
+                "op": op,
+                "ua_private": b64::encode_url(keys.key_pair.private_bytes()),
+                "auth": keys.auth_secret.to_base64url().as_str(),
+                "body": b64::encode_url(&body),
+            }));
+            expected.push(Ok(plaintext.clone()));
+        }
+        // The same body with one ciphertext bit flipped must fail over there too.
+        let mut flipped = body.clone();
+        flipped[webpush::HEADER_LEN] ^= 0x80;
+        cases.push(json!({
+            "op": "webpush_decrypt",
+            "ua_private": b64::encode_url(keys.key_pair.private_bytes()),
+            "auth": keys.auth_secret.to_base64url().as_str(),
+            "body": b64::encode_url(&flipped),
+        }));
+        expected.push(Err(()));
+    }
+    // Plain RFC 8188: several records, padding, a key id.
+    for (rs, len, padding) in [(18, 5, 0), (25, 15, 1), (100, 1000, 37), (4096, 3000, 500)] {
+        let ikm = text(&mut rng, 16);
+        let salt: [u8; 16] = text(&mut rng, 16).try_into().unwrap();
+        let plaintext = text(&mut rng, len);
+        let body = ece::encrypt_with::<B>(&ikm, &salt, b"key-1", rs, &plaintext, padding).unwrap();
+        cases.push(json!({"op": "ece_decrypt", "ikm": b64::encode_url(&ikm), "body": b64::encode_url(&body)}));
+        expected.push(Ok(plaintext));
+    }
+    let results = python(&cases);
+    for ((case, result), want) in cases.iter().zip(results).zip(expected) {
+        match (result, want) {
+            (Ok(got), Ok(want)) => assert_eq!(decode(&got), want, "{}", case["op"]),
+            (Err(_), Err(())) => {}
+            (got, want) => panic!("{}: got {got:?}, expected {want:?}", case["op"]),
+        }
+    }
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn python_decrypts_rustcrypto_output() {
+    python_decrypts_our_messages::<RustCrypto>(1);
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn python_decrypts_default_backend_output() {
+    python_decrypts_our_messages::<xmpp_tether::push2_crypto::backend::Default>(2);
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn we_decrypt_http_ece_output() {
+    let mut rng = ChaCha20Rng::seed_from_u64(3);
+    let mut keys = Vec::new();
+    let mut cases = Vec::new();
+    for len in [1, 100, 3993] {
+        let ua = UaKeys::generate(&mut rng).unwrap();
+        let plaintext = text(&mut rng, len);
+        cases.push(json!({
+            "op": "webpush_encrypt",
+            "ua_public": ua.public_key().to_base64url(),
+            "auth": ua.auth_secret.to_base64url().as_str(),
+            "plaintext": b64::encode_url(&plaintext),
+        }));
+        keys.push((ua, plaintext));
+    }
+    for ((ua, plaintext), result) in keys.iter().zip(python(&cases)) {
+        let body = decode(&result.unwrap());
+        assert_eq!(
+            &webpush::decrypt_with::<RustCrypto>(ua, &body).unwrap(),
+            plaintext
+        );
+        assert_eq!(&webpush::decrypt(ua, &body).unwrap(), plaintext);
+    }
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "PyJWT checks exp against the real clock"
+)]
+fn pyjwt_verifies_our_tokens() {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut rng = ChaCha20Rng::seed_from_u64(4);
+    let key = VapidKey::generate(&mut rng).unwrap();
+    let other = VapidKey::generate(&mut rng).unwrap();
+    let claims = Claims::new("https://push.example.com")
+        .with_sub("mailto:ops@example.com")
+        .with_claim("jti", "n\"1");
+    let default_signer = VapidSigner::new(&key).unwrap();
+    let rustcrypto_signer = VapidSigner::<RustCrypto>::with_backend(&key).unwrap();
+    let mut cache = TokenCache::new();
+    let cached = cache
+        .token(now, &default_signer, &claims)
+        .unwrap()
+        .to_owned();
+    let tokens = [
+        cached,
+        rustcrypto_signer.sign(&claims, now + 3600, now).unwrap(),
+        default_signer.sign(&claims, now + 86_400, now).unwrap(),
+    ];
+    let mut cases: Vec<Value> = tokens
+        .iter()
+        .map(|token| {
+            json!({"op": "jwt_verify", "token": token, "aud": "https://push.example.com",
+                   "public_key": key.public_key().to_base64url()})
+        })
+        .collect();
+    // Under the wrong key, and with the wrong audience, PyJWT must refuse.
+    cases.push(
+        json!({"op": "jwt_verify", "token": tokens[0], "aud": "https://push.example.com",
+                      "public_key": other.public_key().to_base64url()}),
+    );
+    cases.push(
+        json!({"op": "jwt_verify", "token": tokens[0], "aud": "https://other.example",
+                      "public_key": key.public_key().to_base64url()}),
+    );
+    let results = python(&cases);
+    for (token, result) in tokens.iter().zip(&results) {
+        let claims = result
+            .as_ref()
+            .unwrap_or_else(|e| panic!("PyJWT refused {token}: {e}"));
+        assert_eq!(claims["aud"], "https://push.example.com");
+        assert_eq!(claims["sub"], "mailto:ops@example.com");
+        assert_eq!(claims["jti"], "n\"1");
+        let ours = jwt::verify(token, key.public_key(), now, None).unwrap();
+        assert_eq!(claims["exp"], ours.exp);
+    }
+    assert!(
+        results[3]
+            .as_ref()
+            .unwrap_err()
+            .contains("InvalidSignatureError"),
+        "{:?}",
+        results[3]
+    );
+    assert!(
+        results[4]
+            .as_ref()
+            .unwrap_err()
+            .contains("InvalidAudienceError"),
+        "{:?}",
+        results[4]
+    );
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn cryptography_loads_our_key_exports() {
+    let key = VapidKey::generate(&mut ChaCha20Rng::seed_from_u64(5)).unwrap();
+    let cases = [
+        json!({"op": "load_pem", "pem": key.to_pkcs8_pem().unwrap().as_str()}),
+        json!({"op": "load_der_b64", "der": key.to_push2().unwrap().as_str()}),
+    ];
+    for result in python(&cases) {
+        assert_eq!(result.unwrap(), key.public_key().to_base64url());
+    }
+}
