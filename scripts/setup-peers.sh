@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v prosody >/dev/null 2>&1 || need_apt+=(prosody prosody-modules)
+# The ece crate (a dev-dependency of xmpp-push2-crypto, for cross-checks) builds openssl-sys.
+dpkg-query -W -f='${Status}' libssl-dev 2>/dev/null | grep -q "ok installed" || need_apt+=(libssl-dev pkg-config)
 if [ "${#need_apt[@]}" -gt 0 ]; then
     echo "installing ${need_apt[*]} from Debian"
     export DEBIAN_FRONTEND=noninteractive
