@@ -6,14 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-command -v prosody >/dev/null 2>&1 || need_apt+=(prosody prosody-modules)
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 # The ece crate (a dev-dependency of xmpp-push2-crypto, for cross-checks) builds openssl-sys.
 dpkg-query -W -f='${Status}' libssl-dev 2>/dev/null | grep -q "ok installed" || need_apt+=(libssl-dev pkg-config)
+installed prosody && installed prosody-modules || need_apt+=(prosody prosody-modules)
 if [ "${#need_apt[@]}" -gt 0 ]; then
     echo "installing ${need_apt[*]} from Debian"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ] || ! cmp -s scripts/requirements.txt .venv/.requirements; then
@@ -22,4 +23,5 @@ if [ ! -x .venv/bin/python ] || ! cmp -s scripts/requirements.txt .venv/.require
     .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
     cp scripts/requirements.txt .venv/.requirements
 fi
-echo "peers ready: $(prosody --version 2>/dev/null | head -n1 || echo prosody), $(.venv/bin/python --version)"
+# Note: `prosody --version` would start the stock server in the foreground; ask dpkg instead.
+echo "peers ready: prosody $(dpkg-query -W -f='${Version}' prosody), $(.venv/bin/python --version)"

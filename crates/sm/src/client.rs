@@ -336,7 +336,9 @@ impl Client {
     /// waits for [`resume`](Self::resume) on a new stream; otherwise every unacknowledged
     /// stanza is handed back and stream management is off.
     pub fn handle_disconnect(&mut self, now: SystemTime) {
-        let _ = now;
+        // Whatever still waits in `poll_transmit` belonged to the dead connection: writing it
+        // on the next one would put stanzas before `<resume/>` and then retransmit them.
+        self.out.abort_connection(now);
         match self.phase {
             Phase::On | Phase::Resuming | Phase::Disconnected if self.session.is_some() => {
                 self.phase = Phase::Disconnected;
@@ -403,6 +405,7 @@ impl Client {
     }
 
     fn fail(&mut self, reason: HandBackReason) {
+        self.out.unsend_stanzas();
         let stanzas = self.counters.take_unacked();
         self.out.hand_back(reason, stanzas);
         self.reset();

@@ -47,6 +47,27 @@ impl Outputs {
             self.events.push_back(Event::HandedBack { reason, stanzas });
         }
     }
+
+    /// Queued stanzas are being handed back: they must not also go out on the wire.
+    pub(crate) fn unsend_stanzas(&mut self) {
+        self.transmit.retain(|t| !t.is_stanza());
+    }
+
+    /// The connection is gone: nothing waiting to be written ever will be. Counted stanzas
+    /// stay in the retransmission queue; stanzas that passed through uncounted (stream
+    /// management off) are handed back here, stamped `now`.
+    pub(crate) fn abort_connection(&mut self, now: SystemTime) {
+        let uncounted: Vec<Unacked> = self
+            .transmit
+            .drain(..)
+            .filter(|t| !t.is_stanza() && crate::elements::is_stanza(t))
+            .map(|t| Unacked {
+                stanza: t.into_element(),
+                first_sent: now,
+            })
+            .collect();
+        self.hand_back(HandBackReason::StreamClosed, uncounted);
+    }
 }
 
 /// Counters and queue of one managed stream (or of a hibernated session).
@@ -92,6 +113,7 @@ impl Counters {
     ) -> Result<(), PeerError> {
         let stanza = Arc::new(stanza);
         if self.queue.len() >= limit {
+            out.unsend_stanzas();
             let mut stanzas = self.take_unacked();
             stanzas.push(Unacked {
                 stanza: Arc::unwrap_or_clone(stanza),

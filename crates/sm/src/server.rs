@@ -415,6 +415,7 @@ impl Server {
     /// unacknowledged stanza is handed back in [`Event::HandedBack`].
     #[must_use = "a returned session holds unacknowledged stanzas"]
     pub fn handle_disconnect(&mut self, now: SystemTime) -> Option<HibernatedSession> {
+        self.out.abort_connection(now);
         match self.detach(now) {
             Some(session) => Some(session),
             None => {
@@ -435,6 +436,8 @@ impl Server {
         now: SystemTime,
     ) -> Result<(HibernatedSession, StreamError), Error> {
         let session = self.detach(now).ok_or_else(|| self.misuse("take_over"))?;
+        // Stanzas still waiting here go out on the new stream, after `<resumed/>`.
+        self.out.abort_connection(now);
         let error = StreamError::new(
             StreamCondition::Conflict,
             "en",
@@ -511,6 +514,7 @@ impl Server {
     }
 
     fn fail(&mut self, reason: HandBackReason) {
+        self.out.unsend_stanzas();
         let stanzas = self.counters.take_unacked();
         self.out.hand_back(reason, stanzas);
         self.phase = Phase::Closed;

@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::SystemTime;
 
-use jid::BareJid;
+use jid::{BareJid, FullJid};
 use minidom::Element;
 
 use crate::config::StoreConfig;
@@ -83,6 +83,7 @@ pub struct SessionStore {
     live: HashMap<SmId, BareJid>,
     hibernated: HashMap<SmId, HibernatedSession>,
     deadlines: BTreeSet<(SystemTime, SmId)>,
+    by_resource: HashMap<FullJid, SmId>,
     ended: HashMap<SmId, (BareJid, u32)>,
     ended_order: VecDeque<SmId>,
     #[cfg_attr(feature = "serde", serde(skip))]
@@ -105,6 +106,13 @@ impl SessionStore {
         self.hibernated.len()
     }
 
+    /// The hibernated session of a full JID, if any: where to [`push`](Self::push) stanzas
+    /// addressed to a client that is away.
+    #[must_use]
+    pub fn find(&self, jid: &FullJid) -> Option<&SmId> {
+        self.by_resource.get(jid)
+    }
+
     /// Records a resumable session that is live on a stream (after
     /// [`crate::Server::accept_enable`] or `accept_resume`).
     pub fn register(&mut self, id: SmId, owner: BareJid) {
@@ -123,7 +131,7 @@ impl SessionStore {
             let Some((_, id)) = self.deadlines.pop_first() else {
                 break;
             };
-            if let Some(old) = self.hibernated.remove(&id) {
+            if let Some(old) = self.remove_hibernated(&id) {
                 self.expire(old);
             }
         }
@@ -154,7 +162,7 @@ impl SessionStore {
             if session.owner == *owner {
                 let deadline = session.deadline;
                 self.deadlines.remove(&(deadline, previd.clone()));
-                if let Some(session) = self.hibernated.remove(previd) {
+                if let Some(session) = self.remove_hibernated(previd) {
                     self.live.insert(previd.clone(), owner.clone());
                     return Claim::Hibernated(session);
                 }
@@ -186,7 +194,7 @@ impl SessionStore {
             let Some((_, id)) = self.deadlines.pop_first() else {
                 break;
             };
-            if let Some(session) = self.hibernated.remove(&id) {
+            if let Some(session) = self.remove_hibernated(&id) {
                 self.expire(session);
             }
         }
@@ -202,6 +210,16 @@ impl SessionStore {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<StoreEvent> {
         self.events.pop_front()
+    }
+
+    fn remove_hibernated(&mut self, id: &SmId) -> Option<HibernatedSession> {
+        let session = self.hibernated.remove(id)?;
+        if let Some(jid) = &session.resource
+            && self.by_resource.get(jid) == Some(id)
+        {
+            self.by_resource.remove(jid);
+        }
+        Some(session)
     }
 
     fn expire(&mut self, session: HibernatedSession) {
