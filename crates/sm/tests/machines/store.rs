@@ -378,3 +378,24 @@ fn conflict_error_is_the_spec_example() {
     assert_eq!(error.condition, spec.condition);
     assert_eq!(error.application_specific, spec.application_specific);
 }
+
+#[test]
+#[ignore = "known bug (reported to the lead): accept_resume without a pending request drops the session"]
+fn accept_resume_without_a_request_hands_the_session_back() {
+    // DESIGN.md promise 2: nothing is dropped silently. A caller that passes a session to a
+    // stream with no resume request pending must get it back, as with a wrong session.
+    let (mut client, mut server) = manual_pair();
+    let id = server.id().cloned().expect("resumable");
+    let mut store = SessionStore::default();
+    store.register(id.clone(), juliet());
+    server.send(at(1), msg(1)).expect("send");
+    hibernate(at(2), &mut client, &mut server, &mut store);
+    let Claim::Hibernated(session) = store.claim(at(3), &id, &juliet()) else {
+        panic!("hibernated");
+    };
+    let mut stream = Server::new(manual_server(), juliet()); // no <resume/> received
+    match stream.accept_resume(at(3), session.clone()) {
+        Err(Error::Misuse(Misuse::WrongSession(back))) => assert_eq!(*back, session),
+        other => panic!("the session's stanzas were not handed back: {other:?}"),
+    }
+}
