@@ -98,7 +98,7 @@ pub(crate) struct ContentKeys {
 }
 
 impl ContentKeys {
-    pub(crate) fn derive<B: Backend>(ikm: &[u8], salt: &[u8; SALT_LEN]) -> Self {
+    pub(crate) fn derive<B: Backend>(ikm: &[u8], salt: &[u8; SALT_LEN]) -> Result<Self, EceError> {
         let mut cek = Zeroizing::new([0; 16]);
         let mut nonce_base = Zeroizing::new([0; 12]);
         B::hkdf_sha256(
@@ -114,8 +114,9 @@ impl ContentKeys {
                     okm: nonce_base.as_mut(),
                 },
             ],
-        );
-        Self { cek, nonce_base }
+        )
+        .map_err(|_| EceError::Backend)?;
+        Ok(Self { cek, nonce_base })
     }
 
     /// The nonce for record `seq`: the base XOR the 96-bit big-endian sequence number.
@@ -168,7 +169,7 @@ pub fn encrypt_with<B: Backend>(
         rs,
         keyid,
     };
-    let keys = ContentKeys::derive::<B>(ikm, salt);
+    let keys = ContentKeys::derive::<B>(ikm, salt)?;
     let capacity = usize::try_from(rs - 17).map_err(|_| EceError::TooLarge)?;
     let content = plaintext
         .len()
@@ -194,7 +195,8 @@ pub fn encrypt_with<B: Backend>(
         out.push(if last { LAST_DELIMITER } else { DELIMITER });
         out.resize(out.len() + pad, 0);
         let seq = u64::try_from(seq).map_err(|_| EceError::TooLarge)?;
-        let tag = B::seal(&keys.cek, &keys.nonce(seq), &mut out[start..]);
+        let tag = B::seal(&keys.cek, &keys.nonce(seq), &mut out[start..])
+            .map_err(|_| EceError::Backend)?;
         out.extend_from_slice(&tag);
         data = rest;
         pad_left -= pad;
@@ -216,7 +218,7 @@ pub fn decrypt(ikm: &[u8], body: &[u8]) -> Result<Vec<u8>, EceError> {
 /// As [`decrypt`].
 pub fn decrypt_with<B: Backend>(ikm: &[u8], body: &[u8]) -> Result<Vec<u8>, EceError> {
     let (header, records) = Header::parse(body)?;
-    let keys = ContentKeys::derive::<B>(ikm, &header.salt);
+    let keys = ContentKeys::derive::<B>(ikm, &header.salt)?;
     decrypt_records::<B>(&keys, header.rs, records)
 }
 
@@ -395,7 +397,7 @@ mod tests {
         // Two records, each marked last: encrypt one-record bodies and splice the second in.
         let ikm = [7; 16];
         let salt = [9; 16];
-        let keys = ContentKeys::derive::<RustCrypto>(&ikm, &salt);
+        let keys = ContentKeys::derive::<RustCrypto>(&ikm, &salt).unwrap();
         let mut body = Vec::new();
         Header {
             salt,
@@ -406,7 +408,7 @@ mod tests {
         .unwrap();
         for seq in 0..2 {
             let mut record = vec![b'x', b'y', LAST_DELIMITER, 0];
-            let tag = RustCrypto::seal(&keys.cek, &keys.nonce(seq), &mut record);
+            let tag = RustCrypto::seal(&keys.cek, &keys.nonce(seq), &mut record).unwrap();
             body.extend_from_slice(&record);
             body.extend_from_slice(&tag);
         }
@@ -425,7 +427,7 @@ mod tests {
     fn all_zero_record_has_no_delimiter_and_bad_delimiters_are_named() {
         let ikm = [1; 16];
         let salt = [2; 16];
-        let keys = ContentKeys::derive::<RustCrypto>(&ikm, &salt);
+        let keys = ContentKeys::derive::<RustCrypto>(&ikm, &salt).unwrap();
         for (plain, want) in [
             (vec![0u8, 0, 0], EceError::NoDelimiter { index: 0 }),
             (
@@ -445,7 +447,7 @@ mod tests {
             .write(&mut body)
             .unwrap();
             let mut record = plain;
-            let tag = RustCrypto::seal(&keys.cek, &keys.nonce(0), &mut record);
+            let tag = RustCrypto::seal(&keys.cek, &keys.nonce(0), &mut record).unwrap();
             body.extend_from_slice(&record);
             body.extend_from_slice(&tag);
             for_each_backend(|decrypt| assert_eq!(decrypt(&ikm, &body), Err(want.clone())));

@@ -125,6 +125,9 @@ pub enum EceError {
     /// than memory can address.
     #[error("content too large to encrypt")]
     TooLarge,
+    /// The crypto backend failed on valid input (an internal error of the library used).
+    #[error("crypto backend failure")]
+    Backend,
 }
 
 /// RFC 8291 Web Push message encryption errors ([`crate::webpush`]).

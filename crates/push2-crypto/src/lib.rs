@@ -96,7 +96,7 @@
 //! ## Backends
 //! The five primitives (key generation, ECDH, HKDF, AES-128-GCM, ES256) come from
 //! [`backend::RustCrypto`] (pure Rust, the default, builds for wasm) or, with the cargo
-//! feature `aws-lc-rs`, [`backend::AwsLc`]. Functions without a suffix use
+//! feature `aws-lc-rs`, `backend::AwsLc`. Functions without a suffix use
 //! [`backend::Default`]; the `_with::<B>` forms pick one, so a single program can use both.
 //!
 //! ## Secrets

@@ -205,7 +205,7 @@ pub fn authorization_header(token: &str, key: &EcPublicKey) -> String {
 /// backwards so far that the cached `exp` would be more than 24 h ahead. At most
 /// [`TokenCache::with_max_entries`] tokens are kept (default 1024): at the limit, expired
 /// tokens go first, then the one expiring soonest.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TokenCache {
     lifetime: u64,
     refresh_margin: u64,
@@ -214,7 +214,19 @@ pub struct TokenCache {
     entries: HashMap<[u8; 65], HashMap<Claims, Cached>>,
 }
 
-#[derive(Debug, Clone)]
+impl fmt::Debug for TokenCache {
+    // Tokens are bearer credentials until they expire: not printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("lifetime", &self.lifetime)
+            .field("refresh_margin", &self.refresh_margin)
+            .field("max_entries", &self.max_entries)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone)]
 struct Cached {
     exp: u64,
     /// `vapid t=<token>, k=<key>`.

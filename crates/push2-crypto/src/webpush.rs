@@ -113,7 +113,7 @@ fn ikm<B: Backend>(
     auth_secret: &AuthSecret,
     ua_public: &[u8; PUBLIC_KEY_LEN],
     as_public: &[u8; PUBLIC_KEY_LEN],
-) -> Zeroizing<[u8; 32]> {
+) -> Result<Zeroizing<[u8; 32]>, KeyError> {
     let mut ikm = Zeroizing::new([0; 32]);
     B::hkdf_sha256(
         auth_secret.as_bytes(),
@@ -122,8 +122,8 @@ fn ikm<B: Backend>(
             info: &[KEY_INFO, ua_public, as_public],
             okm: ikm.as_mut(),
         }],
-    );
-    ikm
+    )?;
+    Ok(ikm)
 }
 
 fn seal<B: Backend>(
@@ -134,7 +134,7 @@ fn seal<B: Backend>(
     auth_secret: &AuthSecret,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, WebPushError> {
-    let ikm = ikm::<B>(ecdh_secret, auth_secret, ua_public.as_bytes(), as_public);
+    let ikm = ikm::<B>(ecdh_secret, auth_secret, ua_public.as_bytes(), as_public)?;
     // Invariant: check_len keeps plaintext + delimiter + tag within one 4096-octet record.
     Ok(ece::encrypt_with::<B>(
         ikm.as_ref(),
@@ -176,8 +176,8 @@ pub fn decrypt_with<B: Backend>(keys: &UaKeys, body: &[u8]) -> Result<Vec<u8>, W
         &keys.auth_secret,
         keys.public_key().as_bytes(),
         as_public.as_bytes(),
-    );
-    let content = ContentKeys::derive::<B>(ikm.as_ref(), &header.salt);
+    )?;
+    let content = ContentKeys::derive::<B>(ikm.as_ref(), &header.salt)?;
     Ok(ece::decrypt_records::<B>(&content, header.rs, records)?)
 }
 

@@ -81,29 +81,28 @@ impl Backend for AwsLc {
         Ok((public_of(&key)?, agree(&key, peer)?))
     }
 
-    fn hkdf_sha256(salt: &[u8], ikm: &[u8], outputs: &mut [HkdfOutput<'_>]) {
+    fn hkdf_sha256(
+        salt: &[u8],
+        ikm: &[u8],
+        outputs: &mut [HkdfOutput<'_>],
+    ) -> Result<(), KeyError> {
         let prk = Salt::new(HKDF_SHA256, salt).extract(ikm);
         for output in outputs {
-            // Invariant: at most 32 octets asked for, well within HKDF's limit, and `fill` is
-            // given a buffer of exactly the length expanded.
-            let filled = prk
-                .expand(output.info, Len(output.okm.len()))
-                .and_then(|okm| okm.fill(output.okm));
-            debug_assert!(filled.is_ok(), "HKDF output length within limits");
+            prk.expand(output.info, Len(output.okm.len()))
+                .and_then(|okm| okm.fill(output.okm))
+                .map_err(|_| KeyError::Backend)?;
         }
+        Ok(())
     }
 
-    fn seal(key: &[u8; 16], nonce: &[u8; 12], in_out: &mut [u8]) -> [u8; 16] {
-        let Ok(unbound) = UnboundKey::new(&AES_128_GCM, key) else {
-            return [0; 16];
-        };
+    fn seal(key: &[u8; 16], nonce: &[u8; 12], in_out: &mut [u8]) -> Result<[u8; 16], KeyError> {
+        let unbound = UnboundKey::new(&AES_128_GCM, key).map_err(|_| KeyError::Backend)?;
         let key = LessSafeKey::new(unbound);
         let nonce = Nonce::assume_unique_for_key(*nonce);
-        match key.seal_in_place_separate_tag(nonce, Aad::empty(), in_out) {
-            Ok(tag) => tag.as_ref().try_into().unwrap_or([0; 16]),
-            // Only a plaintext beyond GCM's limit fails; records are at most 4 GiB.
-            Err(_) => [0; 16],
-        }
+        let tag = key
+            .seal_in_place_separate_tag(nonce, Aad::empty(), in_out)
+            .map_err(|_| KeyError::Backend)?;
+        tag.as_ref().try_into().map_err(|_| KeyError::Backend)
     }
 
     fn open(key: &[u8; 16], nonce: &[u8; 12], record: &mut [u8]) -> Result<usize, ()> {

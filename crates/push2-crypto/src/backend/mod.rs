@@ -5,10 +5,10 @@
 //! cross-checks) can run both:
 //! - [`RustCrypto`]: pure Rust (`p256`, `hkdf`, `sha2`, `aes-gcm`); no C toolchain, builds for
 //!   wasm. Always compiled.
-//! - [`AwsLc`]: `aws-lc-rs`, behind the cargo feature `aws-lc-rs`; about five times faster
+//! - `AwsLc`: `aws-lc-rs`, behind the cargo feature `aws-lc-rs`; about five times faster
 //!   for the scalar multiplications that dominate a Web Push encryption.
 //!
-//! [`Default`] names the one the feature selects, and every function without a `_with` suffix
+//! [`Default`](type@Default) names the one the feature selects, and every function without a `_with` suffix
 //! uses it. The trait is sealed: the rest of the crate relies on each implementation being
 //! one of these two.
 //!
@@ -29,10 +29,10 @@ mod aws_lc;
 #[cfg(feature = "aws-lc-rs")]
 pub use aws_lc::AwsLc;
 
-/// The backend the cargo features select: [`AwsLc`] with `aws-lc-rs`, else [`RustCrypto`].
+/// The backend the cargo features select: `AwsLc` with `aws-lc-rs`, else [`RustCrypto`].
 #[cfg(feature = "aws-lc-rs")]
 pub type Default = AwsLc;
-/// The backend the cargo features select: [`AwsLc`] with `aws-lc-rs`, else [`RustCrypto`].
+/// The backend the cargo features select: `AwsLc` with `aws-lc-rs`, else [`RustCrypto`].
 #[cfg(not(feature = "aws-lc-rs"))]
 pub type Default = RustCrypto;
 
@@ -46,7 +46,7 @@ pub const SCALAR_LEN: usize = 32;
 pub struct HkdfOutput<'a> {
     /// The info string, in parts (concatenated by the backend, never copied by the caller).
     pub info: &'a [&'a [u8]],
-    /// Where the output goes; at most 32 octets (one HMAC-SHA-256 block).
+    /// Where the output goes (this crate asks for at most 32 octets).
     pub okm: &'a mut [u8],
 }
 
@@ -54,7 +54,7 @@ mod sealed {
     pub trait Sealed {}
 }
 
-/// The primitives a backend provides. Sealed: implemented by [`RustCrypto`] and [`AwsLc`] only.
+/// The primitives a backend provides. Sealed: implemented by [`RustCrypto`] and `AwsLc` only.
 ///
 /// Every method returns an error rather than panicking on any input.
 pub trait Backend: sealed::Sealed + Sized + 'static {
@@ -93,10 +93,17 @@ pub trait Backend: sealed::Sealed + Sized + 'static {
     }
 
     /// HKDF-SHA-256 (RFC 5869): one Extract, then one Expand per output.
-    fn hkdf_sha256(salt: &[u8], ikm: &[u8], outputs: &mut [HkdfOutput<'_>]);
+    ///
+    /// # Errors
+    /// [`KeyError::Backend`] if an output is longer than HKDF allows (255 blocks).
+    fn hkdf_sha256(salt: &[u8], ikm: &[u8], outputs: &mut [HkdfOutput<'_>])
+    -> Result<(), KeyError>;
 
     /// AES-128-GCM encryption in place with empty associated data; returns the tag.
-    fn seal(key: &[u8; 16], nonce: &[u8; 12], in_out: &mut [u8]) -> [u8; 16];
+    ///
+    /// # Errors
+    /// [`KeyError::Backend`] if `in_out` exceeds what GCM can encrypt under one nonce.
+    fn seal(key: &[u8; 16], nonce: &[u8; 12], in_out: &mut [u8]) -> Result<[u8; 16], KeyError>;
 
     /// AES-128-GCM decryption in place of `ciphertext || tag`; returns the plaintext length.
     ///

@@ -52,22 +52,25 @@ impl Backend for RustCrypto {
         Ok(out)
     }
 
-    fn hkdf_sha256(salt: &[u8], ikm: &[u8], outputs: &mut [HkdfOutput<'_>]) {
+    fn hkdf_sha256(
+        salt: &[u8],
+        ikm: &[u8],
+        outputs: &mut [HkdfOutput<'_>],
+    ) -> Result<(), KeyError> {
         let hkdf = Hkdf::<Sha256>::new(Some(salt), ikm);
         for output in outputs {
-            // Invariant: callers ask for at most 32 octets, far below HKDF's 255 * 32 limit.
-            let result = hkdf.expand_multi_info(output.info, output.okm);
-            debug_assert!(result.is_ok(), "HKDF output length within limits");
+            hkdf.expand_multi_info(output.info, output.okm)
+                .map_err(|_| KeyError::Backend)?;
         }
+        Ok(())
     }
 
-    fn seal(key: &[u8; 16], nonce: &[u8; 12], in_out: &mut [u8]) -> [u8; 16] {
+    fn seal(key: &[u8; 16], nonce: &[u8; 12], in_out: &mut [u8]) -> Result<[u8; 16], KeyError> {
         let cipher = Aes128Gcm::new(key.into());
-        match cipher.encrypt_inout_detached(&Nonce::from(*nonce), &[], in_out.into()) {
-            Ok(tag) => tag.into(),
-            // Only a plaintext beyond GCM's 64 GiB limit fails; records are at most 4 GiB.
-            Err(_) => [0; 16],
-        }
+        let tag = cipher
+            .encrypt_inout_detached(&Nonce::from(*nonce), &[], in_out.into())
+            .map_err(|_| KeyError::Backend)?;
+        Ok(tag.into())
     }
 
     fn open(key: &[u8; 16], nonce: &[u8; 12], record: &mut [u8]) -> Result<usize, ()> {
