@@ -5,9 +5,10 @@
 
 use std::time::SystemTime;
 
+use jid::FullJid;
 use minidom::Element;
 use xmpp_sm::elements::Resume;
-use xmpp_sm::{Claim, Event, Incoming, SmId, StoreEvent};
+use xmpp_sm::{Answer, Claim, Event, Incoming, SmId, StoreEvent};
 
 use super::pair::Pair;
 use super::record::{Cause, Dir};
@@ -18,7 +19,7 @@ pub(super) enum Route {
     /// A stream with stream management on.
     Stream(usize),
     /// A hibernated session in the store.
-    Hibernated(SmId),
+    Hibernated(SmId, FullJid),
     /// Nowhere: stored offline.
     Offline,
 }
@@ -108,18 +109,29 @@ impl Pair {
                     "claimed session differs from the one hibernated"
                 );
                 assert!(self.now < deadline, "claimed a session past its deadline");
+                if let Some(jid) = session.resource() {
+                    assert_ne!(
+                        self.store.find(jid),
+                        Some(&request.previd),
+                        "found once claimed"
+                    );
+                }
                 session
             }
             (Claim::Live, Some(Where::Live(j))) => {
-                let (session, _conflict) = self.streams[j]
+                let (session, conflict) = self.streams[j]
                     .server
                     .take_over(self.now)
                     .expect("live stream is resumable");
                 self.stats.takeovers += 1;
                 self.drain_server(j);
-                self.streams[j].alive = false;
-                self.streams[j].up.cut();
-                self.streams[j].down.cut();
+                // The old stream ends with `conflict`; a client still reading it sees that
+                // after whatever was already in flight.
+                let s = &mut self.streams[j];
+                s.alive = false;
+                s.up.cut();
+                s.down.write(conflict.into());
+                s.down.close();
                 session
             }
             (Claim::Failed { h }, expected) => {
@@ -138,14 +150,22 @@ impl Pair {
             }
             (claim, expected) => panic!("store answered {claim:?}, model expected {expected:?}"),
         };
-        let resumed = self.streams[i]
-            .server
-            .accept_resume(self.now, session)
-            .unwrap_or_else(|e| panic!("accept_resume: {e:?}"));
+        let resumed = self.streams[i].server.accept_resume(self.now, session);
         self.sessions.insert(request.previd.clone(), Where::Live(i));
         self.streams[i].session = self.numbers.get(&request.previd).copied();
         self.route = Route::Stream(i);
-        self.streams[i].down.write(resumed);
+        match resumed {
+            Ok(resumed) => self.streams[i].down.write(resumed),
+            // Documented: an `h` that does not fit is fatal, the session's stanzas are handed
+            // back and the stream closes with a stream error. It happens to a stale
+            // `<resume/>` (see `Setup::stale_requests`).
+            Err(e) if e.is_fatal() => {
+                self.stats.stale_resumes += 1;
+                self.drain_server(i);
+                self.server_fails(i, e.answer().map(Answer::into_element));
+            }
+            Err(e) => panic!("accept_resume: {e:?}"),
+        }
     }
 
     /// The server notices its connection is gone: reads what is still in flight, then
@@ -171,7 +191,8 @@ impl Pair {
                 self.sessions
                     .insert(id.clone(), Where::Hibernated { deadline, handled });
                 if self.route == Route::Stream(i) {
-                    self.route = Route::Hibernated(id.clone());
+                    let jid = session.resource().cloned().expect("bound before enable");
+                    self.route = Route::Hibernated(id.clone(), jid);
                 }
                 self.store.hibernate(self.now, session);
                 self.drain_server(i);
@@ -186,13 +207,18 @@ impl Pair {
         }
     }
 
-    /// The server closed stream `i` for good (fatal error or clean close): the session
-    /// ends and its `h` is remembered; the client, if attached, reads the stream error.
-    pub(super) fn server_fails(&mut self, i: usize) {
+    /// The server closed stream `i` for good (fatal error, or a clean close without `error`):
+    /// the session ends and its `h` is remembered; the client, if attached, reads the
+    /// stream error after what was in flight (or notices at once on a clean close).
+    pub(super) fn server_fails(&mut self, i: usize, error: Option<Element>) {
         let s = &mut self.streams[i];
         s.alive = false;
         s.up.cut();
-        s.down.cut();
+        let clean = error.is_none();
+        if let Some(error) = error {
+            s.down.write(error);
+        }
+        s.down.close();
         if let Some(id) = s.server.id().cloned() {
             let handled = s.server.handled();
             self.store.end(&id, handled);
@@ -203,7 +229,7 @@ impl Pair {
         if self.route == Route::Stream(i) {
             self.route = Route::Offline;
         }
-        if self.current == Some(i) {
+        if clean && self.current == Some(i) {
             self.client_disconnects(false, false);
         }
     }
@@ -282,7 +308,7 @@ impl Pair {
                             .handed_back(Dir::ServerToClient, &u.stanza, cause, first_sent);
                     }
                     self.remember(id.clone(), handled);
-                    if self.route == Route::Hibernated(id) {
+                    if matches!(&self.route, Route::Hibernated(routed, _) if *routed == id) {
                         self.route = Route::Offline;
                     }
                 }
