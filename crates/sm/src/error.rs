@@ -199,8 +199,9 @@ pub enum Misuse {
     /// `send` on a closed stream. The stanza is handed back.
     #[error("the stream is closed")]
     Closed(Box<Element>),
-    /// `accept_resume` with a session owned by another account, or with another SM-ID than
-    /// the one requested. The session is handed back untouched.
+    /// `accept_resume` with a session owned by another account, with another SM-ID than the
+    /// one requested, or with no resume request pending. The session is handed back
+    /// untouched.
     #[error("the session does not belong to this stream's account or request")]
     WrongSession(Box<HibernatedSession>),
 }

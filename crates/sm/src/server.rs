@@ -307,9 +307,8 @@ impl Server {
     /// [`poll_transmit`](Self::poll_transmit), in order, before any new stanza.
     ///
     /// # Errors
-    /// - [`Misuse::WrongSession`] if `session` belongs to another account or SM-ID (it is
-    ///   handed back untouched);
-    /// - [`Misuse::InvalidState`] unless an [`Incoming::ResumeRequest`] is pending;
+    /// - [`Misuse::WrongSession`] if no [`Incoming::ResumeRequest`] is pending, or `session`
+    ///   belongs to another account or SM-ID (it is handed back untouched);
     /// - a fatal [`PeerError`] if the client's `h` does not fit (handled-count-too-high or
     ///   backwards): the session's stanzas are handed back and the stream is closed.
     pub fn accept_resume(
@@ -317,8 +316,9 @@ impl Server {
         now: SystemTime,
         session: HibernatedSession,
     ) -> Result<Element, Error> {
+        // Nothing is dropped: a session that cannot be taken is handed back untouched.
         let Phase::ResumeRequested { previd, h } = &self.phase else {
-            return Err(self.misuse("accept_resume"));
+            return Err(Misuse::WrongSession(Box::new(session)).into());
         };
         if session.id != *previd || session.owner != self.owner {
             return Err(Misuse::WrongSession(Box::new(session)).into());

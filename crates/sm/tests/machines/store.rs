@@ -380,7 +380,6 @@ fn conflict_error_is_the_spec_example() {
 }
 
 #[test]
-#[ignore = "known bug (reported to the lead): accept_resume without a pending request drops the session"]
 fn accept_resume_without_a_request_hands_the_session_back() {
     // DESIGN.md promise 2: nothing is dropped silently. A caller that passes a session to a
     // stream with no resume request pending must get it back, as with a wrong session.
