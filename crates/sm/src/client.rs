@@ -247,7 +247,7 @@ impl Client {
             }
             (Nonza::Ack(a), Phase::On) => self.on_ack(a.h),
             (Nonza::Enabled(e), Phase::Enabling) => {
-                self.on_enabled(e);
+                self.on_enabled(now, e);
                 Ok(())
             }
             (Nonza::Resumed(r), Phase::Resuming) => self.on_resumed(now, r),
@@ -274,7 +274,7 @@ impl Client {
         self.counters.ack(h, &mut self.out)
     }
 
-    fn on_enabled(&mut self, e: Enabled) {
+    fn on_enabled(&mut self, now: SystemTime, e: Enabled) {
         self.session = match (&e.id, e.resume) {
             (Some(id), true) => Some(Session {
                 id: id.clone(),
@@ -290,6 +290,9 @@ impl Client {
             max: e.max,
             location: e.location,
         });
+        // Stanzas sent while enabling are counted (§4): the count policy may already be met.
+        self.requester
+            .after_send(now, &self.config.ack, &self.counters, &mut self.out);
     }
 
     fn on_resumed(&mut self, now: SystemTime, r: Resumed) -> Result<(), PeerError> {

@@ -309,8 +309,9 @@ impl Server {
     /// # Errors
     /// - [`Misuse::WrongSession`] if no [`Incoming::ResumeRequest`] is pending, or `session`
     ///   belongs to another account or SM-ID (it is handed back untouched);
-    /// - a fatal [`PeerError`] if the client's `h` does not fit (handled-count-too-high or
-    ///   backwards): the session's stanzas are handed back and the stream is closed.
+    /// - a fatal [`PeerError::HandledCountTooHigh`] if the client's `h` acknowledges stanzas
+    ///   never sent: the session's stanzas are handed back and the stream is closed. An `h`
+    ///   below the last acknowledgement (a stale request) acknowledges nothing.
     pub fn accept_resume(
         &mut self,
         now: SystemTime,
@@ -330,12 +331,18 @@ impl Server {
         self.id = Some(session.id);
         self.max = session.max;
         self.resource = session.resource;
-        // sm:1 makes `h` optional: without it nothing counts as acknowledged.
-        if let Some(h) = h
-            && let Err(e) = self.counters.ack(h, &mut self.out)
-        {
-            self.fail(HandBackReason::ProtocolError);
-            return Err(e.into());
+        // sm:1 makes `h` optional: without it nothing counts as acknowledged. A `<resume/>`
+        // can be stale (sent on a connection the client abandoned before a newer one resumed
+        // and acknowledged more), so an `h` below the last acknowledgement acknowledges
+        // nothing instead of ending the session; an `h` above what was sent is still fatal.
+        if let Some(h) = h {
+            match self.counters.ack(h, &mut self.out) {
+                Ok(()) | Err(PeerError::AckWentBackwards { .. }) => {}
+                Err(e) => {
+                    self.fail(HandBackReason::ProtocolError);
+                    return Err(e.into());
+                }
+            }
         }
         self.phase = Phase::On;
         self.resumed = true;

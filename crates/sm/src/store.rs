@@ -137,6 +137,9 @@ impl SessionStore {
         }
         self.deadlines
             .insert((session.deadline, session.id.clone()));
+        if let Some(jid) = &session.resource {
+            self.by_resource.insert(jid.clone(), session.id.clone());
+        }
         self.hibernated.insert(session.id.clone(), session);
     }
 

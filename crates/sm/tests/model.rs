@@ -522,8 +522,6 @@ fn stanzas_before_the_enable_answer_are_counted() {
 /// the stale request; its older `h` loses nothing (the client has those stanzas), so the
 /// session should survive: the client sees `conflict` on its stream and resumes again.
 #[test]
-#[ignore = "known bug (reported to the lead): a stale <resume/> ends the session: \
-            accept_resume fails with AckWentBackwards after take_over"]
 fn stale_resume_leaves_the_session_resumable() {
     let mut pair = enabled_pair(manual(7));
     pair.client_disconnects(true, false); // hibernated
@@ -554,8 +552,6 @@ fn stale_resume_leaves_the_session_resumable() {
 
 /// A router finds where to queue stanzas for a client that is away by its full JID.
 #[test]
-#[ignore = "known bug (reported to the lead): SessionStore::hibernate never fills \
-            by_resource, so find() is always None"]
 fn store_finds_a_hibernated_session_by_full_jid() {
     let mut pair = enabled_pair(manual(8));
     let jid = pair.server().resource().cloned().expect("bound");
