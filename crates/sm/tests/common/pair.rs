@@ -46,11 +46,6 @@ pub(crate) struct Setup {
     /// Whether the server answers `<enable/>`/`<resume/>` later (after an asynchronous
     /// lookup, say) rather than at once: elements may arrive while the request is pending.
     pub(crate) defer_answers: bool,
-    /// Whether a `<resume/>` the client gave up on (it reconnected again before the answer)
-    /// may still reach its server later: flushed on the closed connection, or answered
-    /// after a deferred lookup. Such a stale request takes the session over from the newer
-    /// stream with an older `h`.
-    pub(crate) stale_requests: bool,
 }
 
 impl Setup {
@@ -68,7 +63,6 @@ impl Setup {
             shift: None,
             send_while_enabling: true,
             defer_answers: false,
-            stale_requests: true,
         }
     }
 }
@@ -95,8 +89,6 @@ pub(crate) struct Stats {
     pub(crate) overflows: u32,
     pub(crate) ack_timeouts: u32,
     pub(crate) retransmitted: u32,
-    /// `accept_resume` refused an `h` behind the session's (a stale `<resume/>`).
-    pub(crate) stale_resumes: u32,
 }
 
 /// One stream: a server machine and the two directions of its connection.
@@ -228,12 +220,9 @@ impl Pair {
     /// The server's router sends one stanza to the client, wherever the client is.
     pub(crate) fn server_send(&mut self) {
         let stanza = self.record.new_stanza(Dir::ServerToClient, self.now);
-        if let Route::Hibernated(id, jid) = &self.route
-            && let Some(found) = self.store.find(jid)
-        {
-            // How a router finds the session of a client that is away. (That it finds it at
-            // all is `store_finds_a_hibernated_session_by_full_jid`, ignored: known bug.)
-            assert_eq!(found, id, "store.find({jid})");
+        if let Route::Hibernated(id, jid) = &self.route {
+            // How a router finds the session of a client that is away.
+            assert_eq!(self.store.find(jid), Some(id), "store.find({jid})");
         }
         match self.route.clone() {
             Route::Offline => {
@@ -370,16 +359,12 @@ impl Pair {
 
     /// The client notices its connection is gone and closes its end. With `flush` what it
     /// wrote is still in flight to the server; the server notices now or (a zombie) later.
+    /// A flushed `<resume/>` is stale by the time it arrives if the client resumed again
+    /// elsewhere: it takes the session over with an older `h`.
     pub(crate) fn client_disconnects(&mut self, server_notices: bool, flush: bool) {
         let Some(i) = self.current.take() else {
             return;
         };
-        let mut flush = flush;
-        if self.phase == Phase::Resuming && !self.setup.stale_requests {
-            // The server sees the connection close before it answers the `<resume/>`.
-            flush = false;
-            self.streams[i].pending = None;
-        }
         if flush {
             self.streams[i].up.close();
         } else {
