@@ -1,2 +1,482 @@
-//! placeholder, replaced in this issue
-fn main() {}
+//! The tether tour: XEP-0198 Stream Management, played out in memory.
+//!
+//! Run it from the repository root with `cargo run --example tour`.
+//!
+//! Juliet's client and her server talk over a pretend connection that prints every element
+//! crossing it (`client ---> server` and `client <--- server`, or `--X` when the connection is
+//! dead and the element is lost). Between the elements, the story is told in plain sentences.
+//! Nothing here touches the network or reads the real clock: time is virtual, starts at a fixed
+//! moment and only moves when a scene says so, so every run prints exactly the same thing.
+//!
+//! Each scene is one function taking the [`World`]; to add one, write
+//! `fn my_scene(w: &mut World) -> Result` (start it with [`scene`]) and call it from `main`.
+
+use std::time::{Duration, SystemTime};
+
+use jid::BareJid;
+use minidom::Element;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use xmpp_tether::sm::{
+    Claim, Client, ClientConfig, Event, Incoming, Namespace, Server, ServerConfig, SessionStore,
+    StoreEvent, Unacked,
+    elements::{Resume, features_of},
+};
+
+type Result<T = (), E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
+
+/// The virtual clock starts at 2023-11-14 22:13:20 UTC (Unix time 1,700,000,000).
+const START: Duration = Duration::from_secs(1_700_000_000);
+const JULIET: &str = "juliet@capulet.example";
+const ROMEO: &str = "romeo@montague.example";
+const BOUND_JID: &str = "juliet@capulet.example/balcony";
+const FEATURES: &str = "<stream:features xmlns:stream='http://etherx.jabber.org/streams'>\
+    <bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>";
+const BIND_REQUEST: &str = "<iq xmlns='jabber:client' type='set' id='b1'>\
+    <bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>balcony</resource></bind></iq>";
+const BIND_RESULT: &str = "<iq xmlns='jabber:client' type='result' id='b1'><bind \
+    xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@capulet.example/balcony</jid></bind></iq>";
+/// How the connection shows an element from each side: delivered, or lost.
+const C2S: [&str; 2] = ["client ---> server", "client --X  server"];
+const S2C: [&str; 2] = ["client <--- server", "client  X-- server"];
+
+fn main() -> Result {
+    let mut w = World::new()?;
+    connect(&mut w)?;
+    chat(&mut w)?;
+    connection_drops(&mut w)?;
+    resume(&mut w)?;
+    too_late(&mut w)?;
+    scene("The end");
+    say(
+        "Every stanza was acknowledged, retransmitted once after a resumption, or handed back \
+         to the application with the time it was first sent: nothing was dropped silently. \
+         Read on in crates/sm/README.md and `cargo doc -p xmpp-sm --open`.",
+    );
+    Ok(())
+}
+
+fn connect(w: &mut World) -> Result {
+    scene("Connecting: stream features, resource binding, enabling stream management");
+    say(
+        "Juliet's client has connected, negotiated TLS and authenticated: the caller's business. \
+         The tour starts when the server offers its stream features: resource binding and \
+         stream management (<sm/>) in two dialects.",
+    );
+    let mut features = stanza(FEATURES)?;
+    for sm in w.server.features() {
+        features.append_child(sm);
+    }
+    let Some(Incoming::NotOurs(features)) = w.s2c(features)? else {
+        return Err("stream features are for the client's application".into());
+    };
+    let offered: Vec<Namespace> = features_of(&features).iter().map(|f| f.ns).collect();
+    let ns = Namespace::choose(&offered, &[Namespace::Sm3, Namespace::Sm2]).ok_or("no dialect")?;
+    say(&format!(
+        "The client picks the newest dialect both sides speak, {ns}. Stream \
+         management is still off, so stanzas go straight out, uncounted: the client binds a \
+         resource."
+    ));
+    w.client.send(w.now, stanza(BIND_REQUEST)?)?;
+    w.pump()?;
+    w.server.bound(w.now, BOUND_JID.parse()?)?;
+    w.server.send(w.now, stanza(BIND_RESULT)?)?;
+    w.pump()?;
+
+    say(
+        "Now the client asks for stream management, with resumption. From here on each side \
+         counts the stanzas it sends and the stanzas it handles.",
+    );
+    let enable = w.client.enable(w.now, ns)?;
+    let Some(Incoming::EnableRequest(_)) = w.c2s(enable)? else {
+        return Err("the server should have seen an enable request".into());
+    };
+    say(
+        "The server accepts. The SM-ID naming the session comes from the server's random number \
+         generator and goes into its session store.",
+    );
+    let enabled = w.server.accept_enable(w.now, &mut w.rng)?;
+    let id = w.server.id().ok_or("the session should be resumable")?;
+    w.store.register(id.clone(), w.account.clone());
+    w.s2c(enabled)?;
+    w.pump()
+}
+
+fn chat(w: &mut World) -> Result {
+    scene("Chatting: messages both ways, <r/> and <a/>");
+    say(
+        "Juliet writes twice. Her client asks for an acknowledgement (<r/>) once 2 stanzas are \
+         unacknowledged; the server answers with the number it has handled (<a h/>), and the \
+         client drops what is acknowledged from its retransmission queue.",
+    );
+    w.juliet("Romeo, Romeo, wherefore art thou Romeo?")?;
+    w.juliet("Deny thy father and refuse thy name.")?;
+    say(
+        "Romeo answers. The server asks for an acknowledgement after 5 stanzas or 5 seconds, \
+         whichever comes first: here the 5 seconds, on a timer from poll_timeout.",
+    );
+    w.romeo("I take thee at thy word.")?;
+    w.wait(5)
+}
+
+fn connection_drops(w: &mut World) -> Result {
+    scene("The connection drops with stanzas in flight");
+    w.juliet("What man art thou?")?;
+    say(
+        "That one arrived, but nobody asked for an acknowledgement yet. Now Juliet's train \
+         enters a tunnel: the connection is dead, and neither side knows it yet.",
+    );
+    w.link_up = false;
+    w.wait(1)?;
+    w.juliet("Art thou not Romeo?")?;
+    w.romeo("Neither, fair saint.")?;
+    w.both_notice()
+}
+
+fn resume(w: &mut World) -> Result {
+    scene("A new connection resumes the session");
+    w.wait(20)?;
+    w.reconnect(
+        "Out of the tunnel, Juliet's phone connects and authenticates again. Instead of \
+         binding a resource, the client asks to resume; its h says how many of the server's \
+         stanzas it handled.",
+    );
+    let request = w.ask_to_resume()?;
+    say(
+        "The server claims the session from its store (only the account that owns an SM-ID may \
+         resume it) and answers with its own h. Then both sides retransmit exactly what the \
+         other has not handled, in order, before anything new.",
+    );
+    let Claim::Hibernated(session) = w.store.claim(w.now, &request.previd, &w.account) else {
+        return Err("the session should still be hibernated".into());
+    };
+    let resumed = w.server.accept_resume(w.now, session)?;
+    w.s2c(resumed)?;
+    w.pump()?;
+    say(
+        "The server's h told the client that \"What man art thou?\" had arrived, so only \"Art \
+         thou not Romeo?\" went out again; the client's h told the server that \"Neither, fair \
+         saint.\" never arrived. Both sides ask for acknowledgements to settle up.",
+    );
+    w.client.request_ack(w.now);
+    w.server.request_ack(w.now);
+    w.pump()?;
+    let (client, server) = (w.client.unacked(), w.server.unacked());
+    say(&format!(
+        "Unacknowledged now: {client} at the client, {server} at the server."
+    ));
+    Ok(())
+}
+
+fn too_late(w: &mut World) -> Result {
+    scene("A second drop, and the client waits too long");
+    w.juliet("How cam'st thou hither?")?;
+    w.link_up = false;
+    w.wait(2)?;
+    w.juliet("The orchard walls are high.")?;
+    w.romeo("With love's light wings.")?;
+    w.both_notice()?;
+    say(
+        "This time Juliet's phone stays offline for ten minutes. The server's timer follows the \
+         store's poll_timeout; when it fires, handle_timeout expires the session and hands its \
+         unacknowledged stanzas back to the server's application, which would store them \
+         offline or bounce them.",
+    );
+    w.wait(600)?;
+    w.reconnect("Juliet's phone finally connects again and asks to resume.");
+    let request = w.ask_to_resume()?;
+    let Claim::Failed { h } = w.store.claim(w.now, &request.previd, &w.account) else {
+        return Err("the session should have expired".into());
+    };
+    say(
+        "The session is gone, but the store remembers how many stanzas it had handled: the \
+         server answers <failed/> with item-not-found and that h. The client applies h first, \
+         so only what the server never handled comes back to Juliet's application.",
+    );
+    let failed = w.server.reject_resume(w.now, h)?;
+    w.s2c(failed)?;
+    w.pump()?;
+    say(
+        "From here the client would bind a resource and enable stream management afresh, and \
+         Juliet would decide whether to send \"The orchard walls are high.\" again.",
+    );
+    Ok(())
+}
+
+/// Everything the tour plays with: both state machines, the server's session store, the
+/// pretend connection and the virtual clock.
+struct World {
+    now: SystemTime,
+    rng: ChaCha20Rng,
+    account: BareJid,
+    client: Client,
+    /// The server's end of the current connection (a new one per connection).
+    server: Server,
+    store: SessionStore,
+    /// Whether elements written now reach the other side.
+    link_up: bool,
+}
+
+impl World {
+    fn new() -> Result<Self> {
+        let account: BareJid = JULIET.parse()?;
+        let mut config = ClientConfig::default();
+        config.ack.after_stanzas = Some(2);
+        say(
+            "Welcome to tether. This tour plays XEP-0198 Stream Management between Juliet's \
+             client and her server, in memory, with a virtual clock. Lines with arrows are the \
+             XML crossing the connection; [client], [server] and [store] lines are the events \
+             each side's application sees.",
+        );
+        Ok(Self {
+            now: SystemTime::UNIX_EPOCH + START,
+            // Any CSPRNG will do; a fixed seed makes every run print the same SM-IDs.
+            rng: ChaCha20Rng::seed_from_u64(1597),
+            server: Server::new(ServerConfig::default(), account.clone()),
+            account,
+            client: Client::new(config),
+            store: SessionStore::default(),
+            link_up: true,
+        })
+    }
+
+    /// Writes one element from the client. `None` if it was lost on a dead connection.
+    fn c2s(&mut self, element: Element) -> Result<Option<Incoming>> {
+        wire(self.link_up, C2S, &element);
+        if !self.link_up {
+            return Ok(None);
+        }
+        Ok(Some(self.server.handle_element(self.now, element)?))
+    }
+
+    /// Writes one element from the server. `None` if it was lost on a dead connection.
+    fn s2c(&mut self, element: Element) -> Result<Option<Incoming>> {
+        wire(self.link_up, S2C, &element);
+        if !self.link_up {
+            return Ok(None);
+        }
+        Ok(Some(self.client.handle_element(self.now, element)?))
+    }
+
+    /// The drain contract: write what each side has to send, then report its events, in turns
+    /// until both sides are quiet.
+    fn pump(&mut self) -> Result {
+        loop {
+            let mut quiet = true;
+            // Only stanzas and <r/>/<a/> come out of poll_transmit; stanzas are for the
+            // application (routing them is its job, not the library's).
+            while let Some(out) = self.client.poll_transmit() {
+                quiet = false;
+                if let Some(Incoming::Stanza(stanza)) = self.c2s(out.into_element())? {
+                    say(&format!("  [server] receives {}", summary(&stanza)));
+                }
+            }
+            while let Some(out) = self.server.poll_transmit() {
+                quiet = false;
+                if let Some(Incoming::Stanza(stanza)) = self.s2c(out.into_element())? {
+                    say(&format!("  [client] receives {}", summary(&stanza)));
+                }
+            }
+            while let Some(event) = self.client.poll_event() {
+                report("client", &event);
+            }
+            while let Some(event) = self.server.poll_event() {
+                report("server", &event);
+            }
+            while let Some(StoreEvent::Expired { id, stanzas, .. }) = self.store.poll_event() {
+                say(&format!("  [store] session {id} expired, handing back:"));
+                list(&stanzas);
+            }
+            if quiet {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Lets `duration` of virtual time pass, firing every timer that falls due on the way:
+    /// the loop a real program runs around `poll_timeout` and `handle_timeout`.
+    fn wait(&mut self, seconds: u64) -> Result {
+        let until = self.now + Duration::from_secs(seconds);
+        say(&format!("({seconds} s pass.)"));
+        while let Some(due) = [
+            self.client.poll_timeout(),
+            self.server.poll_timeout(),
+            self.store.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|due| *due <= until)
+        .min()
+        {
+            self.now = self.now.max(due);
+            say(&format!("At {} a timer fires.", clock(self.now)));
+            self.client.handle_timeout(self.now);
+            self.server.handle_timeout(self.now);
+            self.store.handle_timeout(self.now);
+            self.pump()?;
+        }
+        self.now = until;
+        Ok(())
+    }
+
+    /// Juliet's client sends a message to Romeo, and the link carries what it can.
+    fn juliet(&mut self, body: &str) -> Result {
+        self.client.send(self.now, message(None, ROMEO, body)?)?;
+        self.pump()
+    }
+
+    /// The server sends Juliet a message from Romeo, and the link carries what it can.
+    fn romeo(&mut self, body: &str) -> Result {
+        self.server
+            .send(self.now, message(Some(ROMEO), JULIET, body)?)?;
+        self.pump()
+    }
+
+    /// Both ends notice that the connection is dead; the server hibernates the session.
+    fn both_notice(&mut self) -> Result {
+        say(
+            "Both sides notice (a read error, or an unanswered <r/>). The client keeps its \
+             session and every unacknowledged stanza, waiting for a new connection.",
+        );
+        self.client.handle_disconnect(self.now);
+        let session = self
+            .server
+            .handle_disconnect(self.now)
+            .ok_or("not resumable")?;
+        say(&format!(
+            "The client holds {} unacknowledged stanza(s). The server hibernates the session \
+             in its store: {} unacknowledged stanza(s), {} handled from the client, kept {} s \
+             (until {}).",
+            self.client.unacked(),
+            session.unacked(),
+            session.handled(),
+            session.max(),
+            clock(session.deadline()),
+        ));
+        self.store.hibernate(self.now, session);
+        self.pump()
+    }
+
+    /// The client asks to resume on the new connection; returns the request the server saw.
+    fn ask_to_resume(&mut self) -> Result<Resume> {
+        let resume = self.client.resume(self.now)?;
+        match self.c2s(resume)? {
+            Some(Incoming::ResumeRequest(request)) => Ok(request),
+            other => Err(format!("the server should have seen a resume request: {other:?}").into()),
+        }
+    }
+
+    /// A new connection, authenticated as the same account: a new `Server` for it.
+    fn reconnect(&mut self, story: &str) {
+        self.link_up = true;
+        self.server = Server::new(ServerConfig::default(), self.account.clone());
+        say(&format!("At {}: {story}", clock(self.now)));
+    }
+}
+
+/// Starts a scene: a title between blank lines.
+fn scene(title: &str) {
+    println!("\n=== {title} ===\n");
+}
+
+/// Prints a sentence or two, wrapped at 96 columns; wrapped lines keep the first line's indent.
+fn say(text: &str) {
+    let indent = &text[..text.len() - text.trim_start().len()];
+    let mut line = String::from(indent);
+    for word in text.split_whitespace() {
+        if line.len() > indent.len() && line.len() + 1 + word.len() > 96 {
+            println!("{line}");
+            // Events hang under their [side] tag; narration stays flush left.
+            line = format!("{indent}{}", if indent.is_empty() { "" } else { "    " });
+        }
+        if !line.trim_start().is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    println!("{line}");
+}
+
+/// Prints one element crossing the connection, or lost on it.
+fn wire(up: bool, [arrow, lost]: [&str; 2], element: &Element) {
+    let xml = String::from(element);
+    match up {
+        true => println!("  {arrow}   {xml}"),
+        false => println!("  {lost}   {xml}   (lost)"),
+    }
+}
+
+/// Tells what an event means, in a sentence.
+fn report(side: &str, event: &Event) {
+    let text = match event {
+        Event::Enabled {
+            id: Some(id),
+            max: Some(max),
+            ..
+        } => {
+            format!("stream management is on, resumable for {max} s as {id}")
+        }
+        Event::Acked { h, count } => format!("the peer acknowledged {count} more (h = {h})"),
+        Event::Resumed { retransmitted, .. } => {
+            format!("resumed; retransmitting {retransmitted} unacknowledged stanza(s)")
+        }
+        Event::ResumeFailed {
+            condition: Some(condition),
+            h: Some(h),
+        } => {
+            format!("the server refused to resume: {condition:?}, h = {h}")
+        }
+        Event::HandedBack { reason, stanzas } => {
+            say(&format!("  [{side}] stanzas handed back ({reason:?}):"));
+            list(stanzas);
+            return;
+        }
+        other => format!("{other:?}"),
+    };
+    say(&format!("  [{side}] {text}"));
+}
+
+/// Lists stanzas handed back, with when each was first sent.
+fn list(stanzas: &[Unacked]) {
+    for unacked in stanzas {
+        let first = clock(unacked.first_sent);
+        println!(
+            "      - {}, first sent at {first}",
+            summary(&unacked.stanza)
+        );
+    }
+}
+
+/// A short description of a stanza: a message's body, or an iq's type and id.
+fn summary(stanza: &Element) -> String {
+    let Some(body) = stanza.get_child("body", "jabber:client") else {
+        let kind = stanza.attr("type").unwrap_or("?");
+        return format!("an <{}/> of type {kind}", stanza.name());
+    };
+    match (stanza.attr("from"), stanza.attr("to")) {
+        (Some(from), _) => format!("a message from {from}: {:?}", body.text()),
+        (None, to) => format!("a message to {}: {:?}", to.unwrap_or("?"), body.text()),
+    }
+}
+
+/// Virtual time as seconds since the tour started.
+fn clock(t: SystemTime) -> String {
+    let since = t
+        .duration_since(SystemTime::UNIX_EPOCH + START)
+        .unwrap_or_default();
+    format!("t+{} s", since.as_secs())
+}
+
+fn stanza(xml: &str) -> Result<Element> {
+    Ok(xml.parse()?)
+}
+
+/// A chat message. The bodies are fixed strings with no characters to escape.
+fn message(from: Option<&str>, to: &str, body: &str) -> Result<Element> {
+    let from = from
+        .map(|from| format!(" from='{from}'"))
+        .unwrap_or_default();
+    stanza(&format!(
+        "<message xmlns='jabber:client'{from} to='{to}' type='chat'><body>{body}</body></message>"
+    ))
+}
