@@ -1,2 +1,341 @@
-//! placeholder, replaced in this issue
-fn main() {}
+//! Criterion benches for `xmpp-sm` (XEP-0198 Stream Management).
+//!
+//! `cargo bench -p xmpp-tether --bench sm` (add `-- --warm-up-time 1 --measurement-time 3` for a
+//! quicker run). Three groups:
+//! - `per_stanza`: what stream management adds to each stanza, measured in the same run as the
+//!   baseline every server and client pays anyway, `minidom` parsing the same 665-byte chat
+//!   message from its bytes. At the end the bench prints the ratios (target: under 5%).
+//! - `ack`: acknowledging is O(newly acknowledged), not O(queue): acking 1 stanza stays flat as
+//!   the queue grows from 100 to 10,000, acking all N grows linearly.
+//! - `resume`: resuming a hibernated session with N unacknowledged stanzas (`accept_resume`
+//!   and draining the retransmissions) is linear in N.
+//!
+//! Only the library's work is timed: stanzas are cloned and `<a/>` elements built outside the
+//! measurement, and stanzas are dropped outside it too (as in the `minidom` baseline).
+//! Time is virtual: a fixed `SystemTime`, as the state machines take it as an argument.
+
+use std::cell::Cell;
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
+use minidom::Element;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use xmpp_tether::sm::elements::{Ack, Resume};
+use xmpp_tether::sm::{
+    AckPolicy, Client, ClientConfig, HibernatedSession, Incoming, Namespace, Server, ServerConfig,
+    Transmit,
+};
+
+/// A realistic one-to-one chat message as a recipient gets it: body, XEP-0359 origin-id,
+/// XEP-0184 receipt request, XEP-0333 markable, XEP-0085 active chat state. 665 bytes.
+const CHAT: &str = concat!(
+    "<message xmlns='jabber:client' from='juliet@capulet.example/balcony' ",
+    "to='romeo@montague.example' type='chat' id='0b3c6f7e-5d2a-4c41-9e8f-7a1b2c3d4e5f' ",
+    "xml:lang='en'><body>But, soft! what light through yonder window breaks? It is the east, ",
+    "and Juliet is the sun. Arise, fair sun, and kill the envious moon, who is already sick and ",
+    "pale with grief, that thou her maid art far more fair than she. Be not her maid, since she ",
+    "is so envious...</body><origin-id xmlns='urn:xmpp:sid:0' ",
+    "id='0b3c6f7e-5d2a-4c41-9e8f-7a1b2c3d4e5f'/><request xmlns='urn:xmpp:receipts'/>",
+    "<markable xmlns='urn:xmpp:chat-markers:0'/>",
+    "<active xmlns='http://jabber.org/protocol/chatstates'/></message>",
+);
+const CHAT_LEN: usize = 665;
+/// Queue lengths for the scaling groups.
+const SIZES: [usize; 3] = [100, 1_000, 10_000];
+/// Single-stanza acks are timed in runs of this many, so the timer's own cost is amortised;
+/// the queue holds between N and N + CHUNK stanzas meanwhile.
+const CHUNK: usize = 64;
+
+fn main() {
+    let chat: Element = CHAT.parse().expect("the bench stanza parses");
+    assert_eq!(CHAT.len(), CHAT_LEN, "the bench stanza is 665 bytes");
+    let mut c = Criterion::default().configure_from_args();
+    let ran = per_stanza(&mut c, &chat);
+    ack_scaling(&mut c, &chat);
+    resume(&mut c, &chat);
+    c.final_summary();
+    // In `--test`/`--list`/`--profile-time` runs criterion saves no estimates: nothing to read.
+    let measured = std::env::args().all(|a| {
+        !a.starts_with("--test") && !a.starts_with("--list") && !a.starts_with("--profile-time")
+    });
+    if measured && ran.get() == 0b111 {
+        report_ratios();
+    }
+}
+
+/// (a) Per-stanza cost against the cost of parsing the stanza. Returns a bit per bench that
+/// ran (a filter on the command line may skip some).
+fn per_stanza(c: &mut Criterion, chat: &Element) -> Cell<u8> {
+    let ran = Cell::new(0);
+    let mut g = c.benchmark_group("per_stanza");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("minidom_parse", |b| {
+        ran.set(ran.get() | 1);
+        // Dropping the tree is left out of the measurement, as for the library below.
+        b.iter_with_large_drop(|| Element::from_reader(black_box(CHAT.as_bytes())));
+    });
+    g.bench_function("send_ack", |b| {
+        ran.set(ran.get() | 2);
+        // One `<a/>` per stanza: the most acks a peer can send, so the worst case per stanza.
+        let (mut client, _) = enabled_pair(ClientConfig::default(), ServerConfig::default());
+        let mut h = 0u32;
+        b.iter_batched(
+            || {
+                h = h.wrapping_add(1);
+                (chat.clone(), ack(h))
+            },
+            |(stanza, ack)| {
+                client.send(now(), stanza).expect("queue below its limit");
+                let wire = client.poll_transmit();
+                let incoming = client.handle_element(now(), ack).expect("a valid ack");
+                while let Some(event) = client.poll_event() {
+                    black_box(event);
+                }
+                // Returned, so the stanza is dropped outside the measurement.
+                (wire, incoming)
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    g.bench_function("receive_count", |b| {
+        ran.set(ran.get() | 4);
+        let (_, mut server) = enabled_pair(ClientConfig::default(), ServerConfig::default());
+        b.iter_batched(
+            || chat.clone(),
+            |stanza| server.handle_element(now(), stanza).expect("a stanza"),
+            BatchSize::SmallInput,
+        );
+    });
+    g.finish();
+    ran
+}
+
+/// (b) Acknowledging is O(acknowledged), not O(queue).
+fn ack_scaling(c: &mut Criterion, chat: &Element) {
+    let mut g = c.benchmark_group("ack");
+    for n in SIZES {
+        let mut queue = Backlog::new(chat, n + CHUNK);
+        g.throughput(Throughput::Elements(1));
+        g.bench_with_input(BenchmarkId::new("one", n), &n, |b, _| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    let run = left.min(CHUNK as u64);
+                    total += queue.ack_one_by_one(run as usize);
+                    left -= run;
+                }
+                total
+            });
+        });
+        let mut queue = Backlog::new(chat, n);
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::new("all", n), &n, |b, &n| {
+            b.iter_custom(|iters| (0..iters).map(|_| queue.ack_all(n)).sum());
+        });
+    }
+    g.finish();
+}
+
+/// (c) Resuming a session with N unacknowledged stanzas is linear in N.
+fn resume(c: &mut Criterion, chat: &Element) {
+    let mut g = c.benchmark_group("resume");
+    for n in SIZES {
+        let session = hibernated(chat, n);
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
+            b.iter_batched(
+                || {
+                    let mut server = Server::new(big_server(), session.owner().clone());
+                    let resume = Resume {
+                        ns: Namespace::Sm3,
+                        previd: session.id().clone(),
+                        h: Some(0),
+                    };
+                    let incoming = server.handle_element(now(), resume.into());
+                    assert!(matches!(incoming, Ok(Incoming::ResumeRequest(_))));
+                    (server, session.clone())
+                },
+                |(mut server, session)| {
+                    let reply = server.accept_resume(now(), session).expect("resumable");
+                    let mut retransmitted = 0;
+                    while let Some(out) = server.poll_transmit() {
+                        retransmitted += usize::from(out.is_stanza());
+                    }
+                    while let Some(event) = server.poll_event() {
+                        black_box(event);
+                    }
+                    assert_eq!(retransmitted, n);
+                    // Returned, so the queue is dropped outside the measurement.
+                    (server, reply)
+                },
+                // Each input holds N queued stanzas: bounded batches keep memory small.
+                BatchSize::NumIterations(64),
+            );
+        });
+    }
+    g.finish();
+}
+
+/// A server stream with a queue of unacknowledged stanzas, refilled after every ack so its
+/// length stays put. The elements on the "wire" are kept, so an ack only drops the queue's
+/// reference and the stanza itself is freed (or reused) outside the measurement.
+struct Backlog {
+    server: Server,
+    wire: Vec<Transmit>,
+    acked: u32,
+}
+
+impl Backlog {
+    fn new(chat: &Element, len: usize) -> Self {
+        let (_, mut server) = enabled_pair(ClientConfig::default(), big_server());
+        let mut wire = Vec::with_capacity(len);
+        for _ in 0..len {
+            server.send(now(), chat.clone()).expect("below the limit");
+            wire.extend(server.poll_transmit());
+        }
+        Self {
+            server,
+            wire,
+            acked: 0,
+        }
+    }
+
+    /// Times `run` single-stanza acks, then refills the queue.
+    #[expect(clippy::disallowed_methods, reason = "a benchmark measures real time")]
+    fn ack_one_by_one(&mut self, run: usize) -> Duration {
+        let acks: Vec<Element> = (1..=run as u32).map(|i| ack(self.acked + i)).collect();
+        let start = Instant::now();
+        for ack in acks {
+            let handled = self.server.handle_element(now(), ack);
+            assert!(matches!(handled, Ok(Incoming::Handled)));
+        }
+        let elapsed = start.elapsed();
+        self.acked += run as u32;
+        self.refill(run);
+        elapsed
+    }
+
+    /// Times one ack of every queued stanza, then refills the queue.
+    #[expect(clippy::disallowed_methods, reason = "a benchmark measures real time")]
+    fn ack_all(&mut self, n: usize) -> Duration {
+        let ack = ack(self.acked + n as u32);
+        let start = Instant::now();
+        let handled = self.server.handle_element(now(), ack);
+        assert!(matches!(handled, Ok(Incoming::Handled)));
+        let elapsed = start.elapsed();
+        self.acked += n as u32;
+        self.refill(n);
+        elapsed
+    }
+
+    /// Sends the `count` oldest stanzas again (acknowledged, so no longer shared: no copy).
+    fn refill(&mut self, count: usize) {
+        while self.server.poll_event().is_some() {}
+        let acked: Vec<Transmit> = self.wire.drain(..count).collect();
+        for stanza in acked {
+            self.server
+                .send(now(), stanza.into_element())
+                .expect("below the limit");
+            self.wire.extend(self.server.poll_transmit());
+        }
+    }
+}
+
+/// A server session with `n` unacknowledged stanzas, hibernated.
+fn hibernated(chat: &Element, n: usize) -> HibernatedSession {
+    let (_, mut server) = enabled_pair(ClientConfig::default(), big_server());
+    for _ in 0..n {
+        server.send(now(), chat.clone()).expect("below the limit");
+    }
+    while server.poll_transmit().is_some() {}
+    server.handle_disconnect(now()).expect("resumable")
+}
+
+/// A client and a server with stream management enabled (resumable) on both ends.
+fn enabled_pair(client: ClientConfig, server: ServerConfig) -> (Client, Server) {
+    let mut rng = ChaCha20Rng::seed_from_u64(198);
+    let mut client = Client::new(client);
+    let mut server = Server::new(server, "juliet@capulet.example".parse().expect("a JID"));
+    let full = "juliet@capulet.example/balcony".parse().expect("a JID");
+    server.bound(now(), full).expect("a fresh stream");
+    let enable = client.enable(now(), Namespace::Sm3).expect("SM off");
+    let request = server
+        .handle_element(now(), enable)
+        .expect("a valid enable");
+    assert!(matches!(request, Incoming::EnableRequest(_)));
+    let enabled = server
+        .accept_enable(now(), &mut rng)
+        .expect("a pending request");
+    let _ = client
+        .handle_element(now(), enabled)
+        .expect("a valid enabled");
+    assert!(client.is_enabled() && server.is_enabled());
+    (client, server)
+}
+
+/// Room for the largest queue, and no ack requests of its own: the bench acks explicitly.
+fn big_server() -> ServerConfig {
+    let mut config = ServerConfig::default();
+    config.max_queue = SIZES[2] + CHUNK;
+    config.ack = AckPolicy::manual();
+    config
+}
+
+fn ack(h: u32) -> Element {
+    Ack {
+        ns: Namespace::Sm3,
+        h,
+        u: None,
+    }
+    .into()
+}
+
+/// Virtual time: a fixed instant (2023-11-14 22:13:20 UTC).
+fn now() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+/// Prints the per-stanza costs as a share of the parse, from the estimates criterion saved.
+fn report_ratios() {
+    let Some(parse) = estimate_ns("minidom_parse") else {
+        return;
+    };
+    println!("\nxmpp-sm per stanza, against minidom parsing the same {CHAT_LEN}-byte stanza:");
+    println!("  minidom parse    {:>9.2} us", parse / 1000.0);
+    for (name, label) in [
+        ("send_ack", "send + ack"),
+        ("receive_count", "receive + count"),
+    ] {
+        if let Some(ns) = estimate_ns(name) {
+            let share = 100.0 * ns / parse;
+            println!("  {label:<16} {ns:>9.1} ns = {share:.2}% of the parse (target: < 5%)");
+        }
+    }
+}
+
+/// Criterion's headline estimate (the slope when it has one, else the mean) for a bench of the
+/// `per_stanza` group, read back from where criterion saved it.
+fn estimate_ns(bench: &str) -> Option<f64> {
+    let home = std::env::var_os("CRITERION_HOME")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("criterion"))
+        })
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/criterion")
+        });
+    let path = home
+        .join("per_stanza")
+        .join(bench)
+        .join("new/estimates.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let estimate = json
+        .get("slope")
+        .filter(|s| !s.is_null())
+        .or_else(|| json.get("mean"))?;
+    estimate.get("point_estimate")?.as_f64()
+}
