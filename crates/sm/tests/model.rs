@@ -4,7 +4,9 @@
 //! (a) every stanza sent is delivered or handed back (nothing is lost);
 //! (b) none is delivered twice (the harness never resends what comes back), and one that was
 //!     both delivered and handed back came back for a reason that could not know better;
-//! (c) each direction delivers in send order;
+//! (c) each direction delivers in send order within a session (a stanza still in flight on an
+//!     abandoned connection may arrive after one sent later on a fresh session; it was
+//!     handed back as undecided), and across sessions in the exactly-once property;
 //! (d) over a healthy link, after a resumption and an exchange of acks, both queues are empty.
 //!
 //! The number of cases comes from `PROPTEST_CASES` (proptest's default config reads it).
@@ -187,7 +189,8 @@ fn any_setup() -> impl Strategy<Value = Setup> {
 }
 
 /// Nothing that may legitimately lose track of a stanza: resumable, roomy, no expiry within
-/// a run, no sends while `<enable/>` is unanswered. Links still drop and disconnect.
+/// a run, no sends while `<enable/>` is unanswered. Links still drop and disconnect, servers
+/// may answer late, and stale `<resume/>` requests still arrive.
 fn faithful_setup() -> impl Strategy<Value = Setup> {
     (
         ack_policy(),
