@@ -63,7 +63,7 @@ fn walk(element: &Element, depth: usize) {
 }
 
 /// Parses `element` with every typed parser and checks that what parses round-trips.
-pub(crate) fn check_element(element: &Element) {
+fn check_element(element: &Element) {
     if let Ok(nonza) = Nonza::try_from(element) {
         let again = round_trip(Element::from(nonza.clone()), |e| Nonza::try_from(e).ok());
         assert_eq!(again, Some(nonza), "Nonza round trip of {element:?}");
