@@ -19,7 +19,7 @@ use crate::error::{Error, Misuse, PeerError};
 use crate::event::Incoming;
 use crate::ns::Namespace;
 use crate::session::HibernatedSession;
-use crate::store::{Claim, SessionStore, StoreEvent};
+use crate::store::{Claim, SessionStore, StoreError, StoreEvent};
 
 #[derive(Debug, Arbitrary)]
 struct Setup {
@@ -51,6 +51,8 @@ enum Op {
     NewStream(bool),
     Close,
     StorePush(u8, u8),
+    /// Route a stanza to the hibernated session of `owners[i]/fuzz`, found by full JID.
+    StorePushTo(bool, u8),
     Advance(u16),
     AdvanceMillis(u16),
     FireTimeout,
@@ -266,6 +268,25 @@ impl World {
                 if self.store.push(now, &id, stanza(kind)).is_ok() {
                     self.ledger.created += 1;
                     self.in_store += 1;
+                }
+            }
+            Op::StorePushTo(other, kind) => {
+                let full = format!("{}/fuzz", self.owners[usize::from(other)]);
+                let Ok(jid) = full.parse::<FullJid>() else {
+                    return;
+                };
+                let Some(id) = self.store.find(&jid).cloned() else {
+                    return;
+                };
+                match self.store.push(now, &id, stanza(kind)) {
+                    Ok(()) => {
+                        self.ledger.created += 1;
+                        self.in_store += 1;
+                    }
+                    Err(StoreError::UnknownSession { .. }) => {
+                        panic!("find() named a session that push does not know")
+                    }
+                    Err(_) => {}
                 }
             }
             Op::Advance(secs) => self.advance(Duration::from_secs(u64::from(secs))),

@@ -452,7 +452,6 @@ fn resume_with_h_above_what_was_sent_is_fatal_for_the_new_stream() {
 }
 
 #[test]
-
 fn stanzas_sent_while_enabling_trigger_the_count_policy_once_enabled() {
     // AckPolicy::after_stanzas: "send <r/> as soon as this many stanzas are unacknowledged".
     // A stanza sent between <enable/> and <enabled/> is counted (§4), so once <enabled/>

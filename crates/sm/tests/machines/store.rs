@@ -398,3 +398,64 @@ fn accept_resume_without_a_request_hands_the_session_back() {
         other => panic!("the session's stanzas were not handed back: {other:?}"),
     }
 }
+
+#[test]
+fn find_tracks_the_hibernated_session_of_a_full_jid() {
+    let (mut client, mut server) = manual_pair();
+    let id = server.id().cloned().expect("resumable");
+    let mut store = SessionStore::default();
+    store.register(id.clone(), juliet());
+    assert_eq!(store.find(&balcony()), None, "live, not hibernated");
+    hibernate(at(1), &mut client, &mut server, &mut store);
+    assert_eq!(store.find(&balcony()), Some(&id));
+    let other: FullJid = "juliet@example.com/garden".parse().expect("valid JID");
+    assert_eq!(store.find(&other), None);
+    let Claim::Hibernated(session) = store.claim(at(2), &id, &juliet()) else {
+        panic!("hibernated");
+    };
+    assert_eq!(store.find(&balcony()), None, "claimed");
+    store.hibernate(at(3), session);
+    assert_eq!(store.find(&balcony()), Some(&id));
+    store.handle_timeout(at(3 + 300));
+    assert!(matches!(
+        store.poll_event(),
+        Some(StoreEvent::Expired { .. })
+    ));
+    assert_eq!(store.find(&balcony()), None, "expired");
+}
+
+#[test]
+fn stale_resume_h_below_the_last_ack_acknowledges_nothing() {
+    // A <resume/> from a connection the client abandoned may carry an older h; it loses
+    // nothing (the client holds those stanzas), so the session resumes.
+    let (mut client, mut server) = manual_pair();
+    let id = server.id().cloned().expect("resumable");
+    let mut store = SessionStore::default();
+    store.register(id.clone(), juliet());
+    for n in 1..=3 {
+        server.send(at(1), msg(n)).expect("send");
+    }
+    let _ = server_to_client(at(1), &mut server, &mut client);
+    let _ = server
+        .handle_element(at(2), xml("<a xmlns='urn:xmpp:sm:3' h='2'/>"))
+        .expect("ack");
+    let _ = events(&mut server);
+    hibernate(at(3), &mut client, &mut server, &mut store);
+
+    let mut server = Server::new(manual_server(), juliet());
+    let resume = format!("<resume xmlns='urn:xmpp:sm:3' previd='{id}' h='1'/>");
+    let _ = server.handle_element(at(4), xml(&resume)).expect("request");
+    let Claim::Hibernated(session) = store.claim(at(4), &id, &juliet()) else {
+        panic!("hibernated");
+    };
+    let resumed = server.accept_resume(at(4), session).expect("resumes");
+    assert!(resumed.is("resumed", ns::SM3));
+    assert_eq!(
+        events(&mut server),
+        vec![Event::Resumed {
+            previd: id,
+            retransmitted: 1
+        }]
+    );
+    assert_eq!(sent(&mut server), vec![msg(3)]);
+}
