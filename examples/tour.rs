@@ -294,7 +294,7 @@ impl World {
         }
     }
 
-    /// Lets `duration` of virtual time pass, firing every timer that falls due on the way:
+    /// Lets `seconds` of virtual time pass, firing every timer that falls due on the way:
     /// the loop a real program runs around `poll_timeout` and `handle_timeout`.
     fn wait(&mut self, seconds: u64) -> Result {
         let until = self.now + Duration::from_secs(seconds);
