@@ -233,7 +233,8 @@ pub(crate) fn decrypt_records<B: Backend>(
     }
     // A record size beyond the address space means one record: chunks() then takes it whole.
     let rs = usize::try_from(rs).unwrap_or(usize::MAX);
-    let mut out = Vec::with_capacity(records.len());
+    // Zeroized if decryption fails part-way: earlier records' plaintext must not linger.
+    let mut out = Zeroizing::new(Vec::with_capacity(records.len()));
     let mut remaining = records;
     let mut index: u64 = 0;
     while !remaining.is_empty() {
@@ -261,7 +262,7 @@ pub(crate) fn decrypt_records<B: Backend>(
         remaining = rest;
         index += 1;
     }
-    Ok(out)
+    Ok(core::mem::take(&mut *out))
 }
 
 #[cfg(test)]
@@ -317,6 +318,19 @@ mod tests {
         let ours =
             encrypt_with::<RustCrypto>(&unb64(IKM_3_2), &salt, b"a1", 25, b"I am the walrus", 1);
         assert_eq!(ours.unwrap(), body);
+        #[cfg(feature = "aws-lc-rs")]
+        assert_eq!(
+            encrypt_with::<backend::AwsLc>(
+                &unb64(IKM_3_2),
+                &salt,
+                b"a1",
+                25,
+                b"I am the walrus",
+                1
+            )
+            .unwrap(),
+            body
+        );
     }
 
     #[test]

@@ -76,9 +76,10 @@
 //!   at most 24 h ahead, enforced), optional `sub` and further string claims; the
 //!   `vapid t=..., k=...` scheme of section 3. The older `WebPush` scheme with a separate
 //!   `Crypto-Key` header (drafts before RFC 8292) is not produced.
-//! - **XEP-0420** (Stanza Content Encryption, namespace `urn:xmpp:sce:1`, version 0.4), [`envelope`]:
-//!   `<envelope>`, `<content>`, `<rpad>` and the `<time>`, `<to>`, `<from>` affixes. Other
-//!   affixes are ignored when parsing.
+//! - **XEP-0420** (Stanza Content Encryption), [`envelope`]: namespace `urn:xmpp:sce:1`, the
+//!   one current XEP-0420 uses (the seed names the XEP but no namespace); `<envelope>`,
+//!   `<content>`, `<rpad>` and the `<time>`, `<to>`, `<from>` affixes. Other affixes are
+//!   ignored when parsing; the older `urn:xmpp:sce:0` is not read.
 //! - **XEP-0297** (Stanza Forwarding, `urn:xmpp:forward:0`): xmpp-parsers' `Forwarded`, which
 //!   carries a `<message/>` (not iq or presence) with an optional XEP-0203 delay.
 //! - **The push2 seed** (`shared/seeds/push2.md`, prosody-modules mod_push2 revision 5819):
@@ -86,8 +87,10 @@
 //!   `auth-secret` as base64 of 16 octets, `jwt-key` as PKCS#8 PEM without the armour lines
 //!   ([`keys::VapidKey::from_push2`]); we read either base64 alphabet, padded or not, and
 //!   write standard padded base64 in XMPP fields and unpadded base64url in JWTs and the
-//!   `vapid` header ([`b64`]). The seed is the current text of this protocol: Push 2.0 has no
-//!   XEP number yet, so there is no newer version to differ from.
+//!   `vapid` header ([`b64`]). We follow the seed's text for this profile; should a later
+//!   Push 2.0 document change it, the seed's dialect stays supported (DESIGN.md, promise 6).
+//!   The seed asks for "a suitable `exp` and `sub`": `exp` is the caller's choice within
+//!   RFC 8292's 24 hours ([`vapid::TokenCache`] uses 12 h), `sub` is the caller's contact URI.
 //!
 //! Out of scope: the older `aesgcm` content coding (draft-ietf-webpush-encryption-04), HTTP
 //! delivery to push services, and building the push2 `<notification/>` element (crate
