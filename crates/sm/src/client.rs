@@ -219,10 +219,10 @@ impl Client {
             }
             return Ok(Incoming::Stanza(element));
         }
-        if Namespace::of(&element).is_none() {
+        let Some(ns) = Namespace::of(&element) else {
             return Ok(Incoming::NotOurs(element));
-        }
-        let result = Nonza::try_from(&element)
+        };
+        let result = Nonza::parse_in(ns, &element)
             .map_err(PeerError::from)
             .and_then(|nonza| self.handle_nonza(now, nonza));
         match result {

@@ -13,15 +13,17 @@ use minidom::Element;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transmit(Repr);
 
+// Both variants are one pointer wide, so the output queue stays small when a resumption
+// retransmits thousands of stanzas at once (an inline `Element` would make each entry 112 bytes).
 #[derive(Debug, Clone, PartialEq)]
 enum Repr {
-    Nonza(Element),
+    Nonza(Box<Element>),
     Stanza(Arc<Element>),
 }
 
 impl Transmit {
-    pub(crate) const fn nonza(element: Element) -> Self {
-        Self(Repr::Nonza(element))
+    pub(crate) fn nonza(element: Element) -> Self {
+        Self(Repr::Nonza(Box::new(element)))
     }
 
     pub(crate) const fn stanza(element: Arc<Element>) -> Self {
@@ -38,7 +40,7 @@ impl Transmit {
     #[must_use]
     pub fn into_element(self) -> Element {
         match self.0 {
-            Repr::Nonza(element) => element,
+            Repr::Nonza(element) => *element,
             Repr::Stanza(shared) => Arc::unwrap_or_clone(shared),
         }
     }

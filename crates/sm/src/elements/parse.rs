@@ -147,6 +147,14 @@ impl TryFrom<&Element> for Nonza {
                 name: el.name().to_owned(),
             });
         };
+        Self::parse_in(ns, el)
+    }
+}
+
+impl Nonza {
+    /// Parses an element already known to be in `ns` (the state machines check the
+    /// namespace first, to tell SM elements from the caller's).
+    pub(crate) fn parse_in(ns: Namespace, el: &Element) -> Result<Self, ParseError> {
         Ok(match el.name() {
             "enable" => Self::Enable(Enable {
                 ns,
