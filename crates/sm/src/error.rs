@@ -57,7 +57,7 @@ impl Error {
     /// Whether the stream must be closed (the answer is a stream error).
     #[must_use]
     pub fn is_fatal(&self) -> bool {
-        matches!(self.answer(), Some(Answer::StreamError(_)))
+        matches!(self, Self::Peer(e) if e.is_fatal())
     }
 }
 

@@ -73,3 +73,41 @@ pub(crate) mod counters {
         })
     }
 }
+
+/// `Unacked` as `{ xml, first_sent }`.
+mod unacked {
+    use std::time::SystemTime;
+
+    use minidom::Element;
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::transmit::Unacked;
+
+    #[derive(Serialize, Deserialize)]
+    struct Stored {
+        xml: String,
+        first_sent: SystemTime,
+    }
+
+    impl Serialize for Unacked {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            Stored {
+                xml: String::from(&self.stanza),
+                first_sent: self.first_sent,
+            }
+            .serialize(s)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Unacked {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let stored = Stored::deserialize(d)?;
+            let stanza: Element = stored.xml.parse().map_err(D::Error::custom)?;
+            Ok(Self {
+                stanza,
+                first_sent: stored.first_sent,
+            })
+        }
+    }
+}

@@ -9,6 +9,7 @@ use minidom::Element;
 use crate::core::Counters;
 use crate::elements::{self, SmId};
 use crate::ns::Namespace;
+use crate::store::StoreError;
 use crate::transmit::Unacked;
 
 /// The state of a resumable stream whose connection is gone: SM-ID, owner, counters, the
@@ -92,13 +93,18 @@ impl HibernatedSession {
     /// retransmissions when the session is resumed.
     ///
     /// # Errors
-    /// [`QueueFull`] at the session's queue limit, with the stanza handed back.
-    pub fn push(&mut self, now: SystemTime, stanza: Element) -> Result<(), QueueFull> {
-        if !elements::is_stanza(&stanza) || self.counters.queue.len() >= self.max_queue {
-            return Err(QueueFull {
+    /// [`StoreError::QueueFull`] at the session's queue limit and
+    /// [`StoreError::NotAStanza`] for anything but a message, presence or iq, each with the
+    /// element handed back.
+    pub fn push(&mut self, now: SystemTime, stanza: Element) -> Result<(), StoreError> {
+        if !elements::is_stanza(&stanza) {
+            return Err(StoreError::NotAStanza(Box::new(stanza)));
+        }
+        if self.counters.queue.len() >= self.max_queue {
+            return Err(StoreError::QueueFull(QueueFull {
                 limit: self.max_queue,
                 stanza: Box::new(stanza),
-            });
+            }));
         }
         let mut sink = crate::core::Outputs::default();
         // Not transmitted: the stream is gone. `push` cannot fail below the limit.

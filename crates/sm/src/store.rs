@@ -34,6 +34,7 @@ pub enum Claim {
 
 /// Something the store reports. Drain with [`SessionStore::poll_event`].
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum StoreEvent {
     /// A hibernated session expired (its deadline passed, or it was evicted at
@@ -64,6 +65,9 @@ pub enum StoreError {
     /// The session's queue is full; the stanza is handed back.
     #[error(transparent)]
     QueueFull(#[from] QueueFull),
+    /// Only messages, presences and iqs are queued; the element is handed back.
+    #[error("<{}/> is not a stanza", .0.name())]
+    NotAStanza(Box<Element>),
 }
 
 /// Live, hibernated and recently ended sessions, by SM-ID.
@@ -86,7 +90,7 @@ pub struct SessionStore {
     by_resource: HashMap<FullJid, SmId>,
     ended: HashMap<SmId, (BareJid, u32)>,
     ended_order: VecDeque<SmId>,
-    #[cfg_attr(feature = "serde", serde(skip))]
+    /// Undrained events travel with the store, so persisting it loses no stanza.
     events: VecDeque<StoreEvent>,
 }
 
@@ -150,7 +154,7 @@ impl SessionStore {
     /// [`StoreError`] with the stanza handed back.
     pub fn push(&mut self, now: SystemTime, id: &SmId, stanza: Element) -> Result<(), StoreError> {
         match self.hibernated.get_mut(id) {
-            Some(session) => Ok(session.push(now, stanza)?),
+            Some(session) => session.push(now, stanza),
             None => Err(StoreError::UnknownSession {
                 id: id.clone(),
                 stanza: Box::new(stanza),

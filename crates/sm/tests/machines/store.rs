@@ -459,3 +459,42 @@ fn stale_resume_h_below_the_last_ack_acknowledges_nothing() {
     );
     assert_eq!(sent(&mut server), vec![msg(3)]);
 }
+
+#[test]
+fn undrained_expiry_events_survive_json() {
+    // Persisting the store between an expiry and draining its event must not lose the
+    // stanzas the event hands back.
+    let (mut client, mut server) = manual_pair();
+    let id = server.id().cloned().expect("resumable");
+    let mut store = SessionStore::default();
+    store.register(id.clone(), juliet());
+    server.send(at(1), msg(1)).expect("send");
+    let _ = sent(&mut server); // lost
+    hibernate(at(2), &mut client, &mut server, &mut store);
+    store.handle_timeout(at(302));
+    let json = serde_json::to_string(&store).expect("serialises");
+    drop(store);
+    let mut store: SessionStore = serde_json::from_str(&json).expect("deserialises");
+    assert_eq!(
+        store.poll_event(),
+        Some(StoreEvent::Expired {
+            id,
+            owner: juliet(),
+            stanzas: vec![unacked(msg(1), at(1))],
+        })
+    );
+}
+
+#[test]
+fn only_stanzas_are_queued_for_a_hibernated_session() {
+    let (mut client, mut server) = manual_pair();
+    let id = server.id().cloned().expect("resumable");
+    let mut store = SessionStore::default();
+    store.register(id.clone(), juliet());
+    hibernate(at(2), &mut client, &mut server, &mut store);
+    let nonza = xml("<r xmlns='urn:xmpp:sm:3'/>");
+    assert_eq!(
+        store.push(at(3), &id, nonza.clone()),
+        Err(xmpp_sm::StoreError::NotAStanza(Box::new(nonza)))
+    );
+}
