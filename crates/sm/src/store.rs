@@ -70,6 +70,17 @@ pub enum StoreError {
     NotAStanza(Box<Element>),
 }
 
+impl StoreError {
+    /// The element handed back (every variant carries one).
+    #[must_use]
+    pub fn into_element(self) -> Element {
+        match self {
+            Self::UnknownSession { stanza, .. } | Self::NotAStanza(stanza) => *stanza,
+            Self::QueueFull(full) => *full.stanza,
+        }
+    }
+}
+
 /// Live, hibernated and recently ended sessions, by SM-ID.
 ///
 /// A session can be resumed only by the account that owns it: [`claim`](Self::claim) answers

@@ -605,8 +605,8 @@ impl Conn<'_> {
         while let Ok(cmd) = self.rx.try_recv() {
             match cmd {
                 Command::Deliver(s) => {
-                    if let Err(full) = session.push(now, s) {
-                        hub.undeliverable.push(*full.stanza);
+                    if let Err(refused) = session.push(now, s) {
+                        hub.undeliverable.push(refused.into_element());
                     }
                 }
                 Command::TakeOver(done) => {
