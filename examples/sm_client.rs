@@ -15,10 +15,11 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use jid::{BareJid, FullJid};
+use jid::BareJid;
 use minidom::Element;
 use xmpp_sm::{ClientConfig, Event};
 use xmpp_tether_testkit::client::{Connection, SmDriver};
+use xmpp_tether_testkit::stanza::chat as message;
 use xmpp_tether_testkit::xml::NS_CLIENT;
 
 const USAGE: &str = "\
@@ -108,17 +109,6 @@ fn parse(raw: Vec<String>) -> Result<Option<Args>, String> {
         count,
         timeout: Duration::from_secs(u64::from(timeout)),
     }))
-}
-
-fn message(to: &FullJid, body: &str) -> Element {
-    Element::builder("message", NS_CLIENT)
-        .attr(
-            "to".try_into().expect("a valid attribute name"),
-            to.to_string(),
-        )
-        .attr("type".try_into().expect("a valid attribute name"), "chat")
-        .append(Element::builder("body", NS_CLIENT).append(body).build())
-        .build()
 }
 
 /// How many times each of our bodies came back.

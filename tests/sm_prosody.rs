@@ -10,11 +10,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jid::{BareJid, FullJid};
-use minidom::Element;
 use xmpp_sm::{ClientConfig, Event};
 use xmpp_tether_testkit::client::{Connection, SmDriver};
 use xmpp_tether_testkit::prosody::{DOMAIN, Prosody, ProsodyOptions};
-use xmpp_tether_testkit::xml::NS_CLIENT;
+use xmpp_tether_testkit::stanza::{body_counts as bodies, chat as message};
 
 /// Bound on every single wait; the whole test stays well under a minute.
 const T: Duration = Duration::from_secs(10);
@@ -29,23 +28,6 @@ fn account(user: &str, password: &'static str) -> Account {
         jid: BareJid::new(&format!("{user}@{DOMAIN}")).unwrap(),
         password,
     }
-}
-
-fn message(to: &FullJid, body: &str) -> Element {
-    format!("<message xmlns='{NS_CLIENT}' to='{to}' type='chat'><body>{body}</body></message>")
-        .parse()
-        .unwrap()
-}
-
-/// Bodies of the messages received, with how often each came.
-fn bodies<'a>(stanzas: impl IntoIterator<Item = &'a Element>) -> BTreeMap<String, usize> {
-    let mut seen = BTreeMap::new();
-    for s in stanzas {
-        if let Some(body) = s.get_child("body", NS_CLIENT) {
-            *seen.entry(body.text()).or_insert(0) += 1;
-        }
-    }
-    seen
 }
 
 fn exactly_once(names: &[&str]) -> BTreeMap<String, usize> {

@@ -12,12 +12,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jid::{BareJid, FullJid};
-use minidom::Element;
 use xmpp_sm::{ClientConfig, Event, HandBackReason, PeerError};
 use xmpp_tether_testkit::client::{Connection, SmDriver};
 use xmpp_tether_testkit::server::{ServerEvent, TestServer, TestServerConfig};
 use xmpp_tether_testkit::slixmpp::Script;
-use xmpp_tether_testkit::xml::NS_CLIENT;
+use xmpp_tether_testkit::stanza::{body_counts as bodies, chat as message};
 
 /// Bound on every single wait; each test stays well under a minute.
 const T: Duration = Duration::from_secs(15);
@@ -58,23 +57,6 @@ fn bob(server: &TestServer) -> SmDriver {
     driver.attach(conn);
     driver.enable(&features, T).unwrap();
     driver
-}
-
-fn message(to: &str, body: &str) -> Element {
-    format!("<message xmlns='{NS_CLIENT}' to='{to}' type='chat'><body>{body}</body></message>")
-        .parse()
-        .unwrap()
-}
-
-/// How often each body arrived at bob.
-fn bodies<'a>(stanzas: impl IntoIterator<Item = &'a Element>) -> BTreeMap<String, usize> {
-    let mut seen = BTreeMap::new();
-    for s in stanzas {
-        if let Some(body) = s.get_child("body", NS_CLIENT) {
-            *seen.entry(body.text()).or_insert(0) += 1;
-        }
-    }
-    seen
 }
 
 /// How often each body arrived at slixmpp (its `RECV <from> <body>` lines).

@@ -394,11 +394,7 @@ impl Client {
     #[cfg(any(test, feature = "__testing"))]
     #[doc(hidden)]
     pub fn __shift_counters(&mut self, outbound: u32, inbound: u32) {
-        let c = &mut self.counters;
-        c.outbound = outbound;
-        c.sent = outbound;
-        c.acked = outbound;
-        c.inbound = inbound;
+        self.counters.shift(outbound, inbound);
     }
 
     fn reset(&mut self) {

@@ -97,6 +97,15 @@ impl Counters {
         }
     }
 
+    /// Test hook: count from `outbound`/`inbound` instead of zero (an empty queue).
+    #[cfg(any(test, feature = "__testing"))]
+    pub(crate) const fn shift(&mut self, outbound: u32, inbound: u32) {
+        self.outbound = outbound;
+        self.sent = outbound;
+        self.acked = outbound;
+        self.inbound = inbound;
+    }
+
     /// Unacknowledged stanzas that are on the wire.
     pub(crate) const fn in_flight(&self) -> u32 {
         seq::distance(self.acked, self.sent)

@@ -44,7 +44,7 @@
 //! let enable = client.enable(t0, Namespace::Sm3)?;
 //! let Incoming::EnableRequest(_) = server.handle_element(t0, enable)? else { panic!() };
 //! let enabled = server.accept_enable(t0, &mut rng)?;
-//! store.register(server.id().cloned().unwrap(), owner.clone());
+//! store.register(server.id().cloned().ok_or("not resumable")?, owner.clone());
 //! let _ = client.handle_element(t0, enabled)?;
 //! assert!(client.is_enabled());
 //!
@@ -53,7 +53,7 @@
 //! client.send(t0, msg)?;
 //! while let Some(out) = client.poll_transmit() { /* lost on the wire */ let _ = out; }
 //! client.handle_disconnect(t0);
-//! let session = server.handle_disconnect(t0).expect("resumable");
+//! let session = server.handle_disconnect(t0).ok_or("not resumable")?;
 //! store.hibernate(t0, session);
 //!
 //! // A new stream: resume, and the message is retransmitted.
@@ -63,7 +63,7 @@
 //! let Claim::Hibernated(session) = store.claim(t0, &req.previd, &owner) else { panic!() };
 //! let resumed = server.accept_resume(t0, session)?;
 //! let _ = client.handle_element(t0, resumed)?;
-//! let again = client.poll_transmit().expect("retransmission");
+//! let again = client.poll_transmit().ok_or("no retransmission")?;
 //! assert!(again.is("message", "jabber:client"));
 //! assert!(matches!(server.handle_element(t0, again.into_element())?, Incoming::Stanza(_)));
 //! # Ok(()) }

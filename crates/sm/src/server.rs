@@ -493,11 +493,7 @@ impl Server {
     #[cfg(any(test, feature = "__testing"))]
     #[doc(hidden)]
     pub fn __shift_counters(&mut self, outbound: u32, inbound: u32) {
-        let c = &mut self.counters;
-        c.outbound = outbound;
-        c.sent = outbound;
-        c.acked = outbound;
-        c.inbound = inbound;
+        self.counters.shift(outbound, inbound);
     }
 
     fn detach(&mut self, now: SystemTime) -> Option<HibernatedSession> {

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jid::BareJid;
-use minidom::Element;
 use xmpp_sm::{ClientConfig, Event};
 use xmpp_tether_testkit::client::{ClientError, Connection, SmDriver};
 use xmpp_tether_testkit::server::{ServerEvent, TestServer, TestServerConfig};
-use xmpp_tether_testkit::xml::{NS_CLIENT, StreamEvent};
+use xmpp_tether_testkit::stanza::{body_counts as bodies, chat as message};
+use xmpp_tether_testkit::xml::StreamEvent;
 
 const T: Duration = Duration::from_secs(10);
 
@@ -24,22 +24,6 @@ fn server() -> TestServer {
 
 fn jid(user: &str) -> BareJid {
     BareJid::new(&format!("{user}@localhost")).unwrap()
-}
-
-fn message(to: &str, body: &str) -> Element {
-    format!("<message xmlns='{NS_CLIENT}' to='{to}' type='chat'><body>{body}</body></message>")
-        .parse()
-        .unwrap()
-}
-
-fn bodies(stanzas: &[Element]) -> BTreeMap<String, usize> {
-    let mut seen = BTreeMap::new();
-    for s in stanzas {
-        if let Some(b) = s.get_child("body", NS_CLIENT) {
-            *seen.entry(b.text()).or_insert(0) += 1;
-        }
-    }
-    seen
 }
 
 /// Logs in, binds and enables SM with resumption.

@@ -18,6 +18,7 @@ pub mod process;
 pub mod prosody;
 pub mod server;
 pub mod slixmpp;
+pub mod stanza;
 pub mod xml;
 
 use std::path::PathBuf;
@@ -26,7 +27,7 @@ use std::path::PathBuf;
 /// crate's manifest directory at compile time.
 #[must_use]
 pub fn workspace_root() -> PathBuf {
-    // crates/testkit -> crates -> root
+    // tests/testkit -> tests -> root
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     manifest
         .parent()
