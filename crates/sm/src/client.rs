@@ -69,6 +69,9 @@ pub struct Client {
     counters: Counters,
     requester: Requester,
     session: Option<Session>,
+    /// An `<enable/>` sent next to a `<resume/>` (SASL2 + Bind2, XEP-0198 §9.2.1), in this
+    /// dialect: it takes effect if the resumption fails.
+    fallback: Option<Namespace>,
     out: Outputs,
 }
 
@@ -82,6 +85,7 @@ impl Client {
             counters: Counters::new(Namespace::Sm3),
             requester: Requester::default(),
             session: None,
+            fallback: None,
             out: Outputs::default(),
         }
     }
@@ -123,17 +127,27 @@ impl Client {
     ///
     /// Outbound counting starts now (XEP-0198 §4: after sending `<enable/>`).
     ///
+    /// While a [`resume`](Self::resume) is pending, this makes the fallback of XEP-0198
+    /// §9.2.1: `<resume/>` inside SASL2 `<authenticate/>` and `<enable/>` inside its Bind2
+    /// `<bind/>`. If the server answers `<failed/>` to the resumption, stream management is
+    /// enabled afresh and its `<enabled/>` (inside `<bound/>`) is expected next; if it answers
+    /// `<resumed/>`, the fallback is dropped (the server ignores the bind request).
+    ///
     /// # Errors
-    /// [`Misuse::InvalidState`] unless stream management is off.
+    /// [`Misuse::InvalidState`] unless stream management is off, or a resumption is pending
+    /// without a fallback yet.
     pub fn enable(&mut self, now: SystemTime, ns: Namespace) -> Result<Element, Error> {
         let _ = now;
-        if self.phase != Phase::Off {
-            return Err(self.misuse("enable"));
+        match self.phase {
+            Phase::Off => {
+                self.counters = Counters::new(ns);
+                self.requester = Requester::default();
+                self.session = None;
+                self.phase = Phase::Enabling;
+            }
+            Phase::Resuming if self.fallback.is_none() => self.fallback = Some(ns),
+            _ => return Err(self.misuse("enable")),
         }
-        self.counters = Counters::new(ns);
-        self.requester = Requester::default();
-        self.session = None;
-        self.phase = Phase::Enabling;
         let mut enable = Enable::new(ns);
         enable.resume = self.config.resume;
         enable.max = self.config.max;
@@ -305,6 +319,8 @@ impl Client {
         if session.id != r.previd {
             return Err(PeerError::PrevIdMismatch);
         }
+        // Resumed: the server ignores a Bind2 request sent with the `<resume/>` (§9.2).
+        self.fallback = None;
         // sm:1 makes `h` optional; without it nothing is known to be acknowledged and
         // everything is retransmitted (the seed allows duplicates in that case).
         if let Some(h) = r.h {
@@ -332,7 +348,13 @@ impl Client {
             condition: f.condition,
             h: f.h,
         });
+        let fallback = self.fallback.take();
         self.fail(HandBackReason::ResumeFailed);
+        if let Some(ns) = fallback {
+            // The inline `<enable/>` was sent with the `<resume/>`: counting starts afresh.
+            self.counters = Counters::new(ns);
+            self.phase = Phase::Enabling;
+        }
     }
 
     /// The stream is gone (TCP closed, timeout, stream error). If the session is resumable it
@@ -346,6 +368,7 @@ impl Client {
             Phase::On | Phase::Resuming | Phase::Disconnected if self.session.is_some() => {
                 self.phase = Phase::Disconnected;
                 self.requester = Requester::default();
+                self.fallback = None;
             }
             Phase::Off => {}
             _ => self.fail(HandBackReason::StreamClosed),
@@ -356,6 +379,11 @@ impl Client {
     /// stanza is handed back and stream management is off.
     pub fn close(&mut self, now: SystemTime) {
         let _ = now;
+        // XEP-0198 §4: tell the server what was handled before a clean close, so it need not
+        // treat stanzas this side already handled as lost.
+        if self.phase == Phase::On {
+            self.out.nonza(self.counters.ack_element());
+        }
         self.fail(HandBackReason::StreamClosed);
     }
 
@@ -400,6 +428,7 @@ impl Client {
     fn reset(&mut self) {
         self.phase = Phase::Off;
         self.session = None;
+        self.fallback = None;
         self.requester = Requester::default();
     }
 

@@ -150,7 +150,9 @@ impl Counters {
             AckPosition::New(0) => Ok(()),
             AckPosition::New(count) => {
                 // `count <= in_flight <= queue.len()` by construction of `sent`.
-                self.queue.drain(..count as usize);
+                // `count <= in_flight <= queue.len()` holds by construction; `min` keeps a
+                // broken invariant (a hand-edited persisted session) from panicking.
+                self.queue.drain(..(count as usize).min(self.queue.len()));
                 self.acked = h;
                 out.events.push_back(Event::Acked { h, count });
                 Ok(())

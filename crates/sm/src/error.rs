@@ -109,6 +109,13 @@ pub enum PeerError {
         /// The dialect of the request.
         ns: Namespace,
     },
+    /// A second `<resume/>` on one stream (XEP-0198 §5 allows one attempt). Answer
+    /// `<failed/>` with `unexpected-request`.
+    #[error("a second <resume/> on this stream")]
+    ResumeTwice {
+        /// The dialect of the request.
+        ns: Namespace,
+    },
     /// `<resumed/>` naming another stream than the one we asked to resume. Fatal:
     /// `undefined-condition`.
     #[error("<resumed/> for another stream")]
@@ -144,6 +151,7 @@ impl PeerError {
                 | Self::EnableBeforeBind { .. }
                 | Self::EnableTwice { .. }
                 | Self::ResumeAfterBind { .. }
+                | Self::ResumeTwice { .. }
                 | Self::Unexpected { .. }
         )
     }
@@ -170,7 +178,8 @@ impl PeerError {
             }
             Self::EnableBeforeBind { ns }
             | Self::EnableTwice { ns }
-            | Self::ResumeAfterBind { ns } => Some(Answer::Failed(
+            | Self::ResumeAfterBind { ns }
+            | Self::ResumeTwice { ns } => Some(Answer::Failed(
                 Failed::new(*ns, StanzaCondition::UnexpectedRequest).into(),
             )),
             Self::Unexpected { .. } => None,
@@ -196,7 +205,8 @@ pub enum Misuse {
     /// `send` was given something that is not a message, presence or iq. It is handed back.
     #[error("<{}/> is not a stanza", .0.name())]
     NotAStanza(Box<Element>),
-    /// `send` on a closed stream. The stanza is handed back.
+    /// `send` on, or `handle_element` for, a stream that is closed (hibernated, taken over,
+    /// closed or failed): stop reading from and writing to it. The element is handed back.
     #[error("the stream is closed")]
     Closed(Box<Element>),
     /// `accept_resume` with a session owned by another account, with another SM-ID than the

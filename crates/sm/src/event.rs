@@ -42,7 +42,8 @@ pub enum HandBackReason {
     EnableFailed,
     /// The peer refused to resume; stanzas its `<failed h/>` acknowledged were removed first.
     ResumeFailed,
-    /// A hibernated session expired.
+    /// A hibernated session expired. [`crate::StoreEvent::Expired`] carries its stanzas;
+    /// this label is for callers that merge every hand-back into one path.
     Expired,
     /// The retransmission queue overflowed.
     QueueOverflow,
@@ -100,6 +101,16 @@ pub enum Event {
     AckTimeout {
         /// When the request was sent.
         requested_at: SystemTime,
+    },
+    /// Server: a resumable session ended for good on this stream (closed, failed on a protocol
+    /// error, or its connection lost without hibernation). Call [`crate::SessionStore::end`]
+    /// with these values, so a late `<resume/>` is answered `<failed h/>`. Fires at most once
+    /// per stream; never for a hibernated or taken-over session.
+    SessionEnded {
+        /// The SM-ID.
+        id: SmId,
+        /// Stanzas handled from the client.
+        handled: u32,
     },
     /// Unacknowledged stanzas handed back: they were never acknowledged and will never be
     /// retransmitted by this machine.

@@ -90,17 +90,28 @@
 //!   caller's CSPRNG; only the owning account can resume ([`SessionStore::claim`] answers
 //!   everyone else as if the id did not exist); an old stream still open gets `conflict`
 //!   ([`Server::take_over`]); ended sessions' last `h` are remembered (bounded) for
-//!   `<failed h/>`; the client's `max` is honoured up to [`ServerConfig::max_resume`].
+//!   `<failed h/>` ([`Event::SessionEnded`] tells the caller when to [`SessionStore::end`]
+//!   one); the client's `max` is honoured up to [`ServerConfig::max_resume`] (a `max` of 0,
+//!   not a positiveInteger, counts as absent); a session is never resumed after its deadline,
+//!   even if the caller's expiry timer runs late. A stale `<resume/>` whose `h` is below the
+//!   last acknowledgement acknowledges nothing rather than ending the session.
 //! - **Order** (§3, §5): `<enable/>` before resource binding, or twice, and `<resume/>` after
-//!   binding are answered `<failed><unexpected-request/></failed>`. §3 also says a second
+//!   binding are answered `<failed><unexpected-request/></failed>`; so is a second
+//!   `<enable/>` or `<resume/>` after a refused one (one attempt each per stream). A server
+//!   answers only the dialects it offers ([`ServerConfig::namespaces`]); others are
+//!   [`Incoming::NotOurs`]. §3 also says a second
 //!   `<enable/>` SHOULD get a stream error, but its Example 6 shows `<failed/>`; we follow the
 //!   example (recoverable).
 //! - **SASL2 and Bind2** (XEP-0388, XEP-0386): `<resume/>` inside `<authenticate/>` with the
 //!   reply inside `<success/>`, and `<enable/>` inside `<bind/>` with the reply inside
-//!   `<bound/>`, use the same calls; [`elements::inline`] finds and places them. A resumed
-//!   stream is never bound ([`Server::bound`] refuses) and never enabled again.
+//!   `<bound/>`, use the same calls; [`elements::inline`] finds and places them. Both in one
+//!   request (§9.2.1) work too: [`Client::enable`] while a resumption is pending makes the
+//!   fallback `<enable/>`, which takes effect only if the resumption fails. A resumed stream
+//!   is never bound ([`Server::bound`] refuses) and never enabled again.
 //! - **`<failed/>`** carries an optional `h`, a stanza error condition and (an extension some
 //!   servers send) `<text/>`, which we parse but 1.6.3 does not define.
+//! - **Closing** (§4): [`Client::close`] sends a last `<a/>` before handing back what is
+//!   unacknowledged.
 //! - **Out of scope**: choosing when to hibernate versus close (the caller's policy),
 //!   `location` redirects (reported, not followed), and s2s-specific rules.
 //!

@@ -60,8 +60,14 @@ pub(crate) mod counters {
                 })
             })
             .collect::<Result<VecDeque<_>, D::Error>>()?;
-        if crate::seq::distance(stored.acked, stored.outbound) as usize != queue.len() {
+        let queued = crate::seq::distance(stored.acked, stored.outbound);
+        if queued as usize != queue.len() {
             return Err(D::Error::custom("queue length does not match the counters"));
+        }
+        if crate::seq::distance(stored.acked, stored.sent) > queued {
+            return Err(D::Error::custom(
+                "`sent` is not between `acked` and `outbound`",
+            ));
         }
         Ok(Counters {
             ns: stored.ns,

@@ -76,6 +76,10 @@ pub struct Server {
     phase: Phase,
     /// Set once the stream was resumed: it must never also be bound (XEP-0198 §5, XEP-0386).
     resumed: bool,
+    /// A client makes at most one attempt to enable and one to resume per stream (XEP-0198
+    /// §3, §5); later ones are refused even after a refusal.
+    enable_attempted: bool,
+    resume_attempted: bool,
     id: Option<SmId>,
     max: u32,
     counters: Counters,
@@ -93,6 +97,8 @@ impl Server {
             resource: None,
             phase: Phase::Off,
             resumed: false,
+            enable_attempted: false,
+            resume_attempted: false,
             id: None,
             max: 0,
             counters: Counters::new(Namespace::Sm3),
@@ -133,6 +139,13 @@ impl Server {
     #[must_use]
     pub fn is_enabled(&self) -> bool {
         self.phase == Phase::On
+    }
+
+    /// Whether the stream is over (hibernated, taken over, closed or failed): stop reading from
+    /// and writing to it.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
     }
 
     /// Whether the stream was resumed (and so must not be bound).
@@ -181,6 +194,11 @@ impl Server {
     /// A [`PeerError`]: write [`Error::answer`]; when it is a stream error, close the stream
     /// (every unacknowledged stanza has been handed back).
     pub fn handle_element(&mut self, now: SystemTime, element: Element) -> Result<Incoming, Error> {
+        if self.phase == Phase::Closed {
+            // A stream that was taken over, hibernated or failed: anything still read from it
+            // must not be routed (the client retransmits on its new stream).
+            return Err(Misuse::Closed(Box::new(element)).into());
+        }
         if elements::is_stanza(&element) {
             // XEP-0198 §4: the inbound counter starts once `<enable/>` is received.
             if matches!(self.phase, Phase::On | Phase::EnableRequested { .. }) {
@@ -188,7 +206,9 @@ impl Server {
             }
             return Ok(Incoming::Stanza(element));
         }
-        let Some(ns) = Namespace::of(&element) else {
+        // A dialect this server does not offer is not stream management to it.
+        let Some(ns) = Namespace::of(&element).filter(|ns| self.config.namespaces.contains(ns))
+        else {
             return Ok(Incoming::NotOurs(element));
         };
         let result = Nonza::parse_in(ns, &element)
@@ -213,13 +233,14 @@ impl Server {
                 Ok(Incoming::Handled)
             }
             (Nonza::Ack(a), Phase::On) => self.on_ack(a.h).map(|()| Incoming::Handled),
-            (Nonza::Enable(e), Phase::Off) if self.resumed => {
+            (Nonza::Enable(e), Phase::Off) if self.enable_attempted => {
                 Err(PeerError::EnableTwice { ns: e.ns })
             }
             (Nonza::Enable(e), Phase::Off) if self.resource.is_none() => {
                 Err(PeerError::EnableBeforeBind { ns: e.ns })
             }
             (Nonza::Enable(e), Phase::Off) => {
+                self.enable_attempted = true;
                 self.counters = Counters::new(e.ns);
                 self.phase = Phase::EnableRequested {
                     resume: e.resume,
@@ -230,7 +251,11 @@ impl Server {
             (Nonza::Enable(e), Phase::On | Phase::EnableRequested { .. }) => {
                 Err(PeerError::EnableTwice { ns: e.ns })
             }
-            (Nonza::Resume(r), Phase::Off) if self.resource.is_none() && !self.resumed => {
+            (Nonza::Resume(r), Phase::Off) if self.resume_attempted => {
+                Err(PeerError::ResumeTwice { ns: r.ns })
+            }
+            (Nonza::Resume(r), Phase::Off) if self.resource.is_none() => {
+                self.resume_attempted = true;
                 self.counters.ns = r.ns;
                 self.phase = Phase::ResumeRequested {
                     previd: r.previd.clone(),
@@ -272,7 +297,9 @@ impl Server {
         if resume && self.config.resume {
             let id = new_id(rng);
             // Honour the client's preference up to the configured cap (XEP-0198 §5).
+            // `max` is a positiveInteger; a 0 counts as absent.
             self.max = max
+                .filter(|&m| m > 0)
                 .unwrap_or(self.config.default_resume)
                 .min(self.config.max_resume);
             enabled = enabled.with_resume(id.clone()).with_max(self.max);
@@ -402,7 +429,8 @@ impl Server {
             .counters
             .push(now, stanza, self.config.max_queue, true, &mut self.out)
         {
-            self.phase = Phase::Closed;
+            // The queue already handed every stanza back; this ends the session.
+            self.fail(HandBackReason::QueueOverflow);
             return Err(e.into());
         }
         self.requester
@@ -520,6 +548,12 @@ impl Server {
         self.out.unsend_stanzas();
         let stanzas = self.counters.take_unacked();
         self.out.hand_back(reason, stanzas);
+        if let Some(id) = self.id.take() {
+            let handled = self.counters.inbound;
+            self.out
+                .events
+                .push_back(Event::SessionEnded { id, handled });
+        }
         self.phase = Phase::Closed;
     }
 

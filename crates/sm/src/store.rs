@@ -22,7 +22,9 @@ pub enum Claim {
     /// The session is still attached to an open stream (the client noticed the broken
     /// connection before the server did). Call [`crate::Server::take_over`] on that stream,
     /// write the `conflict` error there, and pass the session to
-    /// [`crate::Server::accept_resume`].
+    /// [`crate::Server::accept_resume`]. If `take_over` fails, that stream's session has
+    /// ended: answer [`crate::Server::reject_resume`] with the `h` of its
+    /// [`crate::Event::SessionEnded`].
     Live,
     /// Nothing to resume: answer with [`crate::Server::reject_resume`] and this `h` (known
     /// only for a recently ended session of the same account).
@@ -164,6 +166,7 @@ impl SessionStore {
     /// # Errors
     /// [`StoreError`] with the stanza handed back.
     pub fn push(&mut self, now: SystemTime, id: &SmId, stanza: Element) -> Result<(), StoreError> {
+        self.expire_if_due(now, id);
         match self.hibernated.get_mut(id) {
             Some(session) => session.push(now, stanza),
             None => Err(StoreError::UnknownSession {
@@ -174,8 +177,12 @@ impl SessionStore {
     }
 
     /// Looks up the session a `<resume/>` names, for the account that sent it.
+    ///
+    /// A session whose deadline has passed is expired first (its [`StoreEvent::Expired`] is
+    /// queued), even if the caller's timer for [`handle_timeout`](Self::handle_timeout) has not
+    /// fired yet: a resumption never outlives the time granted.
     pub fn claim(&mut self, now: SystemTime, previd: &SmId, owner: &BareJid) -> Claim {
-        let _ = now;
+        self.expire_if_due(now, previd);
         if let Some(session) = self.hibernated.get(previd) {
             if session.owner == *owner {
                 let deadline = session.deadline;
@@ -194,8 +201,28 @@ impl SessionStore {
         }
     }
 
-    /// A live session ended for good (clean close, or not resumed): remember its last `h` so a
-    /// late `<resume/>` gets `<failed h/>`.
+    /// Expires a hibernated session now, whatever its deadline (an administrator's kick, a
+    /// resource conflict): its stanzas come back in [`StoreEvent::Expired`]. Returns whether
+    /// there was such a session.
+    pub fn evict(&mut self, now: SystemTime, id: &SmId) -> bool {
+        let _ = now;
+        let Some(session) = self.remove_hibernated(id) else {
+            return false;
+        };
+        self.deadlines.remove(&(session.deadline, id.clone()));
+        self.expire(session);
+        true
+    }
+
+    fn expire_if_due(&mut self, now: SystemTime, id: &SmId) {
+        let due = self.hibernated.get(id).is_some_and(|s| s.deadline <= now);
+        if due {
+            let _ = self.evict(now, id);
+        }
+    }
+
+    /// A live session ended for good: call on [`crate::Event::SessionEnded`]. Its last `h` is
+    /// remembered so a late `<resume/>` gets `<failed h/>`.
     pub fn end(&mut self, id: &SmId, handled: u32) {
         if let Some(owner) = self.live.remove(id) {
             self.remember(id.clone(), owner, handled);

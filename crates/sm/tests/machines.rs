@@ -149,6 +149,11 @@ fn bound_server(config: ServerConfig) -> Server {
 
 /// Enables SM at `t0` in `ns`, and drains the `Enabled` event.
 fn enabled_pair(client: ClientConfig, server: ServerConfig, ns: Namespace) -> (Client, Server) {
+    // A server answers only the dialects it offers.
+    let mut server = server;
+    if !server.namespaces.contains(&ns) {
+        server.namespaces.push(ns);
+    }
     let mut client = Client::new(client);
     let mut server = bound_server(server);
     let enable = client.enable(t0(), ns).expect("enable");

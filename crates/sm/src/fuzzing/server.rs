@@ -175,6 +175,15 @@ impl World {
                 let Some(element) = input.build(&self.ids) else {
                     return;
                 };
+                if self.current.is_closed() {
+                    // Reading on after the end is the caller's mistake, and nothing is routed.
+                    let result = self.current.handle_element(now, element);
+                    assert!(
+                        matches!(result, Err(Error::Misuse(Misuse::Closed(_)))),
+                        "{result:?}"
+                    );
+                    return;
+                }
                 match self.current.handle_element(now, element) {
                     Ok(Incoming::ResumeRequest(r)) => self.pending_resume = Some(r.previd),
                     Ok(_) => {}

@@ -267,6 +267,13 @@ impl Pair {
                     self.stats.ack_timeouts += 1;
                     timed_out = true;
                 }
+                Event::SessionEnded { id, handled } => {
+                    // As a real server does: remember the ended session's h for late resumes.
+                    self.store.end(&id, handled);
+                    if self.sessions.get(&id) == Some(&Where::Live(i)) {
+                        self.remember(id, handled);
+                    }
+                }
                 Event::Acked { .. } | Event::Resumed { .. } => {}
                 other => panic!("server {i}: unexpected event {other:?}"),
             }

@@ -52,6 +52,7 @@ fn ack_above_sent_is_handled_count_too_high_and_hands_back_the_rest() {
 #[test]
 fn server_side_ack_above_sent_ends_the_session() {
     let (mut client, mut server) = manual_pair();
+    let id = server.id().cloned().expect("resumable");
     server.send(at(1), msg(1)).expect("send");
     let _ = server_to_client(at(1), &mut server, &mut client);
     let err = server
@@ -67,10 +68,13 @@ fn server_side_ack_above_sent_ends_the_session() {
     );
     assert_eq!(
         events(&mut server),
-        vec![Event::HandedBack {
-            reason: HandBackReason::ProtocolError,
-            stanzas: vec![unacked(msg(1), at(1))],
-        }]
+        vec![
+            Event::HandedBack {
+                reason: HandBackReason::ProtocolError,
+                stanzas: vec![unacked(msg(1), at(1))],
+            },
+            Event::SessionEnded { id, handled: 0 },
+        ]
     );
     assert!(server.handle_disconnect(at(3)).is_none(), "not resumable");
 }
@@ -328,6 +332,7 @@ fn server_queue_overflow_closes_the_stream() {
     let mut config = manual_server();
     config.max_queue = 1;
     let (_client, mut server) = enabled_pair(manual_client(), config, Namespace::Sm3);
+    let id = server.id().cloned().expect("resumable");
     server.send(at(1), msg(1)).expect("send");
     assert_eq!(
         server.send(at(2), msg(2)),
@@ -336,10 +341,13 @@ fn server_queue_overflow_closes_the_stream() {
     let handed: Vec<_> = events(&mut server);
     assert_eq!(
         handed,
-        vec![Event::HandedBack {
-            reason: HandBackReason::QueueOverflow,
-            stanzas: vec![unacked(msg(1), at(1)), unacked(msg(2), at(2))],
-        }]
+        vec![
+            Event::HandedBack {
+                reason: HandBackReason::QueueOverflow,
+                stanzas: vec![unacked(msg(1), at(1)), unacked(msg(2), at(2))],
+            },
+            Event::SessionEnded { id, handled: 0 },
+        ]
     );
     assert_eq!(
         server.send(at(3), msg(3)),
@@ -444,10 +452,13 @@ fn resume_with_h_above_what_was_sent_is_fatal_for_the_new_stream() {
     );
     assert_eq!(
         events(&mut server),
-        vec![Event::HandedBack {
-            reason: HandBackReason::ProtocolError,
-            stanzas: vec![unacked(msg(1), at(1))],
-        }]
+        vec![
+            Event::HandedBack {
+                reason: HandBackReason::ProtocolError,
+                stanzas: vec![unacked(msg(1), at(1))],
+            },
+            Event::SessionEnded { id, handled: 0 },
+        ]
     );
 }
 

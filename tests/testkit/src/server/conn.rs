@@ -512,13 +512,20 @@ impl Conn<'_> {
             out.push(t.into_element());
         }
         let mut handed_back = Vec::new();
+        let mut ended = Vec::new();
         while let Some(event) = sm.poll_event() {
-            if let Event::HandedBack { reason, stanzas } = event {
-                handed_back.push((reason, stanzas));
+            match event {
+                Event::HandedBack { reason, stanzas } => handed_back.push((reason, stanzas)),
+                Event::SessionEnded { id, handled } => ended.push((id, handled)),
+                _ => {}
             }
         }
-        if !handed_back.is_empty() {
+        if !handed_back.is_empty() || !ended.is_empty() {
             let mut hub = self.shared.lock();
+            // A session that ended for good: remember its h for a late <resume/>.
+            for (id, handled) in ended {
+                hub.store.end(&id, handled);
+            }
             for (reason, stanzas) in handed_back {
                 let log = ServerEvent::HandedBack {
                     conn: self.id,
@@ -565,11 +572,8 @@ impl Conn<'_> {
         let session = match (&end, self.sm.as_mut()) {
             (End::TakenOver, _) | (_, None) => None,
             (End::Lost(_) | End::Stopping, Some(sm)) => sm.handle_disconnect(now),
+            // Ends the session: its Event::SessionEnded reaches the store in `drain`.
             (End::Closed(_), Some(sm)) => {
-                let handled = sm.handled();
-                if let Some(id) = sm.id().cloned() {
-                    hub.store.end(&id, handled);
-                }
                 sm.close(now);
                 None
             }
