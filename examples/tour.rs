@@ -259,9 +259,11 @@ impl World {
         Ok(Some(self.client.handle_element(self.now, element)?))
     }
 
-    /// The drain contract: write what each side has to send, then report its events, in turns
-    /// until both sides are quiet.
+    /// The drain contract: after every call, write what a side has to send and report its
+    /// events; here each element crossing the link is one call on the receiving side, so its
+    /// events are reported right after it, in the order they happened.
     fn pump(&mut self) -> Result {
+        self.report_events();
         loop {
             let mut quiet = true;
             // Only stanzas and <r/>/<a/> come out of poll_transmit; stanzas are for the
@@ -271,26 +273,31 @@ impl World {
                 if let Some(Incoming::Stanza(stanza)) = self.c2s(out.into_element())? {
                     say(&format!("  [server] receives {}", summary(&stanza)));
                 }
+                self.report_events();
             }
             while let Some(out) = self.server.poll_transmit() {
                 quiet = false;
                 if let Some(Incoming::Stanza(stanza)) = self.s2c(out.into_element())? {
                     say(&format!("  [client] receives {}", summary(&stanza)));
                 }
-            }
-            while let Some(event) = self.client.poll_event() {
-                report("client", &event);
-            }
-            while let Some(event) = self.server.poll_event() {
-                report("server", &event);
-            }
-            while let Some(StoreEvent::Expired { id, stanzas, .. }) = self.store.poll_event() {
-                say(&format!("  [store] session {id} expired, handing back:"));
-                list(&stanzas);
+                self.report_events();
             }
             if quiet {
                 return Ok(());
             }
+        }
+    }
+
+    fn report_events(&mut self) {
+        while let Some(event) = self.client.poll_event() {
+            report("client", &event);
+        }
+        while let Some(event) = self.server.poll_event() {
+            report("server", &event);
+        }
+        while let Some(StoreEvent::Expired { id, stanzas, .. }) = self.store.poll_event() {
+            say(&format!("  [store] session {id} expired, handing back:"));
+            list(&stanzas);
         }
     }
 
