@@ -88,7 +88,10 @@ impl StoreError {
 /// A session can be resumed only by the account that owns it: [`claim`](Self::claim) answers
 /// an unknown id and another account's id alike ([`Claim::Failed`] without `h`), so a prober
 /// learns nothing. Bounded: at most [`StoreConfig::max_hibernated`] hibernated sessions and
-/// [`StoreConfig::max_remembered`] ended ones.
+/// [`StoreConfig::max_remembered`] ended ones; live entries are one per open resumable stream
+/// (bounded by the caller's connection limit), and leave the table when the stream hibernates
+/// ([`hibernate`](Self::hibernate)) or ends ([`end`](Self::end), on
+/// [`crate::Event::SessionEnded`]).
 ///
 /// Sans-IO like the streams: [`poll_timeout`](Self::poll_timeout) gives the next expiry,
 /// [`handle_timeout`](Self::handle_timeout) expires, [`poll_event`](Self::poll_event) hands
