@@ -12,6 +12,8 @@ use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::{DecodePaddingMode, general_purpose};
 
+use zeroize::Zeroizing;
+
 use crate::error::Base64Error;
 
 const LENIENT: GeneralPurposeConfig =
@@ -26,13 +28,16 @@ const URL_SAFE_LENIENT: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE
 /// [`Base64Error::Invalid`] for anything that is not base64.
 pub fn decode(text: &str) -> Result<Vec<u8>, Base64Error> {
     let bytes = text.as_bytes();
-    let stripped: Vec<u8>;
+    // The text may encode a secret (a PEM body, an auth secret): the copy is wiped on drop.
+    let stripped: Zeroizing<Vec<u8>>;
     let input = if bytes.iter().any(u8::is_ascii_whitespace) {
-        stripped = bytes
-            .iter()
-            .copied()
-            .filter(|b| !b.is_ascii_whitespace())
-            .collect();
+        stripped = Zeroizing::new(
+            bytes
+                .iter()
+                .copied()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect(),
+        );
         &stripped[..]
     } else {
         bytes
@@ -55,13 +60,19 @@ pub fn decode_array<const N: usize>(
     text: &str,
     field: &'static str,
 ) -> Result<[u8; N], Base64Error> {
-    let bytes = decode(text)?;
+    // Wiped on drop: the field may be a secret (the auth secret), and the array is a copy.
+    let bytes = Zeroizing::new(decode(text)?);
     let found = bytes.len();
-    bytes.try_into().map_err(|_| Base64Error::WrongLength {
-        field,
-        expected: N,
-        found,
-    })
+    let mut out = [0; N];
+    if found != N {
+        return Err(Base64Error::WrongLength {
+            field,
+            expected: N,
+            found,
+        });
+    }
+    out.copy_from_slice(&bytes);
+    Ok(out)
 }
 
 /// Standard alphabet with padding: what XMPP fields carry.

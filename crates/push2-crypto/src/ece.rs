@@ -181,7 +181,10 @@ pub fn encrypt_with<B: Backend>(
         .checked_add(overhead)
         .and_then(|n| n.checked_add(header.len()))
         .ok_or(EceError::TooLarge)?;
-    let mut out = Vec::with_capacity(total);
+    // The caller chooses `padding`: an impossible allocation is an error, not an abort.
+    let mut out = Vec::new();
+    out.try_reserve_exact(total)
+        .map_err(|_| EceError::TooLarge)?;
     header.write(&mut out)?;
 
     let (mut data, mut pad_left) = (plaintext, padding);

@@ -24,13 +24,30 @@ use rand_core::CryptoRng;
 use xmpp_parsers::date::DateTime;
 use xmpp_parsers::forwarding::Forwarded;
 use xmpp_parsers::jid::Jid;
-use xmpp_parsers::minidom::{Element, rxml};
+use xmpp_parsers::minidom::rxml::{self, Parse as _, RawEvent, RawParser};
+use xmpp_parsers::minidom::{Element, Node};
 use xmpp_parsers::ns;
 
 use crate::error::EnvelopeError;
 
 /// The XEP-0420 namespace.
 pub const NS_SCE: &str = "urn:xmpp:sce:1";
+
+/// The most octets [`Envelope::from_bytes`] reads. A decrypted Web Push message holds at most
+/// 3993 (RFC 8291 section 4); the rest of the bound leaves room for envelopes carried by other
+/// means while keeping a hostile input's cost small.
+pub const MAX_ENVELOPE_LEN: usize = 64 * 1024;
+
+/// The deepest element nesting [`Envelope::from_bytes`] reads, the envelope itself counting as
+/// level 1. The push2 profile needs four levels (envelope, content, forwarded, message) plus
+/// the message's own payloads. Parsing, cloning and dropping a tree are recursive in minidom
+/// and xmpp-parsers, so an unbounded depth would let a peer overflow the stack.
+pub const MAX_DEPTH: usize = 64;
+
+/// The longest `<rpad/>` [`Envelope::with_random_rpad`] makes: more padding than a whole Web
+/// Push message can carry (3993 octets) is of no use, and a bound keeps a caller's mistaken
+/// `max_len` from allocating without limit.
+pub const MAX_RPAD_LEN: usize = 4096;
 
 /// The characters rpad is drawn from (base64url's alphabet: no escaping needed in XML).
 const RPAD_ALPHABET: &[u8; 64] =
@@ -64,9 +81,12 @@ impl Envelope {
         }
     }
 
-    /// Adds padding of a length drawn uniformly from `0..=max_len` with the caller's RNG.
+    /// Adds padding of a length drawn uniformly from `0..=max_len` with the caller's RNG
+    /// (XEP-0420 section 3.1: random content of random length hides the content's length).
+    /// `max_len` is clamped to [`MAX_RPAD_LEN`].
     #[must_use]
     pub fn with_random_rpad(mut self, rng: &mut impl CryptoRng, max_len: usize) -> Self {
+        let max_len = max_len.min(MAX_RPAD_LEN);
         let span = u64::try_from(max_len).unwrap_or(u64::MAX).saturating_add(1);
         // The modulo bias is below max_len / 2^64: negligible for padding lengths.
         let len = usize::try_from(rng.next_u64() % span).unwrap_or(max_len);
@@ -108,22 +128,85 @@ impl Envelope {
     }
 
     /// Serialises to the octets that RFC 8291 encrypts.
-    #[must_use]
-    pub fn to_bytes(&self) -> Vec<u8> {
+    ///
+    /// Every text and attribute value is checked against XML 1.0's `Char` production first:
+    /// a caller's string may hold characters no XML document can carry (U+0001, U+FFFE, ...),
+    /// which minidom's writer would panic on.
+    ///
+    /// # Errors
+    /// [`EnvelopeError::UnwritableChar`], or [`EnvelopeError::Xml`] if the writer fails.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EnvelopeError> {
+        let root = Element::from(self.clone());
+        check_writable(&root)?;
         let mut out = Vec::with_capacity(512);
-        // Writing to a Vec cannot fail, and the tree holds only names and text minidom made.
-        let _ = Element::from(self.clone()).write_to(&mut out);
-        out
+        root.write_to(&mut out)?;
+        Ok(out)
     }
 
-    /// Parses decrypted octets.
+    /// Parses decrypted octets: at most [`MAX_ENVELOPE_LEN`] of them, nested at most
+    /// [`MAX_DEPTH`] elements deep (checked by a streaming pass before any tree is built).
     ///
     /// # Errors
     /// Any [`EnvelopeError`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        if bytes.len() > MAX_ENVELOPE_LEN {
+            return Err(EnvelopeError::TooLong { len: bytes.len() });
+        }
         let text = core::str::from_utf8(bytes).map_err(|_| EnvelopeError::NotUtf8)?;
+        check_depth(bytes)?;
         Self::try_from(Element::from_str(text)?)
     }
+}
+
+/// Whether XML 1.0 can carry `c` (the `Char` production, section 2.2; Rust's `char` already
+/// excludes the surrogates).
+const fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// Checks every text node and attribute value of `root`, without recursion.
+fn check_writable(root: &Element) -> Result<(), EnvelopeError> {
+    let mut stack = vec![root];
+    while let Some(element) = stack.pop() {
+        for (_, value) in element.attrs() {
+            if let Some(c) = value.chars().find(|&c| !is_xml_char(c)) {
+                return Err(EnvelopeError::UnwritableChar(c));
+            }
+        }
+        for node in element.nodes() {
+            match node {
+                Node::Element(child) => stack.push(child),
+                Node::Text(text) => {
+                    if let Some(c) = text.chars().find(|&c| !is_xml_char(c)) {
+                        return Err(EnvelopeError::UnwritableChar(c));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Measures the nesting depth with rxml's streaming parser (no recursion, no tree), so that a
+/// deep document is refused before minidom's recursive tree code sees it.
+fn check_depth(mut bytes: &[u8]) -> Result<(), EnvelopeError> {
+    let mut parser = RawParser::new();
+    let mut depth = 0usize;
+    let mut too_deep = false;
+    // Malformed XML is left to minidom, which reports it as `EnvelopeError::Xml`; a document
+    // cut short by the error is still measured up to that point.
+    let _ = parser.parse_all(&mut bytes, true, |event| match event {
+        RawEvent::ElementHeadOpen(..) => {
+            depth += 1;
+            too_deep |= depth > MAX_DEPTH;
+        }
+        RawEvent::ElementFoot(..) => depth = depth.saturating_sub(1),
+        _ => {}
+    });
+    if too_deep {
+        return Err(EnvelopeError::TooDeep { max: MAX_DEPTH });
+    }
+    Ok(())
 }
 
 impl From<Envelope> for Element {
@@ -225,13 +308,17 @@ fn set_once<T>(slot: &mut Option<T>, value: T, affix: &'static str) -> Result<()
     Ok(())
 }
 
-/// XEP-0082 text of a time stamp: `Z` for UTC, the offset otherwise.
+/// XEP-0082 text of a time stamp (RFC 3339): fractional seconds kept as given (chrono's
+/// `AutoSi`: none, 3, 6 or 9 digits), `Z` for UTC, the offset otherwise. Parse, serialise,
+/// parse gives the same instant.
 fn time_string(time: &DateTime) -> String {
-    if time.timezone().local_minus_utc() == 0 {
-        time.0.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-    } else {
-        time.0.to_rfc3339()
+    let text = time.0.to_rfc3339();
+    if time.timezone().local_minus_utc() == 0
+        && let Some(date_time) = text.strip_suffix("+00:00")
+    {
+        return format!("{date_time}Z");
     }
+    text
 }
 
 /// The last second RFC 3339 can write: 9999-12-31T23:59:59Z.
@@ -301,7 +388,7 @@ mod tests {
             .with_unix_time(1_700_000_000)
             .with_to(Jid::from_str("juliet@capulet.lit").unwrap())
             .with_from(Jid::from_str("capulet.lit").unwrap());
-        let bytes = envelope.to_bytes();
+        let bytes = envelope.to_bytes().unwrap();
         let text = core::str::from_utf8(&bytes).unwrap();
         assert!(
             text.starts_with("<envelope xmlns='urn:xmpp:sce:1'><content><forwarded"),

@@ -233,7 +233,8 @@ pub enum JwtError {
     Key(KeyError),
 }
 
-/// VAPID signing errors, all caller misuse ([`crate::vapid::VapidSigner`]).
+/// VAPID signing errors ([`crate::vapid::VapidSigner`], [`crate::vapid::TokenCache`]): caller
+/// misuse, a backend failure, or an internal inconsistency.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum VapidError {
@@ -262,6 +263,10 @@ pub enum VapidError {
     /// The backend failed to sign.
     #[error("signing: {0}")]
     Key(#[from] KeyError),
+    /// A bug in this crate: [`crate::vapid::TokenCache`] lost an entry it had just found.
+    /// Never expected; reported rather than hidden behind a panic.
+    #[error("internal error: the token cache lost an entry it had just found")]
+    CacheInconsistent,
 }
 
 /// XEP-0420 envelope / XEP-0297 forwarding errors ([`crate::envelope`]).
@@ -289,4 +294,20 @@ pub enum EnvelopeError {
     /// An affix (`time`, `to`, `from`) is repeated or its attribute is missing or invalid.
     #[error("invalid or repeated <{0}/> affix")]
     Affix(&'static str),
+    /// More than [`crate::envelope::MAX_ENVELOPE_LEN`] octets.
+    #[error("envelope of {len} octets exceeds the limit")]
+    TooLong {
+        /// The length given.
+        len: usize,
+    },
+    /// Elements nested deeper than [`crate::envelope::MAX_DEPTH`].
+    #[error("envelope nests elements deeper than {max}")]
+    TooDeep {
+        /// The limit.
+        max: usize,
+    },
+    /// Caller misuse when serialising: a text or attribute value holds a character XML 1.0
+    /// cannot carry (outside the `Char` production, e.g. U+0001).
+    #[error("character {0:?} cannot be written in XML")]
+    UnwritableChar(char),
 }

@@ -175,6 +175,8 @@ impl AuthSecret {
     /// # Errors
     /// [`KeyError::Base64`].
     pub fn from_base64(text: &str) -> Result<Self, KeyError> {
+        // `decode_array` wipes its intermediate copies; this one is moved into `Self`, which
+        // zeroizes on drop.
         Ok(Self(b64::decode_array(text, "auth secret")?))
     }
 
@@ -251,7 +253,15 @@ impl VapidKey {
     /// # Errors
     /// Only with a broken RNG; see [`EcKeyPair::generate`].
     pub fn generate(rng: &mut impl CryptoRng) -> Result<Self, KeyError> {
-        EcKeyPair::generate(rng).map(Self)
+        Self::generate_with::<backend::Default>(rng)
+    }
+
+    /// A fresh key from the caller's RNG, with backend `B` (as [`EcKeyPair::generate_with`]).
+    ///
+    /// # Errors
+    /// As [`VapidKey::generate`].
+    pub fn generate_with<B: Backend>(rng: &mut impl CryptoRng) -> Result<Self, KeyError> {
+        EcKeyPair::generate_with::<B>(rng).map(Self)
     }
 
     /// Wraps a key pair.

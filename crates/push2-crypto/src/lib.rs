@@ -42,7 +42,7 @@
 //! let plaintext = Envelope::new(Forwarded { delay: None, message })
 //!     .with_random_rpad(&mut rng, 200)
 //!     .with_unix_time(now)
-//!     .to_bytes();
+//!     .to_bytes()?;
 //! let body = webpush::encrypt(
 //!     &mut rng,
 //!     &EcPublicKey::from_base64(&ua_public)?,
@@ -105,7 +105,12 @@
 //! ## Secrets
 //! Private scalars, auth secrets, derived keys and exported key text are zeroized on drop and
 //! never printed by `Debug`. No input makes this crate panic (the `ece` crate panics on some
-//! bad keys; we return [`error::KeyError`]).
+//! bad keys; we return [`error::KeyError`]): not a peer's (bad keys, bodies, tokens; envelopes
+//! are bounded in size and nesting, [`envelope::MAX_ENVELOPE_LEN`] and
+//! [`envelope::MAX_DEPTH`]) and not the caller's (text XML cannot carry is
+//! [`error::EnvelopeError::UnwritableChar`], impossible padding is
+//! [`error::EceError::TooLarge`], `<rpad/>` lengths are capped at
+//! [`envelope::MAX_RPAD_LEN`]).
 //!
 //! ## Persistence
 //! There is no `serde` feature: the only state worth keeping is key material, and it has

@@ -204,7 +204,8 @@ pub fn authorization_header(token: &str, key: &EcPublicKey) -> String {
 /// [`TokenCache::with_refresh_margin`] seconds (default 1 h) remain, or when `now` went
 /// backwards so far that the cached `exp` would be more than 24 h ahead. At most
 /// [`TokenCache::with_max_entries`] tokens are kept (default 1024): at the limit, expired
-/// tokens go first, then the one expiring soonest.
+/// tokens and tokens due for renewal go first, then the one expiring soonest; the token just
+/// signed is never evicted.
 #[derive(Clone)]
 pub struct TokenCache {
     lifetime: u64,
@@ -325,9 +326,15 @@ impl TokenCache {
         Ok(&self.lookup(now, signer, claims)?.header)
     }
 
+    /// The refresh margin in force: the configured one, clamped below the lifetime so that a
+    /// token just signed is always fresh (a 10-minute token with the default 1 h margin would
+    /// otherwise be stale at birth). Freshness and eviction both use this one value.
+    fn margin(&self) -> u64 {
+        self.refresh_margin.min(self.lifetime.saturating_sub(1))
+    }
+
     fn is_fresh(&self, cached: &Cached, now: u64) -> bool {
-        let margin = self.refresh_margin.min(self.lifetime.saturating_sub(1));
-        now.saturating_add(margin) < cached.exp && cached.exp - now <= MAX_EXPIRY_SECS
+        now.saturating_add(self.margin()) < cached.exp && cached.exp - now <= MAX_EXPIRY_SECS
     }
 
     fn lookup<B: Backend>(
@@ -346,49 +353,58 @@ impl TokenCache {
             let exp = now.saturating_add(self.lifetime);
             let token = signer.sign(claims, exp, now)?;
             let header = format!("{AUTH_PREFIX}{token}, k={}", signer.k);
-            self.insert(
-                now,
-                *key,
-                claims,
-                Cached {
-                    exp,
-                    header,
-                    token_len: token.len(),
-                },
-            );
+            let cached = Cached {
+                exp,
+                header,
+                token_len: token.len(),
+            };
+            return Ok(self.insert(now, *key, claims, cached));
         }
-        // Invariant: the entry was found fresh or has just been inserted.
+        // Found fresh just above, with no change to the cache since: this lookup cannot miss.
+        // (Returning the first lookup's borrow is what the borrow checker does not yet allow
+        // when the other branch mutates the cache.)
         self.entries
             .get(key)
             .and_then(|by_claims| by_claims.get(claims))
-            .ok_or(VapidError::Key(KeyError::Backend))
+            .ok_or(VapidError::CacheInconsistent)
     }
 
-    fn insert(&mut self, now: u64, key: [u8; 65], claims: &Claims, cached: Cached) {
-        let by_claims = self.entries.entry(key).or_default();
-        if by_claims.insert(claims.clone(), cached).is_none() {
-            self.len += 1;
+    /// Stores `cached` for (`key`, `claims`), first making room if the cache is full, and hands
+    /// the stored entry back: the entry being inserted is never a candidate for eviction.
+    fn insert(&mut self, now: u64, key: [u8; 65], claims: &Claims, cached: Cached) -> &Cached {
+        // Drop the stale entry this one replaces, so that it neither counts nor gets evicted
+        // in place of another.
+        if let Some(by_claims) = self.entries.get_mut(&key)
+            && by_claims.remove(claims).is_some()
+        {
+            self.len -= 1;
         }
-        if self.len > self.max_entries {
-            self.evict(now, &key, claims);
+        if self.len >= self.max_entries {
+            self.evict(now, self.max_entries - 1);
         }
+        self.len += 1;
+        self.entries
+            .entry(key)
+            .or_default()
+            .entry(claims.clone())
+            .insert_entry(cached)
+            .into_mut()
     }
 
-    /// Drops stale tokens, then the soonest-expiring, until within the limit; never the one
-    /// just inserted (`keep`).
-    fn evict(&mut self, now: u64, keep_key: &[u8; 65], keep: &Claims) {
-        let margin = self.refresh_margin;
+    /// Drops stale tokens (by the same margin as [`TokenCache::is_fresh`]), then the
+    /// soonest-expiring, until at most `target` remain.
+    fn evict(&mut self, now: u64, target: usize) {
+        let margin = self.margin();
         for by_claims in self.entries.values_mut() {
             by_claims.retain(|_, cached| now.saturating_add(margin) < cached.exp);
         }
         self.entries.retain(|_, by_claims| !by_claims.is_empty());
         self.len = self.entries.values().map(HashMap::len).sum();
-        while self.len > self.max_entries {
+        while self.len > target {
             let victim = self
                 .entries
                 .iter()
                 .flat_map(|(key, by_claims)| by_claims.iter().map(move |(c, v)| (key, c, v.exp)))
-                .filter(|(key, claims, _)| !(*key == keep_key && *claims == keep))
                 .min_by_key(|(_, _, exp)| *exp)
                 .map(|(key, claims, _)| (*key, claims.clone()));
             let Some((key, claims)) = victim else { break };

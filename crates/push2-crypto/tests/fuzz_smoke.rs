@@ -104,5 +104,12 @@ fn envelope_target_survives_mutations() {
     .with_unix_time(1_700_000_000)
     .with_to("juliet@capulet.lit".parse().unwrap())
     .with_from("capulet.lit".parse().unwrap());
-    run(&[envelope.to_bytes()], 2000, fuzzing::envelope);
+    run(&[envelope.to_bytes().unwrap()], 2000, fuzzing::envelope);
+}
+
+#[test]
+fn jwt_claims_target_survives_mutations() {
+    let mut seed = 1_000u64.to_be_bytes().to_vec();
+    seed.extend_from_slice(br#"{"aud":"https://a.example","exp":2000,"sub":"mailto:b@c.d"}"#);
+    run(&[seed], 2000, fuzzing::jwt_claims);
 }

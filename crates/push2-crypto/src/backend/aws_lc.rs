@@ -121,6 +121,11 @@ impl Backend for AwsLc {
         scalar: &[u8; SCALAR_LEN],
         public: &[u8; PUBLIC_KEY_LEN],
     ) -> Result<AwsLcSigningKey, KeyError> {
+        // AWS-LC reports a bad scalar and a mismatched public key alike; tell them apart as
+        // the RustCrypto backend does.
+        if !super::is_valid_scalar(scalar) {
+            return Err(KeyError::InvalidScalar);
+        }
         let key = EcdsaKeyPair::from_private_key_and_public_key(
             &ECDSA_P256_SHA256_FIXED_SIGNING,
             scalar,

@@ -42,12 +42,36 @@ pub const PUBLIC_KEY_LEN: usize = 65;
 pub const SCALAR_LEN: usize = 32;
 
 /// One HKDF-Expand output: `okm` is filled from `info`, given as parts to concatenate.
-#[derive(Debug)]
 pub struct HkdfOutput<'a> {
     /// The info string, in parts (concatenated by the backend, never copied by the caller).
     pub info: &'a [&'a [u8]],
     /// Where the output goes (this crate asks for at most 32 octets).
     pub okm: &'a mut [u8],
+}
+
+impl core::fmt::Debug for HkdfOutput<'_> {
+    // `okm` is key material once filled: only its length is printed.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("HkdfOutput")
+            .field("info", &self.info)
+            .field("okm_len", &self.okm.len())
+            .finish()
+    }
+}
+
+/// The order of P-256, big-endian (SEC 2 section 2.4.2).
+#[cfg(feature = "aws-lc-rs")]
+const ORDER: [u8; SCALAR_LEN] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// Whether `scalar` is a valid private key, in `[1, n-1]`: lets every backend report a bad
+/// scalar as [`KeyError::InvalidScalar`] before its own library gives a vaguer error. Not
+/// constant-time; it runs on key loading only, where the scalar's validity is not secret.
+#[cfg(feature = "aws-lc-rs")]
+pub(crate) fn is_valid_scalar(scalar: &[u8; SCALAR_LEN]) -> bool {
+    scalar.iter().any(|&b| b != 0) && scalar[..] < ORDER[..]
 }
 
 mod sealed {
