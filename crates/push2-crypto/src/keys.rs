@@ -279,31 +279,41 @@ impl VapidKey {
         Self::from_secret(&secret)
     }
 
-    /// Reads PEM: a `PRIVATE KEY` (PKCS#8) or `EC PRIVATE KEY` (SEC1, what `openssl ecparam
-    /// -genkey` writes) block.
+    /// Reads unencrypted SEC1 `ECPrivateKey` DER (RFC 5915), what `openssl ec -outform DER`
+    /// writes, holding a P-256 key.
     ///
     /// # Errors
-    /// [`KeyError::Pem`] or [`KeyError::Pkcs8`].
+    /// [`KeyError::Pkcs8`].
+    pub fn from_sec1_der(der: &[u8]) -> Result<Self, KeyError> {
+        let secret = p256::SecretKey::from_sec1_der(der).map_err(|_| KeyError::Pkcs8)?;
+        Self::from_secret(&secret)
+    }
+
+    /// Reads PEM: the first `PRIVATE KEY` (PKCS#8) or `EC PRIVATE KEY` (SEC1) block, wherever
+    /// it is in the text. Other blocks are skipped: `openssl ecparam -genkey` writes an
+    /// `EC PARAMETERS` block first. CRLF line endings are accepted.
+    ///
+    /// # Errors
+    /// [`KeyError::Pem`] (no such block, or no END line) or [`KeyError::Pkcs8`].
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
-        if pem.contains("-----BEGIN PRIVATE KEY-----") {
-            let secret = p256::SecretKey::from_pkcs8_pem(pem).map_err(|_| KeyError::Pkcs8)?;
-            Self::from_secret(&secret)
-        } else if pem.contains("-----BEGIN EC PRIVATE KEY-----") {
-            let secret = p256::SecretKey::from_sec1_pem(pem).map_err(|_| KeyError::Pkcs8)?;
-            Self::from_secret(&secret)
+        let (label, body) = pem_block(pem).ok_or(KeyError::Pem)?;
+        let der = Zeroizing::new(b64::decode(body).map_err(|_| KeyError::Pem)?);
+        if label == "EC PRIVATE KEY" {
+            Self::from_sec1_der(&der)
         } else {
-            Err(KeyError::Pem)
+            Self::from_pkcs8_der(&der)
         }
     }
 
     /// Reads the push2 `<jwt-key/>` form: base64 PKCS#8 DER without the PEM armour lines
-    /// (line breaks and either base64 alphabet accepted).
+    /// (line breaks and either base64 alphabet accepted). The body of a SEC1 `EC PRIVATE KEY`
+    /// block, which an operator may paste instead, is read too.
     ///
     /// # Errors
     /// [`KeyError::Base64`] or [`KeyError::Pkcs8`].
     pub fn from_push2(text: &str) -> Result<Self, KeyError> {
         let der = Zeroizing::new(b64::decode(text)?);
-        Self::from_pkcs8_der(&der)
+        Self::from_pkcs8_der(&der).or_else(|_| Self::from_sec1_der(&der))
     }
 
     /// Reads any of the three forms above, telling them apart by the armour.
@@ -365,6 +375,20 @@ impl VapidKey {
     pub const fn key_pair(&self) -> &EcKeyPair {
         &self.0
     }
+}
+
+/// The label and base64 body of the first private key block in `pem` (RFC 7468 section 2).
+fn pem_block(pem: &str) -> Option<(&'static str, &str)> {
+    let (label, start) = ["PRIVATE KEY", "EC PRIVATE KEY"]
+        .into_iter()
+        .filter_map(|label| {
+            let begin = pem.find(&format!("-----BEGIN {label}-----"))?;
+            Some((label, begin + label.len() + 16))
+        })
+        .min_by_key(|&(_, start)| start)?;
+    let rest = pem.get(start..)?;
+    let end = rest.find(&format!("-----END {label}-----"))?;
+    Some((label, rest.get(..end)?))
 }
 
 #[cfg(test)]
