@@ -71,6 +71,7 @@ Verifies signature, alg, exp (after now, at most 24 h ahead) and, with --aud, th
 Prints the claims as JSON.";
 
 /// A failure: the message and whether it was bad usage (exit 2) or bad input (exit 1).
+#[derive(Debug, PartialEq)]
 struct Failure {
     message: String,
     usage: bool,
@@ -123,7 +124,7 @@ fn run(args: &[String]) -> Result<(), Failure> {
         println!("{help}");
         return Ok(());
     }
-    let options = Options::parse(rest)?;
+    let options = Options::parse(command, rest)?;
     match command.as_str() {
         "keygen" => keygen(&options),
         "encrypt" => encrypt(&options),
@@ -133,7 +134,23 @@ fn run(args: &[String]) -> Result<(), Failure> {
     }
 }
 
-/// `--name value` pairs (repeatable), `--flag`s and positional arguments.
+/// The options a command takes: those with a value, and bare flags.
+fn spec(command: &str) -> (&'static [&'static str], &'static [&'static str]) {
+    match command {
+        "encrypt" => (&["ua-public", "auth-secret"], &[]),
+        "decrypt" => (&["ua-private", "auth-secret"], &[]),
+        "jwt" => (&["key", "aud", "sub", "ttl", "claim"], &["authorization"]),
+        "verify-jwt" => (&["public-key", "aud", "authorization"], &[]),
+        _ => (&[], &[]),
+    }
+}
+
+/// Options that may be given more than once.
+const REPEATABLE: &[&str] = &["claim"];
+
+/// `--name value` pairs, `--flag`s and positional arguments, checked against the command's
+/// [`spec`]: an unknown option, a missing value or a repeated option is bad usage.
+#[derive(Debug, PartialEq)]
 struct Options {
     pairs: Vec<(String, String)>,
     flags: Vec<String>,
@@ -141,7 +158,8 @@ struct Options {
 }
 
 impl Options {
-    fn parse(args: &[String]) -> Result<Self, Failure> {
+    fn parse(command: &str, args: &[String]) -> Result<Self, Failure> {
+        let (valued, flags) = spec(command);
         let mut options = Self {
             pairs: Vec::new(),
             flags: Vec::new(),
@@ -149,19 +167,24 @@ impl Options {
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
-            if let Some(name) = arg.strip_prefix("--") {
-                // `--authorization` is a flag for `jwt` and takes a value for `verify-jwt`; a
-                // following `vapid ...` value tells them apart.
-                if is_bare_flag(name, args.as_slice()) {
-                    options.flags.push(name.to_owned());
-                    continue;
-                }
+            let Some(name) = arg.strip_prefix("--") else {
+                options.positional.push(arg.clone());
+                continue;
+            };
+            if flags.contains(&name) {
+                options.flags.push(name.to_owned());
+            } else if valued.contains(&name) {
                 let value = args
                     .next()
-                    .ok_or_else(|| usage(format!("{arg} needs a value")))?;
+                    .ok_or_else(|| usage(format!("{arg} needs a value (try {command} --help)")))?;
+                if !REPEATABLE.contains(&name) && options.get(name).is_some() {
+                    return Err(usage(format!("{arg} given twice")));
+                }
                 options.pairs.push((name.to_owned(), value.clone()));
             } else {
-                options.positional.push(arg.clone());
+                return Err(usage(format!(
+                    "unknown option {arg} for {command} (try {command} --help)"
+                )));
             }
         }
         Ok(options)
@@ -189,13 +212,6 @@ impl Options {
             None => Ok(()),
         }
     }
-}
-
-fn is_bare_flag(name: &str, rest: &[String]) -> bool {
-    name == "authorization"
-        && rest
-            .first()
-            .is_none_or(|next| !next.trim_start().starts_with("vapid"))
 }
 
 fn os_rng() -> Result<ChaCha20Rng, Failure> {
@@ -328,4 +344,104 @@ fn verify_jwt(options: &Options) -> Result<(), Failure> {
     };
     println!("{}", serde_json::Value::Object(claims.all));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &[&str]) -> Vec<String> {
+        text.iter().map(|&a| a.to_owned()).collect()
+    }
+
+    fn usage_error(command_line: &[&str]) -> String {
+        match run(&args(command_line)) {
+            Err(Failure {
+                message,
+                usage: true,
+            }) => message,
+            other => panic!("{command_line:?}: expected a usage error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_options_are_usage_errors() {
+        for line in [
+            &["keygen", "--verbose"][..],
+            &["encrypt", "--ua-public", "x", "--auth-secert", "y"],
+            &["jwt", "--key", "k", "--aud", "a", "--public-key", "p"],
+            &["verify-jwt", "--sub", "s", "TOKEN"],
+        ] {
+            let message = usage_error(line);
+            assert!(
+                message.starts_with("unknown option --"),
+                "{line:?}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_value_names_its_option() {
+        assert_eq!(
+            usage_error(&["verify-jwt", "--authorization"]),
+            "--authorization needs a value (try verify-jwt --help)"
+        );
+        assert_eq!(
+            usage_error(&[
+                "verify-jwt",
+                "--aud",
+                "https://a.example",
+                "--authorization"
+            ]),
+            "--authorization needs a value (try verify-jwt --help)"
+        );
+        assert_eq!(
+            usage_error(&["encrypt", "--ua-public"]),
+            "--ua-public needs a value (try encrypt --help)"
+        );
+        assert_eq!(
+            usage_error(&["verify-jwt", "TOKEN"]),
+            "--public-key is required (try --help)"
+        );
+    }
+
+    #[test]
+    fn flags_values_and_repeats() {
+        let jwt = Options::parse(
+            "jwt",
+            &args(&[
+                "--authorization",
+                "--claim",
+                "a=1",
+                "--claim",
+                "b=2",
+                "--aud",
+                "x",
+            ]),
+        );
+        let jwt = jwt.unwrap();
+        assert!(jwt.flag("authorization"));
+        assert_eq!(jwt.get("aud"), Some("x"));
+        assert_eq!(jwt.pairs.iter().filter(|(n, _)| n == "claim").count(), 2);
+        // For verify-jwt, --authorization takes the header value, whatever it looks like.
+        let verify = Options::parse("verify-jwt", &args(&["--authorization", "vapid t=a, k=b"]));
+        assert_eq!(verify.unwrap().get("authorization"), Some("vapid t=a, k=b"));
+        assert_eq!(
+            usage_error(&["jwt", "--aud", "x", "--aud", "y"]),
+            "--aud given twice"
+        );
+        assert_eq!(
+            usage_error(&["keygen", "extra"]),
+            "unexpected argument \"extra\""
+        );
+    }
+
+    #[test]
+    fn bad_input_is_exit_1_not_usage() {
+        let result = run(&args(&["verify-jwt", "--public-key", "AAAA", "TOKEN"]));
+        assert!(
+            matches!(result, Err(Failure { usage: false, .. })),
+            "{result:?}"
+        );
+    }
 }

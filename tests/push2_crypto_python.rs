@@ -22,6 +22,15 @@ use xmpp_tether::push2_crypto::keys::{UaKeys, VapidKey};
 use xmpp_tether::push2_crypto::vapid::{Claims, TokenCache, VapidSigner};
 use xmpp_tether::push2_crypto::{ece, jwt, webpush};
 
+// The push2_tool example's argument-handling tests (`#[cfg(test)]` in the example) run here:
+// examples are built, not tested, by `cargo test`, and this is the push2-crypto test target.
+#[path = "../examples/push2_tool.rs"]
+#[expect(
+    dead_code,
+    reason = "the tool's main() and commands are not called from tests"
+)]
+mod push2_tool;
+
 /// Bound on the Python process; it needs well under a second.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
