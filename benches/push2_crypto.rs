@@ -15,9 +15,11 @@
 //! (alternating batches of the two, median of 41 rounds), which a busy shared machine skews
 //! far less than criterion's one-bench-after-the-other estimates.
 //!
-//! The aws-lc-rs rows appear when the crate's default backend is aws-lc-rs
-//! (`cargo bench -p xmpp-tether --bench push2_crypto --all-features`); targets are in
-//! crates/push2-crypto/README.md.
+//! The aws-lc-rs crate rows (and the interleaved aws-lc-rs ratios) appear only when the crate's
+//! default backend is aws-lc-rs, i.e. with the facade's `aws-lc-rs` feature:
+//! `cargo bench -p xmpp-tether --bench push2_crypto --all-features` (or
+//! `--features aws-lc-rs`). Without it only the RustCrypto crate rows are measured, next to
+//! every baseline. Targets are in crates/push2-crypto/README.md.
 
 use std::hint::black_box;
 use std::path::PathBuf;
