@@ -264,7 +264,7 @@ impl TokenCache {
     }
 
     /// How long before `exp` a token is replaced, in seconds (to cover clock skew and
-    /// transit time). Clamped below the lifetime.
+    /// transit time). Clamped to half the lifetime.
     #[must_use]
     pub const fn with_refresh_margin(mut self, seconds: u64) -> Self {
         self.refresh_margin = seconds;
@@ -326,11 +326,12 @@ impl TokenCache {
         Ok(&self.lookup(now, signer, claims)?.header)
     }
 
-    /// The refresh margin in force: the configured one, clamped below the lifetime so that a
-    /// token just signed is always fresh (a 10-minute token with the default 1 h margin would
-    /// otherwise be stale at birth). Freshness and eviction both use this one value.
+    /// The refresh margin in force: the configured one, clamped to half the lifetime so that
+    /// a token just signed is fresh and is reused for at least half its life (a 10-minute
+    /// token with the default 1 h margin would otherwise be stale at birth, or reused for a
+    /// second). Freshness and eviction both use this one value.
     fn margin(&self) -> u64 {
-        self.refresh_margin.min(self.lifetime.saturating_sub(1))
+        self.refresh_margin.min(self.lifetime / 2)
     }
 
     fn is_fresh(&self, cached: &Cached, now: u64) -> bool {

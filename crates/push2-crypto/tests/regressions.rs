@@ -44,7 +44,7 @@ fn token_cache_short_lifetime_at_capacity_still_returns_a_token() {
         .to_owned();
     assert_eq!(cache.len(), 1);
     // The one kept is the one just signed, and it is reused while fresh: the default 1 h
-    // margin is clamped to 599 s, so for the first second.
+    // margin is clamped to half the lifetime (300 s), so for the first 300 seconds.
     let claims = jwt::verify(&second, signer.public_key(), NOW, None).unwrap();
     assert_eq!(
         (claims.aud.as_str(), claims.exp),
@@ -52,15 +52,17 @@ fn token_cache_short_lifetime_at_capacity_still_returns_a_token() {
     );
     let again = cache.token(NOW, &signer, &Claims::new("https://b.example"));
     assert_eq!(again.unwrap(), second);
-    let renewed = cache.token(NOW + 1, &signer, &Claims::new("https://b.example"));
-    let renewed = jwt::verify(renewed.unwrap(), signer.public_key(), NOW + 1, None).unwrap();
-    assert_eq!(renewed.exp, NOW + 601);
+    let reused = cache.token(NOW + 299, &signer, &Claims::new("https://b.example"));
+    assert_eq!(reused.unwrap(), second);
+    let renewed = cache.token(NOW + 300, &signer, &Claims::new("https://b.example"));
+    let renewed = jwt::verify(renewed.unwrap(), signer.public_key(), NOW + 300, None).unwrap();
+    assert_eq!(renewed.exp, NOW + 900);
 }
 
 #[test]
 fn token_cache_short_lifetime_fills_and_cycles_without_errors() {
     let signer = signer(2);
-    // Lifetime equal to the margin: the clamp makes the margin 599 s for both freshness and
+    // Lifetime equal to the margin: the clamp makes the margin 300 s for both freshness and
     // eviction.
     let mut cache = TokenCache::new()
         .with_lifetime(600)
