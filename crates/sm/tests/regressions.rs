@@ -55,6 +55,22 @@ fn wrap(outer: &str, ns: &str, inner: &[Element]) -> Element {
     xml(&format!("<{outer} xmlns='{ns}'>{inner}</{outer}>"))
 }
 
+/// A client and a bound server with stream management enabled (resumable), at `t0`.
+fn enabled_pair(seed: u64) -> (Client, Server) {
+    let mut client = Client::new(manual_client());
+    let mut server = Server::new(manual_server(), juliet());
+    server.bound(t0(), balcony()).expect("bind");
+    let enable = client.enable(t0(), Namespace::Sm3).expect("enable");
+    let Ok(Incoming::EnableRequest(_)) = server.handle_element(t0(), enable) else {
+        panic!("enable request");
+    };
+    let enabled = server
+        .accept_enable(t0(), &mut ChaCha20Rng::seed_from_u64(seed))
+        .expect("accept");
+    let _ = client.handle_element(t0(), enabled).expect("enabled");
+    (client, server)
+}
+
 /// An enabled, resumable client whose connection just dropped, and an expired (forgotten)
 /// session on the server side: a resume will fail.
 fn disconnected_client() -> Client {
@@ -142,15 +158,7 @@ fn inline_resume_with_bind2_enable_fallback() {
 /// `VecDeque::drain` (core.rs:153) instead of being refused when it is read.
 #[test]
 fn inconsistent_persisted_counters_are_refused_not_a_panic() {
-    let mut client = Client::new(manual_client());
-    let mut server = Server::new(manual_server(), juliet());
-    server.bound(t0(), balcony()).expect("bind");
-    let enable = client.enable(t0(), Namespace::Sm3).expect("enable");
-    let _ = server.handle_element(t0(), enable).expect("request");
-    let enabled = server
-        .accept_enable(t0(), &mut ChaCha20Rng::seed_from_u64(3))
-        .expect("accept");
-    let _ = client.handle_element(t0(), enabled).expect("enabled");
+    let (_client, mut server) = enabled_pair(3);
     let session = server.handle_disconnect(at(1)).expect("resumable");
     let mut json: serde_json::Value = serde_json::to_value(&session).expect("serialise");
     json["counters"]["sent"] = 5.into(); // queue empty, outbound 0, acked 0
@@ -231,15 +239,7 @@ fn second_enable_after_a_refused_one_is_enable_twice() {
 /// A clean close tells the server what was handled (XEP-0198 §4: send `<a/>` before closing).
 #[test]
 fn clean_close_sends_a_final_ack() {
-    let mut client = Client::new(manual_client());
-    let mut server = Server::new(manual_server(), juliet());
-    server.bound(t0(), balcony()).expect("bind");
-    let enable = client.enable(t0(), Namespace::Sm3).expect("enable");
-    let _ = server.handle_element(t0(), enable).expect("request");
-    let enabled = server
-        .accept_enable(t0(), &mut ChaCha20Rng::seed_from_u64(4))
-        .expect("accept");
-    let _ = client.handle_element(t0(), enabled).expect("enabled");
+    let (mut client, mut server) = enabled_pair(4);
     server.send(at(1), msg(1)).expect("send");
     let stanza = server.poll_transmit().expect("stanza");
     let _ = client
@@ -278,15 +278,7 @@ fn zero_max_gets_the_default_grant() {
 /// An evicted session hands its stanzas back at once, and a late resume gets `<failed h/>`.
 #[test]
 fn evicted_sessions_hand_their_stanzas_back() {
-    let mut client = Client::new(manual_client());
-    let mut server = Server::new(manual_server(), juliet());
-    server.bound(t0(), balcony()).expect("bind");
-    let enable = client.enable(t0(), Namespace::Sm3).expect("enable");
-    let _ = server.handle_element(t0(), enable).expect("request");
-    let enabled = server
-        .accept_enable(t0(), &mut ChaCha20Rng::seed_from_u64(6))
-        .expect("accept");
-    let _ = client.handle_element(t0(), enabled).expect("enabled");
+    let (_client, mut server) = enabled_pair(6);
     let id = server.id().cloned().expect("resumable");
     server.send(at(1), msg(1)).expect("send");
     let mut store = SessionStore::default();
