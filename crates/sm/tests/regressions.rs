@@ -295,3 +295,23 @@ fn evicted_sessions_hand_their_stanzas_back() {
     );
     assert!(!store.evict(at(5), &id));
 }
+
+/// Found by fuzzing `sm_server`: `find` takes no time, so it can name a session whose deadline
+/// has passed; `push` then expires it and hands the new stanza back instead of queueing it for
+/// a resumption that can no longer happen.
+#[test]
+fn push_to_an_overdue_session_expires_it() {
+    let (_client, mut server) = enabled_pair(7);
+    let id = server.id().cloned().expect("resumable");
+    let mut store = SessionStore::default();
+    store.register(id.clone(), juliet());
+    store.hibernate(at(1), server.handle_disconnect(at(1)).expect("resumable"));
+    assert_eq!(store.find(&balcony()), Some(&id));
+    let late = store.push(at(301), &id, msg(1));
+    assert_eq!(late.map_err(xmpp_sm::StoreError::into_element), Err(msg(1)));
+    assert!(matches!(
+        store.poll_event(),
+        Some(xmpp_sm::StoreEvent::Expired { .. })
+    ));
+    assert_eq!(store.find(&balcony()), None);
+}
