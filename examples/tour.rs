@@ -13,10 +13,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use jid::BareJid;
-use minidom::Element;
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
+use xmpp_tether::jid::BareJid;
+use xmpp_tether::minidom::Element;
+use xmpp_tether::rand_core::SeedableRng;
 use xmpp_tether::sm::{
     Claim, Client, ClientConfig, Event, Incoming, Namespace, Server, ServerConfig, SessionStore,
     StoreEvent, Unacked,

@@ -25,6 +25,13 @@
 //! ```
 #![forbid(unsafe_code)]
 
+// The xmpp-rs ecosystem and the RNG traits, re-exported so a user pins one version of each.
+pub use jid;
+pub use minidom;
+pub use rand_core;
+pub use xmpp_parsers;
+pub use xmpp_tether_core::{self as core, Monotonic, Now};
+
 #[cfg(feature = "psa")]
 pub use xmpp_psa as psa;
 #[cfg(feature = "push0")]
