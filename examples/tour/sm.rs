@@ -1,6 +1,4 @@
-//! The tether tour: XEP-0198 Stream Management, played out in memory.
-//!
-//! Run it from the repository root with `cargo run --example tour`.
+//! XEP-0198 Stream Management, played out in memory.
 //!
 //! Juliet's client and her server talk over a pretend connection that prints every element
 //! crossing it (`client ---> server` and `client <--- server`, or `--X` when the connection is
@@ -9,7 +7,7 @@
 //! moment and only moves when a scene says so, so every run prints exactly the same thing.
 //!
 //! Each scene is one function taking the [`World`]; to add one, write
-//! `fn my_scene(w: &mut World) -> Result` (start it with [`scene`]) and call it from `main`.
+//! `fn my_scene(w: &mut World) -> Result` (start it with [`scene`]) and call it from [`run`].
 
 use std::time::{Duration, SystemTime};
 
@@ -23,7 +21,7 @@ use xmpp_tether::sm::{
     elements::{Resume, features_of},
 };
 
-type Result<T = (), E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
+use crate::story::{Result, message, say, scene, stanza, summary, wire};
 
 /// The virtual clock starts at 2023-11-14 22:13:20 UTC (Unix time 1,700,000,000).
 const START: Duration = Duration::from_secs(1_700_000_000);
@@ -40,20 +38,14 @@ const BIND_RESULT: &str = "<iq xmlns='jabber:client' type='result' id='b1'><bind
 const C2S: [&str; 2] = ["client ---> server", "client --X  server"];
 const S2C: [&str; 2] = ["client <--- server", "client  X-- server"];
 
-fn main() -> Result {
+/// The stream management scenes, in order.
+pub(crate) fn run() -> Result {
     let mut w = World::new()?;
     connect(&mut w)?;
     chat(&mut w)?;
     connection_drops(&mut w)?;
     resume(&mut w)?;
-    too_late(&mut w)?;
-    scene("The end");
-    say(
-        "Every stanza was acknowledged, retransmitted once after a resumption, or handed back \
-         to the application with the time it was first sent: nothing was dropped silently. \
-         Read on in crates/sm/README.md and `cargo doc -p xmpp-sm --open`.",
-    );
-    Ok(())
+    too_late(&mut w)
 }
 
 fn connect(w: &mut World) -> Result {
@@ -382,38 +374,6 @@ impl World {
     }
 }
 
-/// Starts a scene: a title between blank lines.
-fn scene(title: &str) {
-    println!("\n=== {title} ===\n");
-}
-
-/// Prints a sentence or two, wrapped at 96 columns; wrapped lines keep the first line's indent.
-fn say(text: &str) {
-    let indent = &text[..text.len() - text.trim_start().len()];
-    let mut line = String::from(indent);
-    for word in text.split_whitespace() {
-        if line.len() > indent.len() && line.len() + 1 + word.len() > 96 {
-            println!("{line}");
-            // Events hang under their [side] tag; narration stays flush left.
-            line = format!("{indent}{}", if indent.is_empty() { "" } else { "    " });
-        }
-        if !line.trim_start().is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    println!("{line}");
-}
-
-/// Prints one element crossing the connection, or lost on it.
-fn wire(up: bool, [arrow, lost]: [&str; 2], element: &Element) {
-    let xml = String::from(element);
-    match up {
-        true => println!("  {arrow}   {xml}"),
-        false => println!("  {lost}   {xml}   (lost)"),
-    }
-}
-
 /// Tells what an event means, in a sentence.
 fn report(side: &str, event: &Event) {
     let text = match event {
@@ -455,36 +415,10 @@ fn list(stanzas: &[Unacked]) {
     }
 }
 
-/// A short description of a stanza: a message's body, or an iq's type and id.
-fn summary(stanza: &Element) -> String {
-    let Some(body) = stanza.get_child("body", "jabber:client") else {
-        let kind = stanza.attr("type").unwrap_or("?");
-        return format!("an <{}/> of type {kind}", stanza.name());
-    };
-    match (stanza.attr("from"), stanza.attr("to")) {
-        (Some(from), _) => format!("a message from {from}: {:?}", body.text()),
-        (None, to) => format!("a message to {}: {:?}", to.unwrap_or("?"), body.text()),
-    }
-}
-
 /// Virtual time as seconds since the tour started.
 fn clock(t: SystemTime) -> String {
     let since = t
         .duration_since(SystemTime::UNIX_EPOCH + START)
         .unwrap_or_default();
     format!("t+{} s", since.as_secs())
-}
-
-fn stanza(xml: &str) -> Result<Element> {
-    Ok(xml.parse()?)
-}
-
-/// A chat message. The bodies are fixed strings with no characters to escape.
-fn message(from: Option<&str>, to: &str, body: &str) -> Result<Element> {
-    let from = from
-        .map(|from| format!(" from='{from}'"))
-        .unwrap_or_default();
-    stanza(&format!(
-        "<message xmlns='jabber:client'{from} to='{to}' type='chat'><body>{body}</body></message>"
-    ))
 }
