@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the real-peer tests need, idempotently:
 # - Debian's prosody (XEP-0198 server) and prosody-modules;
-# - a Python virtualenv in ./.venv with slixmpp, http_ece, cryptography and PyJWT.
+# - a Python virtualenv in ./.venv with slixmpp, http_ece, cryptography and PyJWT;
+# - xmpp.js for Node.js in tests/peers/xmppjs/node_modules, from its lockfile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,8 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok instal
 # The ece crate (a dev-dependency of xmpp-push2-crypto, for cross-checks) builds openssl-sys.
 dpkg-query -W -f='${Status}' libssl-dev 2>/dev/null | grep -q "ok installed" || need_apt+=(libssl-dev pkg-config)
 installed prosody && installed prosody-modules || need_apt+=(prosody prosody-modules)
+# Node.js and npm come with the machine; Debian's packages are the fallback.
+command -v node >/dev/null && command -v npm >/dev/null || need_apt+=(nodejs npm)
 if [ "${#need_apt[@]}" -gt 0 ]; then
     echo "installing ${need_apt[*]} from Debian"
     export DEBIAN_FRONTEND=noninteractive
@@ -23,5 +26,11 @@ if [ ! -x .venv/bin/python ] || ! cmp -s scripts/requirements.txt .venv/.require
     .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
     cp scripts/requirements.txt .venv/.requirements
 fi
+xmppjs=tests/peers/xmppjs
+if [ ! -d "$xmppjs/node_modules" ] || ! cmp -s "$xmppjs/package-lock.json" "$xmppjs/node_modules/.tether-lock"; then
+    echo "installing xmpp.js into $xmppjs/node_modules from its package-lock.json"
+    npm ci --prefix "$xmppjs" --no-audit --no-fund --loglevel=error
+    cp "$xmppjs/package-lock.json" "$xmppjs/node_modules/.tether-lock"
+fi
 # Note: `prosody --version` would start the stock server in the foreground; ask dpkg instead.
-echo "peers ready: prosody $(dpkg-query -W -f='${Version}' prosody), $(.venv/bin/python --version)"
+echo "peers ready: prosody $(dpkg-query -W -f='${Version}' prosody), $(.venv/bin/python --version), node $(node --version)"
