@@ -16,10 +16,10 @@ use xmpp_tether::jid::BareJid;
 use xmpp_tether::minidom::Element;
 use xmpp_tether::rand_core::SeedableRng;
 use xmpp_tether::sm::{
-    Claim, Client, ClientConfig, Event, Incoming, Namespace, Server, ServerConfig, SessionStore,
-    StoreEvent, Unacked,
-    elements::{Resume, features_of},
+    Client, ClientConfig, ClientEvent, HandBackReason, Incoming, Namespace, Placement, Server,
+    ServerConfig, ServerEvent, SessionStore, StoreEvent, Unacked, elements::features_of,
 };
+use xmpp_tether::{Monotonic, Now};
 
 use crate::story::{Result, message, say, scene, stanza, summary, wire};
 
@@ -71,26 +71,17 @@ fn connect(w: &mut World) -> Result {
     ));
     w.client.send(w.now, stanza(BIND_REQUEST)?)?;
     w.pump()?;
-    w.server.bound(w.now, BOUND_JID.parse()?)?;
+    w.server.handle_bind(w.now, BOUND_JID.parse()?)?;
     w.server.send(w.now, stanza(BIND_RESULT)?)?;
     w.pump()?;
 
     say(
         "Now the client asks for stream management, with resumption. From here on each side \
-         counts the stanzas it sends and the stanzas it handles.",
+         counts the stanzas it sends and the stanzas it handles. The server answers on its \
+         own: the SM-ID naming the session was drawn from the server's random number generator \
+         when the stream was made, and the session is registered in the server's store.",
     );
-    let enable = w.client.enable(w.now, ns)?;
-    let Some(Incoming::EnableRequest(_)) = w.c2s(enable)? else {
-        return Err("the server should have seen an enable request".into());
-    };
-    say(
-        "The server accepts. The SM-ID naming the session comes from the server's random number \
-         generator and goes into its session store.",
-    );
-    let enabled = w.server.accept_enable(w.now, &mut w.rng)?;
-    let id = w.server.id().ok_or("the session should be resumable")?;
-    w.store.register(id.clone(), w.account.clone());
-    w.s2c(enabled)?;
+    w.client.enable(w.now, ns, Placement::TopLevel)?;
     w.pump()
 }
 
@@ -134,17 +125,12 @@ fn resume(w: &mut World) -> Result {
          binding a resource, the client asks to resume; its h says how many of the server's \
          stanzas it handled.",
     );
-    let request = w.ask_to_resume()?;
     say(
-        "The server claims the session from its store (only the account that owns an SM-ID may \
-         resume it) and answers with its own h. Then both sides retransmit exactly what the \
-         other has not handled, in order, before anything new.",
+        "The server's stream claims the session from the store (only the account that owns an \
+         SM-ID may resume it) and answers with its own h. Then both sides retransmit exactly \
+         what the other has not handled, in order, before anything new.",
     );
-    let Claim::Hibernated(session) = w.store.claim(w.now, &request.previd, &w.account) else {
-        return Err("the session should still be hibernated".into());
-    };
-    let resumed = w.server.accept_resume(w.now, session)?;
-    w.s2c(resumed)?;
+    w.client.resume(w.now, Placement::TopLevel)?;
     w.pump()?;
     say(
         "The server's h told the client that \"What man art thou?\" had arrived, so only the \
@@ -176,18 +162,13 @@ fn too_late(w: &mut World) -> Result {
          offline or bounce them.",
     );
     w.wait(600)?;
-    w.reconnect("Juliet's phone finally connects again and asks to resume.");
-    let request = w.ask_to_resume()?;
-    let Claim::Failed { h } = w.store.claim(w.now, &request.previd, &w.account) else {
-        return Err("the session should have expired".into());
-    };
-    say(
-        "The session is gone, but the store remembers how many stanzas it had handled: the \
-         server answers <failed/> with item-not-found and that h. The client applies h first, \
-         so only what the server never handled comes back to Juliet's application.",
+    w.reconnect(
+        "Juliet's phone finally connects again and asks to resume. The session is gone, but \
+         the store remembers how many stanzas it had handled: the server answers <failed/> \
+         with item-not-found and that h. The client applies h first, so only what the server \
+         never handled comes back to Juliet's application.",
     );
-    let failed = w.server.reject_resume(w.now, h)?;
-    w.s2c(failed)?;
+    w.client.resume(w.now, Placement::TopLevel)?;
     w.pump()?;
     say(
         "From here the client would bind a resource and enable stream management afresh, and \
@@ -199,13 +180,15 @@ fn too_late(w: &mut World) -> Result {
 /// Everything the tour plays with: both state machines, the server's session store, the
 /// pretend connection and the virtual clock.
 struct World {
-    now: SystemTime,
+    now: Now,
     rng: ChaCha20Rng,
     account: BareJid,
     client: Client,
+    /// The server's store: every stream comes from it, hibernated sessions wait in it. The
+    /// tour has one stream at a time, so its streams need no wake-up handle: `()`.
+    store: SessionStore<()>,
     /// The server's end of the current connection (a new one per connection).
-    server: Server,
-    store: SessionStore,
+    server: Server<()>,
     /// Whether elements written now reach the other side.
     link_up: bool,
 }
@@ -221,20 +204,23 @@ impl World {
              XML crossing the connection; [client], [server] and [store] lines are the events \
              each side's application sees.",
         );
+        // Any CSPRNG will do; a fixed seed makes every run print the same SM-IDs.
+        let mut rng = ChaCha20Rng::seed_from_u64(1597);
+        let store = SessionStore::new(ServerConfig::default());
         Ok(Self {
-            now: SystemTime::UNIX_EPOCH + START,
-            // Any CSPRNG will do; a fixed seed makes every run print the same SM-IDs.
-            rng: ChaCha20Rng::seed_from_u64(1597),
-            server: Server::new(ServerConfig::default(), account.clone()),
+            now: Now::new(Monotonic::ZERO, SystemTime::UNIX_EPOCH + START),
+            server: store.stream(account.clone(), (), &mut rng),
+            rng,
             account,
             client: Client::new(config),
-            store: SessionStore::default(),
+            store,
             link_up: true,
         })
     }
 
     /// Writes one element from the client. `None` if it was lost on a dead connection.
     fn c2s(&mut self, element: Element) -> Result<Option<Incoming>> {
+        // The client's requests may travel inline at login; in this tour all go at top level.
         wire(self.link_up, C2S, &element);
         if !self.link_up {
             return Ok(None);
@@ -282,21 +268,28 @@ impl World {
 
     fn report_events(&mut self) {
         while let Some(event) = self.client.poll_event() {
-            report("client", &event);
+            report(&event);
         }
         while let Some(event) = self.server.poll_event() {
-            report("server", &event);
+            report_server(&event);
         }
-        while let Some(StoreEvent::Expired { id, stanzas, .. }) = self.store.poll_event() {
-            say(&format!("  [store] session {id} expired, handing back:"));
-            list(&stanzas);
+        while let Some(event) = self.store.poll_event() {
+            if let StoreEvent::HandedBack {
+                reason: HandBackReason::Expired,
+                stanzas,
+                ..
+            } = event
+            {
+                say("  [store] the session expired, handing back:");
+                list(&stanzas);
+            }
         }
     }
 
     /// Lets `seconds` of virtual time pass, firing every timer that falls due on the way:
     /// the loop a real program runs around `poll_timeout` and `handle_timeout`.
     fn wait(&mut self, seconds: u64) -> Result {
-        let until = self.now + Duration::from_secs(seconds);
+        let until = self.now.advance(Duration::from_secs(seconds));
         say(&format!("({seconds} s pass.)"));
         while let Some(due) = [
             self.client.poll_timeout(),
@@ -305,10 +298,12 @@ impl World {
         ]
         .into_iter()
         .flatten()
-        .filter(|due| *due <= until)
+        .filter(|due| *due <= until.monotonic())
         .min()
         {
-            self.now = self.now.max(due);
+            if due > self.now.monotonic() {
+                self.now = self.now.advance(due - self.now.monotonic());
+            }
             say(&format!("At {} a timer fires.", clock(self.now)));
             self.client.handle_timeout(self.now);
             self.server.handle_timeout(self.now);
@@ -339,75 +334,96 @@ impl World {
              session and every unacknowledged stanza, waiting for a new connection.",
         );
         self.client.handle_disconnect(self.now);
-        let session = self
-            .server
-            .handle_disconnect(self.now)
-            .ok_or("not resumable")?;
+        let (unacked, handled) = (self.server.unacked(), self.server.handled());
+        self.server.handle_disconnect(self.now);
+        let (id, jid) = self
+            .store
+            .hibernated(&self.account)
+            .into_iter()
+            .next()
+            .ok_or("the session should be hibernated")?;
         say(&format!(
-            "The client holds {} unacknowledged stanza(s). The server hibernates the session \
-             in its store: {} unacknowledged stanza(s), {} handled from the client, kept {} s \
-             (until {}).",
+            "The client holds {} unacknowledged stanza(s). The server's stream hibernates the \
+             session {id} in its store: {unacked} unacknowledged stanza(s), {handled} handled \
+             from the client. Stanzas for {} now wait in the store.",
             self.client.unacked(),
-            session.unacked(),
-            session.handled(),
-            session.max(),
-            clock(session.deadline()),
+            jid.map_or_else(|| "it".to_owned(), |j| j.to_string()),
         ));
-        self.store.hibernate(self.now, session);
         self.pump()
     }
 
-    /// The client asks to resume on the new connection; returns the request the server saw.
-    fn ask_to_resume(&mut self) -> Result<Resume> {
-        let resume = self.client.resume(self.now)?;
-        match self.c2s(resume)? {
-            Some(Incoming::ResumeRequest(request)) => Ok(request),
-            other => Err(format!("the server should have seen a resume request: {other:?}").into()),
-        }
-    }
-
-    /// A new connection, authenticated as the same account: a new `Server` for it.
+    /// A new connection, authenticated as the same account: a new stream from the store.
     fn reconnect(&mut self, story: &str) {
         self.link_up = true;
-        self.server = Server::new(ServerConfig::default(), self.account.clone());
+        self.server = self.store.stream(self.account.clone(), (), &mut self.rng);
         say(&format!("At {}: {story}", clock(self.now)));
     }
 }
 
-/// Tells what an event means, in a sentence.
-fn report(side: &str, event: &Event) {
+/// Tells what a client event means, in a sentence.
+fn report(event: &ClientEvent) {
     let text = match event {
-        Event::Enabled {
+        ClientEvent::Enabled {
             id: Some(id),
             max: Some(max),
             ..
         } => {
             format!("stream management is on, resumable for {max} s as {id}")
         }
-        Event::Acked { h, count } => format!("the peer acknowledged {count} more (h = {h})"),
-        Event::Resumed { retransmitted, .. } => {
+        ClientEvent::Acked { h, stanzas } => {
+            format!("the server acknowledged {} more (h = {h})", stanzas.len())
+        }
+        ClientEvent::Resumed { retransmitted, .. } => {
             format!("resumed; retransmitting {retransmitted} unacknowledged stanza(s)")
         }
-        Event::ResumeFailed {
+        ClientEvent::ResumeFailed {
             condition: Some(condition),
             h: Some(h),
         } => {
             format!("the server refused to resume: {condition:?}, h = {h}")
         }
-        Event::HandedBack { reason, stanzas } => {
-            say(&format!("  [{side}] stanzas handed back ({reason:?}):"));
+        ClientEvent::HandedBack { reason, stanzas } => {
+            say(&format!("  [client] stanzas handed back ({reason:?}):"));
             list(stanzas);
             return;
         }
         other => format!("{other:?}"),
     };
-    say(&format!("  [{side}] {text}"));
+    say(&format!("  [client] {text}"));
+}
+
+/// Tells what a server event means, in a sentence.
+fn report_server(event: &ServerEvent) {
+    let text = match event {
+        ServerEvent::Enabled { id: Some(id) } => {
+            format!("stream management is on, resumable as {id} (registered in the store)")
+        }
+        ServerEvent::Acked { h, stanzas } => {
+            format!("the client acknowledged {} more (h = {h})", stanzas.len())
+        }
+        ServerEvent::Resumed {
+            previd,
+            retransmitted,
+            ..
+        } => {
+            format!("{previd} resumed; retransmitting {retransmitted} unacknowledged stanza(s)")
+        }
+        ServerEvent::ResumeRefused { previd } => format!("no session {previd} to resume"),
+        ServerEvent::Hibernated { id, .. } => format!("{id} hibernates in the store"),
+        ServerEvent::HandedBack { reason, stanzas } => {
+            say(&format!("  [server] stanzas handed back ({reason:?}):"));
+            list(stanzas);
+            return;
+        }
+        other => format!("{other:?}"),
+    };
+    say(&format!("  [server] {text}"));
 }
 
 /// Lists stanzas handed back, with when each was first sent.
 fn list(stanzas: &[Unacked]) {
     for unacked in stanzas {
-        let first = clock(unacked.first_sent);
+        let first = wall_clock(unacked.first_sent);
         println!(
             "      - {}, first sent at {first}",
             summary(&unacked.stanza)
@@ -416,7 +432,12 @@ fn list(stanzas: &[Unacked]) {
 }
 
 /// Virtual time as seconds since the tour started.
-fn clock(t: SystemTime) -> String {
+fn clock(t: Now) -> String {
+    format!("t+{} s", t.monotonic().since_epoch().as_secs())
+}
+
+/// A wall-clock time (a stanza's first-sent time) as seconds since the tour started.
+fn wall_clock(t: SystemTime) -> String {
     let since = t
         .duration_since(SystemTime::UNIX_EPOCH + START)
         .unwrap_or_default();

@@ -15,10 +15,11 @@ pub struct AckPolicy {
     /// Send `<r/>` as soon as this many stanzas are unacknowledged (`Some(1)`: after every
     /// stanza, as Prosody does by default). `None`: never because of a count.
     pub after_stanzas: Option<u32>,
-    /// Send `<r/>` once the oldest unacknowledged stanza has waited this long. `None`: never
-    /// because of time.
+    /// Send `<r/>` once stanzas have been in flight this long without an acknowledgement
+    /// (measured on the monotonic clock from the first unacknowledged send, restarted by each
+    /// ack). `None`: never because of time.
     pub after_time: Option<Duration>,
-    /// Report [`crate::Event::AckTimeout`] when an `<r/>` stays unanswered this long.
+    /// Report an `AckTimeout` event when an `<r/>` stays unanswered this long.
     pub timeout: Option<Duration>,
 }
 
@@ -55,10 +56,14 @@ pub struct ClientConfig {
     pub max: Option<u32>,
     /// When to request acknowledgements.
     pub ack: AckPolicy,
-    /// The most unacknowledged stanzas held for retransmission. Sending one more is a fatal
-    /// [`crate::PeerError::QueueOverflow`]: the peer is not acknowledging, every held stanza
-    /// is handed back.
+    /// The most unacknowledged stanzas held for retransmission. Sending one more is refused
+    /// with [`crate::Refusal::QueueFull`] and ends stream management: the peer is not
+    /// acknowledging, every held stanza is handed back.
     pub max_queue: usize,
+    /// How long an `<enable/>` or `<resume/>` may go unanswered before
+    /// [`crate::ClientEvent::RequestTimedOut`] (a server that advertises inline stream
+    /// management but never answers it). `None`: wait forever.
+    pub request_timeout: Option<Duration>,
 }
 
 impl Default for ClientConfig {
@@ -68,11 +73,25 @@ impl Default for ClientConfig {
             max: None,
             ack: AckPolicy::default(),
             max_queue: 1000,
+            request_timeout: Some(Duration::from_secs(30)),
         }
     }
 }
 
-/// Configuration of a [`crate::Server`] stream.
+/// Whether a server stream answers `<enable/>` on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum EnablePolicy {
+    /// Answer at once (resumable when [`ServerConfig::resume`] allows it and the client asks).
+    #[default]
+    Accept,
+    /// Report [`crate::ServerEvent::EnableRequested`] and wait for
+    /// [`crate::Server::accept_enable`] or [`crate::Server::reject_enable`] (for a server that
+    /// decides per account).
+    Ask,
+}
+
+/// Configuration of a [`crate::SessionStore`] and every [`crate::Server`] stream it makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServerConfig {
@@ -91,9 +110,16 @@ pub struct ServerConfig {
     /// When to request acknowledgements.
     pub ack: AckPolicy,
     /// The most unacknowledged stanzas held, on the live stream and while hibernated. At the
-    /// limit the stream fails with [`crate::PeerError::QueueOverflow`] (a live stream) or the
-    /// stanza is handed back (a hibernated session).
+    /// limit a live stream is closed with `resource-constraint` and the stanza refused with
+    /// [`crate::Refusal::QueueFull`]; a hibernated session refuses the stanza.
     pub max_queue: usize,
+    /// Whether streams answer `<enable/>` themselves.
+    pub enable: EnablePolicy,
+    /// How long a resuming stream waits for the stream that still holds the session to hand
+    /// it over (XEP-0198 §5 take-over), before it answers `item-not-found`.
+    pub handover_timeout: Duration,
+    /// The store's limits.
+    pub store: StoreConfig,
 }
 
 impl Default for ServerConfig {
@@ -106,18 +132,25 @@ impl Default for ServerConfig {
             location: None,
             ack: AckPolicy::default(),
             max_queue: 1000,
+            enable: EnablePolicy::Accept,
+            handover_timeout: Duration::from_secs(10),
+            store: StoreConfig::default(),
         }
     }
 }
 
-/// Configuration of a [`crate::SessionStore`].
+/// The limits of a [`crate::SessionStore`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct StoreConfig {
-    /// The most hibernated sessions kept. Hibernating one more expires the one closest to its
-    /// deadline first (its stanzas are handed back in [`crate::StoreEvent::Expired`]).
+    /// The most hibernated sessions kept in all. Hibernating one more evicts the session
+    /// closest to its deadline of the account that holds the most (its stanzas are handed
+    /// back in [`crate::StoreEvent::HandedBack`] with [`crate::HandBackReason::Evicted`]).
     pub max_hibernated: usize,
+    /// The most hibernated sessions one account keeps. Hibernating one more evicts that
+    /// account's session closest to its deadline.
+    pub max_per_account: usize,
     /// How many ended sessions' last `h` are remembered, so a late `<resume/>` can be answered
     /// `<failed h='…'/>` (XEP-0198 §5). The oldest are forgotten first.
     pub max_remembered: usize,
@@ -127,6 +160,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             max_hibernated: 10_000,
+            max_per_account: 10,
             max_remembered: 10_000,
         }
     }

@@ -1,72 +1,33 @@
-//! The part both roles share: counters, the retransmission queue, acks and ack requests.
+//! The part both roles share: counters, the retransmission queue, acks, ack requests, and the
+//! output queues with the `<r/>`/`<a/>`/timer/poll logic over them.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use minidom::Element;
+use xmpp_parsers::stream_error::{DefinedCondition as StreamCondition, StreamError};
+use xmpp_tether_core::{Monotonic, Now};
 
 use crate::config::AckPolicy;
 use crate::elements::{Ack, Request};
-use crate::error::PeerError;
-use crate::event::{Event, HandBackReason};
+use crate::error::{Answer, PeerError};
+use crate::event::{CoreEvent, HandBackReason};
 use crate::ns::Namespace;
 use crate::seq::{self, AckPosition};
-use crate::transmit::{Transmit, Unacked};
+use crate::transmit::{Placement, Transmit, Unacked};
 
 /// A stanza held until the peer acknowledges it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Queued {
     pub(crate) stanza: Arc<Element>,
+    /// Wall clock: survives persistence, stamps XEP-0203 delays.
     pub(crate) first_sent: SystemTime,
 }
 
 impl From<Queued> for Unacked {
     fn from(q: Queued) -> Self {
-        Self {
-            stanza: Arc::unwrap_or_clone(q.stanza),
-            first_sent: q.first_sent,
-        }
-    }
-}
-
-/// Elements to write and events to report, drained by the `poll_*` methods.
-#[derive(Debug, Default)]
-pub(crate) struct Outputs {
-    pub(crate) transmit: VecDeque<Transmit>,
-    pub(crate) events: VecDeque<Event>,
-}
-
-impl Outputs {
-    pub(crate) fn nonza(&mut self, element: impl Into<Element>) {
-        self.transmit.push_back(Transmit::nonza(element.into()));
-    }
-
-    pub(crate) fn hand_back(&mut self, reason: HandBackReason, stanzas: Vec<Unacked>) {
-        if !stanzas.is_empty() {
-            self.events.push_back(Event::HandedBack { reason, stanzas });
-        }
-    }
-
-    /// Queued stanzas are being handed back: they must not also go out on the wire.
-    pub(crate) fn unsend_stanzas(&mut self) {
-        self.transmit.retain(|t| !t.is_stanza());
-    }
-
-    /// The connection is gone: nothing waiting to be written ever will be. Counted stanzas
-    /// stay in the retransmission queue; stanzas that passed through uncounted (stream
-    /// management off) are handed back here, stamped `now`.
-    pub(crate) fn abort_connection(&mut self, now: SystemTime) {
-        let uncounted: Vec<Unacked> = self
-            .transmit
-            .drain(..)
-            .filter(|t| !t.is_stanza() && crate::elements::is_stanza(t))
-            .map(|t| Unacked {
-                stanza: t.into_element(),
-                first_sent: now,
-            })
-            .collect();
-        self.hand_back(HandBackReason::StreamClosed, uncounted);
+        Self::new(Arc::unwrap_or_clone(q.stanza), q.first_sent)
     }
 }
 
@@ -111,51 +72,39 @@ impl Counters {
         seq::distance(self.acked, self.sent)
     }
 
-    /// Queues a stanza, writing it out when `transmit` (the stream is up).
-    pub(crate) fn push(
+    /// Queues a stanza that is not written (the stream is gone): it goes out on resumption.
+    /// Hands it back at `limit`.
+    pub(crate) fn hold(
         &mut self,
-        now: SystemTime,
         stanza: Element,
+        first_sent: SystemTime,
         limit: usize,
-        transmit: bool,
-        out: &mut Outputs,
-    ) -> Result<(), PeerError> {
-        let stanza = Arc::new(stanza);
+    ) -> Result<(), Element> {
         if self.queue.len() >= limit {
-            out.unsend_stanzas();
-            let mut stanzas = self.take_unacked();
-            stanzas.push(Unacked {
-                stanza: Arc::unwrap_or_clone(stanza),
-                first_sent: now,
-            });
-            out.hand_back(HandBackReason::QueueOverflow, stanzas);
-            return Err(PeerError::QueueOverflow { limit });
+            return Err(stanza);
         }
         self.outbound = self.outbound.wrapping_add(1);
-        if transmit {
-            self.sent = self.outbound;
-            out.transmit
-                .push_back(Transmit::stanza(Arc::clone(&stanza)));
-        }
         self.queue.push_back(Queued {
-            stanza,
-            first_sent: now,
+            stanza: Arc::new(stanza),
+            first_sent,
         });
         Ok(())
     }
 
-    /// Applies the peer's `h`: O(newly acknowledged), never O(queue).
-    pub(crate) fn ack(&mut self, h: u32, out: &mut Outputs) -> Result<(), PeerError> {
+    /// Removes the stanzas `h` newly acknowledges: O(newly acknowledged), never O(queue).
+    fn ack(&mut self, h: u32) -> Result<Vec<Element>, PeerError> {
         match seq::classify_ack(self.acked, self.sent, h) {
-            AckPosition::New(0) => Ok(()),
+            AckPosition::New(0) => Ok(Vec::new()),
             AckPosition::New(count) => {
-                // `count <= in_flight <= queue.len()` by construction of `sent`.
-                // `count <= in_flight <= queue.len()` holds by construction; `min` keeps a
-                // broken invariant (a hand-edited persisted session) from panicking.
-                self.queue.drain(..(count as usize).min(self.queue.len()));
+                // `count <= in_flight <= queue.len()` holds by construction of `sent`; `min`
+                // keeps a broken invariant from panicking.
+                let count = (count as usize).min(self.queue.len());
                 self.acked = h;
-                out.events.push_back(Event::Acked { h, count });
-                Ok(())
+                Ok(self
+                    .queue
+                    .drain(..count)
+                    .map(|q| Arc::unwrap_or_clone(q.stanza))
+                    .collect())
             }
             AckPosition::Backwards => Err(PeerError::AckWentBackwards {
                 h,
@@ -169,17 +118,6 @@ impl Counters {
         }
     }
 
-    /// Writes every queued stanza again, oldest first (after a resumption).
-    pub(crate) fn retransmit(&mut self, out: &mut Outputs) -> usize {
-        out.transmit.extend(
-            self.queue
-                .iter()
-                .map(|q| Transmit::stanza(Arc::clone(&q.stanza))),
-        );
-        self.sent = self.outbound;
-        self.queue.len()
-    }
-
     /// Empties the queue, handing the stanzas back.
     pub(crate) fn take_unacked(&mut self) -> Vec<Unacked> {
         self.acked = self.outbound;
@@ -188,103 +126,233 @@ impl Counters {
     }
 
     pub(crate) const fn ack_element(&self) -> Ack {
-        Ack {
-            ns: self.ns,
-            h: self.inbound,
-            u: None,
-        }
+        Ack::new(self.ns, self.inbound)
     }
 
-    pub(crate) const fn request_element(&self) -> Request {
+    const fn request_element(&self) -> Request {
         match self.ns {
             // Seed §4: `u` is the sequence number of the last stanza sent.
-            Namespace::Sm1 => Request {
-                ns: self.ns,
-                u: Some(self.sent),
-                h: None,
-            },
-            _ => Request {
-                ns: self.ns,
-                u: None,
-                h: None,
-            },
+            Namespace::Sm1 => Request::new(self.ns).with_u(self.sent),
+            _ => Request::new(self.ns),
         }
     }
 }
 
-/// The ack-request side of a live stream: at most one `<r/>` outstanding.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Requester {
-    /// When the outstanding `<r/>` was sent.
-    outstanding: Option<SystemTime>,
-    /// Whether its timeout was already reported.
-    timed_out: bool,
+/// One managed stream's shared state: counters and queue, the ack requester, and the output
+/// queues every `poll_*` drains.
+#[derive(Debug)]
+pub(crate) struct Core<E> {
+    pub(crate) counters: Counters,
+    pub(crate) policy: AckPolicy,
+    /// When the outstanding `<r/>` was sent, and whether its timeout was reported.
+    outstanding: Option<(Monotonic, bool)>,
+    /// Since when stanzas have been in flight without an acknowledgement (for
+    /// [`AckPolicy::after_time`]).
+    waiting_since: Option<Monotonic>,
+    transmit: VecDeque<Transmit>,
+    events: VecDeque<E>,
 }
 
-impl Requester {
-    /// Sends `<r/>` now, unless one is already outstanding.
-    pub(crate) fn request(&mut self, now: SystemTime, counters: &Counters, out: &mut Outputs) {
-        if self.outstanding.is_none() {
-            self.outstanding = Some(now);
-            self.timed_out = false;
-            out.nonza(counters.request_element());
+impl<E: CoreEvent> Core<E> {
+    pub(crate) fn new(policy: AckPolicy) -> Self {
+        Self {
+            counters: Counters::new(Namespace::Sm3),
+            policy,
+            outstanding: None,
+            waiting_since: None,
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
         }
     }
 
-    /// The peer answered (any `<a/>` answers the outstanding request).
-    pub(crate) fn answered(&mut self) {
-        self.outstanding = None;
-        self.timed_out = false;
+    pub(crate) fn event(&mut self, event: E) {
+        self.events.push_back(event);
     }
 
-    /// Applies the count part of the policy after a send.
-    pub(crate) fn after_send(
-        &mut self,
-        now: SystemTime,
-        policy: &AckPolicy,
-        counters: &Counters,
-        out: &mut Outputs,
-    ) {
-        if let Some(n) = policy.after_stanzas
-            && counters.in_flight() >= n.max(1)
+    pub(crate) fn nonza(&mut self, element: impl Into<Element>, placement: Placement) {
+        self.transmit.push_back(Transmit::nonza(element, placement));
+    }
+
+    /// Queues what a peer error prescribes.
+    pub(crate) fn answer(&mut self, error: &PeerError, placement: Placement) {
+        match error.answer(placement) {
+            Answer::Failed(element, placement) => self.nonza(element, placement),
+            Answer::StreamError(error) => self.nonza(error, Placement::TopLevel),
+        }
+    }
+
+    /// The peer is not acknowledging and the queue is at `limit`: queues the
+    /// `resource-constraint` stream error (the caller then hands everything back).
+    pub(crate) fn overflow(&mut self, limit: usize) {
+        let error = StreamError::new(
+            StreamCondition::ResourceConstraint,
+            "en",
+            format!("more than {limit} unacknowledged stanzas"),
+        );
+        self.nonza(error, Placement::TopLevel);
+    }
+
+    /// A stanza while stream management is off: straight out, uncounted.
+    pub(crate) fn pass(&mut self, now: Now, stanza: Element) {
+        self.transmit
+            .push_back(Transmit::uncounted(stanza, now.wall()));
+    }
+
+    /// Counts, queues and writes a stanza, asking for an ack if the policy says so. Hands it
+    /// back at `limit`.
+    pub(crate) fn send(&mut self, now: Now, stanza: Element, limit: usize) -> Result<(), Element> {
+        if self.counters.queue.len() >= limit {
+            return Err(stanza);
+        }
+        let stanza = Arc::new(stanza);
+        let c = &mut self.counters;
+        c.outbound = c.outbound.wrapping_add(1);
+        c.sent = c.outbound;
+        self.transmit
+            .push_back(Transmit::counted(Arc::clone(&stanza)));
+        c.queue.push_back(Queued {
+            stanza,
+            first_sent: now.wall(),
+        });
+        self.waiting_since.get_or_insert(now.monotonic());
+        self.after_send(now);
+        Ok(())
+    }
+
+    /// Applies the count part of the ack policy.
+    pub(crate) fn after_send(&mut self, now: Now) {
+        if let Some(n) = self.policy.after_stanzas
+            && self.counters.in_flight() >= n.max(1)
         {
-            self.request(now, counters, out);
+            self.request_ack(now);
         }
     }
 
-    /// The next instant at which `handle_timeout` has work.
-    pub(crate) fn deadline(&self, policy: &AckPolicy, counters: &Counters) -> Option<SystemTime> {
+    /// Sends `<r/>` now, unless one is outstanding.
+    pub(crate) fn request_ack(&mut self, now: Now) {
+        if self.outstanding.is_none() {
+            self.outstanding = Some((now.monotonic(), false));
+            let r = self.counters.request_element();
+            self.nonza(r, Placement::TopLevel);
+        }
+    }
+
+    /// An incoming `<r/>`: answered at once (sm:1 may carry an ack in `h`).
+    pub(crate) fn handle_request(&mut self, now: Now, r: Request) -> Result<(), PeerError> {
+        if let Some(h) = r.h {
+            self.handle_ack(now, h)?;
+        }
+        let a = self.counters.ack_element();
+        self.nonza(a, Placement::TopLevel);
+        Ok(())
+    }
+
+    /// An incoming `h` (any `<a/>` answers the outstanding request).
+    pub(crate) fn handle_ack(&mut self, now: Now, h: u32) -> Result<(), PeerError> {
+        self.outstanding = None;
+        self.apply_ack(now, h)
+    }
+
+    /// Applies `h` without touching the request state (a `<resumed/>`, a `<failed h/>`).
+    pub(crate) fn apply_ack(&mut self, now: Now, h: u32) -> Result<(), PeerError> {
+        let stanzas = self.counters.ack(h)?;
+        if !stanzas.is_empty() {
+            self.waiting_since = (self.counters.in_flight() > 0).then_some(now.monotonic());
+            self.events.push_back(E::acked(h, stanzas));
+        }
+        Ok(())
+    }
+
+    /// Writes every queued stanza again, oldest first (after a resumption); the ack state
+    /// starts afresh. Returns how many.
+    pub(crate) fn retransmit(&mut self, now: Now) -> usize {
+        self.outstanding = None;
+        let c = &mut self.counters;
+        self.transmit.extend(
+            c.queue
+                .iter()
+                .map(|q| Transmit::counted(Arc::clone(&q.stanza))),
+        );
+        c.sent = c.outbound;
+        self.waiting_since = (!c.queue.is_empty()).then_some(now.monotonic());
+        let n = c.queue.len();
+        self.after_send(now);
+        n
+    }
+
+    /// Forgets the ack-request state (stream management off or the stream gone).
+    pub(crate) const fn reset_requests(&mut self) {
+        self.outstanding = None;
+        self.waiting_since = None;
+    }
+
+    /// Counted stanzas waiting in the output queue will not be written here after all (they
+    /// are handed back, or retransmitted on another stream).
+    pub(crate) fn unsend_counted(&mut self) {
+        self.transmit.retain(|t| !t.is_counted());
+    }
+
+    /// Hands back every unacknowledged stanza; none of them goes out any more.
+    pub(crate) fn hand_back_all(&mut self, reason: HandBackReason) {
+        self.unsend_counted();
+        let stanzas = self.counters.take_unacked();
+        self.hand_back(reason, stanzas);
+        self.reset_requests();
+    }
+
+    pub(crate) fn hand_back(&mut self, reason: HandBackReason, stanzas: Vec<Unacked>) {
+        if !stanzas.is_empty() {
+            self.events.push_back(E::handed_back(reason, stanzas));
+        }
+    }
+
+    /// The connection is gone: nothing waiting to be written ever will be. Counted stanzas
+    /// stay in the retransmission queue; stanzas that passed through uncounted (stream
+    /// management off) are handed back with the time they were sent.
+    pub(crate) fn abort_connection(&mut self) {
+        let uncounted: Vec<Unacked> = self
+            .transmit
+            .drain(..)
+            .filter_map(Transmit::into_uncounted)
+            .collect();
+        self.hand_back(HandBackReason::StreamClosed, uncounted);
+        self.reset_requests();
+    }
+
+    /// The next point at which [`handle_timeout`](Self::handle_timeout) has work.
+    pub(crate) fn deadline(&self) -> Option<Monotonic> {
         match self.outstanding {
-            Some(at) if !self.timed_out => policy.timeout.and_then(|t| at.checked_add(t)),
-            Some(_) => None,
-            None if counters.in_flight() > 0 => {
-                let oldest = counters.queue.front()?.first_sent;
-                policy.after_time.and_then(|t| oldest.checked_add(t))
-            }
-            None => None,
+            Some((at, false)) => self.policy.timeout.map(|t| at + t),
+            Some((_, true)) => None,
+            None => self
+                .waiting_since
+                .filter(|_| self.counters.in_flight() > 0)
+                .and_then(|since| self.policy.after_time.map(|t| since + t)),
         }
     }
 
     /// Fires what is due at `now`; a spurious call is a no-op.
-    pub(crate) fn handle_timeout(
-        &mut self,
-        now: SystemTime,
-        policy: &AckPolicy,
-        counters: &Counters,
-        out: &mut Outputs,
-    ) {
-        let Some(deadline) = self.deadline(policy, counters) else {
+    pub(crate) fn handle_timeout(&mut self, now: Now) {
+        let Some(deadline) = self.deadline() else {
             return;
         };
-        if now < deadline {
+        if now.monotonic() < deadline {
             return;
         }
         match self.outstanding {
-            Some(requested_at) => {
-                self.timed_out = true;
-                out.events.push_back(Event::AckTimeout { requested_at });
+            Some((requested_at, _)) => {
+                self.outstanding = Some((requested_at, true));
+                self.events.push_back(E::ack_timeout(requested_at));
             }
-            None => self.request(now, counters, out),
+            None => self.request_ack(now),
         }
+    }
+
+    pub(crate) fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmit.pop_front()
+    }
+
+    pub(crate) fn poll_event(&mut self) -> Option<E> {
+        self.events.pop_front()
     }
 }

@@ -1,16 +1,16 @@
-//! Events for the application, drained with `poll_event`.
+//! What the machines tell the application: what an incoming element was, and events.
 
-use std::time::SystemTime;
-
+use jid::FullJid;
 use minidom::Element;
 use xmpp_parsers::stanza_error::DefinedCondition;
+use xmpp_tether_core::Monotonic;
 
-use crate::elements::{Enable, Resume, SmId};
+use crate::elements::{Enable, SmId};
 use crate::transmit::Unacked;
 
-/// What `handle_element` made of an incoming element.
+/// What `handle_element` made of an incoming element (both roles).
 #[derive(Debug, Clone, PartialEq)]
-#[must_use = "a stanza or a request inside may need handling"]
+#[must_use = "a stanza or an element for another protocol may be inside"]
 #[non_exhaustive]
 pub enum Incoming {
     /// A message, presence or iq: handle or route it. It was counted if stream management is
@@ -20,15 +20,15 @@ pub enum Incoming {
     Handled,
     /// Neither a stanza nor a stream management element (SASL, bind, CSI, ...): yours.
     NotOurs(Element),
-    /// Server: the client asked to enable stream management. Answer with
-    /// [`crate::Server::accept_enable`] or [`crate::Server::reject_enable`], and write the
-    /// element it returns (top level, or inside Bind2 `<bound/>`). Fires once per stream.
-    EnableRequest(Enable),
-    /// Server: the client asked to resume `previd`. Look the session up
-    /// ([`crate::SessionStore::claim`]), then answer with [`crate::Server::accept_resume`] or
-    /// [`crate::Server::reject_resume`], and write the element it returns (top level, or
-    /// inside SASL2 `<success/>`). Fires at most once per stream.
-    ResumeRequest(Resume),
+    /// A stream management element the current state has no use for (an `<r/>` before
+    /// stream management is on, an `<enabled/>` nobody asked for): ignored, as Prosody does.
+    /// XEP-0198 1.6.3 forbids none of these explicitly, so the stream goes on.
+    Ignored {
+        /// The element's local name.
+        element: &'static str,
+        /// The state it arrived in.
+        state: &'static str,
+    },
 }
 
 /// Why stanzas were handed back.
@@ -36,26 +36,42 @@ pub enum Incoming {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum HandBackReason {
-    /// The stream ended and cannot be resumed (not resumable, or closed by the caller).
+    /// The stream ended and cannot be resumed (not resumable, or closed).
     StreamClosed,
     /// The peer refused to enable stream management.
     EnableFailed,
     /// The peer refused to resume; stanzas its `<failed h/>` acknowledged were removed first.
     ResumeFailed,
-    /// A hibernated session expired. [`crate::StoreEvent::Expired`] carries its stanzas;
-    /// this label is for callers that merge every hand-back into one path.
+    /// An `<enable/>` or `<resume/>` went unanswered for the configured time.
+    RequestTimedOut,
+    /// A hibernated session reached its deadline.
     Expired,
+    /// A hibernated session was evicted to make room (see [`crate::StoreConfig`]).
+    Evicted,
+    /// A new stream bound the same full JID as a hibernated session, which ended.
+    Replaced,
     /// The retransmission queue overflowed.
     QueueOverflow,
     /// The peer broke the protocol (see the error returned with it); the stream is dead.
     ProtocolError,
 }
 
-/// Something the application should know. Drain with `poll_event` after every `&mut` call.
+/// Which request a [`ClientEvent::RequestTimedOut`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Request {
+    /// `<enable/>`.
+    Enable,
+    /// `<resume/>`.
+    Resume,
+}
+
+/// Something a [`crate::Client`]'s application should know. Drain with
+/// [`crate::Client::poll_event`] after every `&mut` call.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub enum Event {
-    /// Client: the server enabled stream management (once per enable).
+pub enum ClientEvent {
+    /// The server enabled stream management (once per enable).
     Enabled {
         /// The SM-ID, when the stream is resumable.
         id: Option<SmId>,
@@ -63,61 +79,155 @@ pub enum Event {
         resume: bool,
         /// The server's resumption timeout in seconds.
         max: Option<u32>,
-        /// Where to reconnect for resumption.
+        /// Where to reconnect for resumption (XEP-0198 §5 `location`).
         location: Option<String>,
     },
-    /// Client: the server refused `<enable/>` (once). Stanzas sent since are handed back in a
-    /// [`Event::HandedBack`] that follows.
+    /// The server refused `<enable/>` (once). Stanzas sent since are handed back in a
+    /// [`ClientEvent::HandedBack`] that follows.
     EnableFailed {
         /// The condition given.
         condition: Option<DefinedCondition>,
     },
-    /// Client and server: the stream was resumed (once per resumption). `retransmitted`
-    /// stanzas come out of `poll_transmit` next, before any new one.
+    /// The stream was resumed (once per resumption). `retransmitted` stanzas come out of
+    /// `poll_transmit` next, before any new one.
     Resumed {
         /// The SM-ID of the resumed stream.
         previd: SmId,
         /// How many unacknowledged stanzas are retransmitted.
         retransmitted: usize,
     },
-    /// Client: the server refused `<resume/>` (once). The stream may now bind a resource
-    /// afresh; the unacknowledged stanzas follow in [`Event::HandedBack`].
+    /// The server refused `<resume/>` (once). The stream may now bind a resource afresh; the
+    /// unacknowledged stanzas follow in [`ClientEvent::HandedBack`].
     ResumeFailed {
         /// The condition given.
         condition: Option<DefinedCondition>,
         /// The server's `h`, if it still knew it (already applied).
         h: Option<u32>,
     },
-    /// The peer acknowledged `count` more stanzas (fires for every ack that acknowledges at
-    /// least one).
+    /// An `<enable/>` or `<resume/>` got no answer within
+    /// [`ClientConfig::request_timeout`](crate::ClientConfig::request_timeout) (a server
+    /// that advertises inline stream management but never answers it, such as Prosody 0.12
+    /// with mod_sasl2_sm). Close this connection. After a resume, the session is still
+    /// resumable: open a new stream and [`resume`](crate::Client::resume) at the top level.
+    /// After an enable, stanzas sent since are handed back.
+    RequestTimedOut {
+        /// Which request.
+        request: Request,
+    },
+    /// The server acknowledged these stanzas, oldest first (for example to mark messages as
+    /// received by the server). Fires for every ack that acknowledges at least one.
     Acked {
-        /// The peer's new `h`.
+        /// The server's new `h`.
         h: u32,
-        /// How many stanzas it newly acknowledged.
-        count: u32,
+        /// The stanzas it newly acknowledged.
+        stanzas: Vec<Element>,
     },
     /// An `<r/>` went unanswered for [`crate::AckPolicy::timeout`] (once per request). The
     /// stream is probably dead: close it and resume on a new one.
     AckTimeout {
         /// When the request was sent.
-        requested_at: SystemTime,
+        requested_at: Monotonic,
     },
-    /// Server: a resumable session ended for good on this stream (closed, failed on a protocol
-    /// error, or its connection lost without hibernation). Call [`crate::SessionStore::end`]
-    /// with these values, so a late `<resume/>` is answered `<failed h/>`. Fires at most once
-    /// per stream; never for a hibernated or taken-over session.
-    SessionEnded {
-        /// The SM-ID.
-        id: SmId,
-        /// Stanzas handled from the client.
-        handled: u32,
-    },
-    /// Unacknowledged stanzas handed back: they were never acknowledged and will never be
-    /// retransmitted by this machine.
+    /// Stanzas that were never acknowledged and will never be retransmitted by this machine.
     HandedBack {
         /// Why.
         reason: HandBackReason,
         /// The stanzas, oldest first.
         stanzas: Vec<Unacked>,
     },
+}
+
+/// Something a [`crate::Server`] stream's application should know. Drain with
+/// [`crate::Server::poll_event`] after every `&mut` call.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// Only with [`EnablePolicy::Ask`](crate::EnablePolicy::Ask): the client asked to enable
+    /// stream management. Answer with [`crate::Server::accept_enable`] or
+    /// [`crate::Server::reject_enable`]. Fires at most once per stream.
+    EnableRequested(Enable),
+    /// Stream management is on (once). With an SM-ID the session is resumable and registered
+    /// in the store.
+    Enabled {
+        /// The SM-ID, when resumable.
+        id: Option<SmId>,
+    },
+    /// The session `previd` now lives on this stream (once): route stanzas for `jid` here.
+    /// `retransmitted` stanzas come out of `poll_transmit` after `<resumed/>`.
+    Resumed {
+        /// The SM-ID.
+        previd: SmId,
+        /// The full JID bound on the session.
+        jid: Option<FullJid>,
+        /// How many unacknowledged stanzas are retransmitted.
+        retransmitted: usize,
+    },
+    /// A `<resume/>` was refused (`<failed/>` is queued); the client may bind afresh.
+    ResumeRefused {
+        /// The SM-ID it asked for.
+        previd: SmId,
+    },
+    /// Another stream resumed this stream's session (XEP-0198 §5): the `conflict` stream
+    /// error is queued and the machine is closed; its unacknowledged stanzas moved to the new
+    /// stream. Fires once.
+    TakenOver,
+    /// The connection was lost and the session hibernates in the store until its deadline
+    /// (once). Stanzas for its full JID now go to [`crate::SessionStore::push`].
+    Hibernated {
+        /// The SM-ID.
+        id: SmId,
+        /// The full JID bound on the session.
+        jid: Option<FullJid>,
+    },
+    /// The client acknowledged these stanzas, oldest first.
+    Acked {
+        /// The client's new `h`.
+        h: u32,
+        /// The stanzas it newly acknowledged.
+        stanzas: Vec<Element>,
+    },
+    /// An `<r/>` went unanswered for [`crate::AckPolicy::timeout`] (once per request).
+    AckTimeout {
+        /// When the request was sent.
+        requested_at: Monotonic,
+    },
+    /// Stanzas that were never acknowledged and will never be retransmitted: store them
+    /// offline or bounce them.
+    HandedBack {
+        /// Why.
+        reason: HandBackReason,
+        /// The stanzas, oldest first.
+        stanzas: Vec<Unacked>,
+    },
+}
+
+/// The events the shared stream core reports, built into each role's own event type.
+pub(crate) trait CoreEvent {
+    fn acked(h: u32, stanzas: Vec<Element>) -> Self;
+    fn ack_timeout(requested_at: Monotonic) -> Self;
+    fn handed_back(reason: HandBackReason, stanzas: Vec<Unacked>) -> Self;
+}
+
+impl CoreEvent for ClientEvent {
+    fn acked(h: u32, stanzas: Vec<Element>) -> Self {
+        Self::Acked { h, stanzas }
+    }
+    fn ack_timeout(requested_at: Monotonic) -> Self {
+        Self::AckTimeout { requested_at }
+    }
+    fn handed_back(reason: HandBackReason, stanzas: Vec<Unacked>) -> Self {
+        Self::HandedBack { reason, stanzas }
+    }
+}
+
+impl CoreEvent for ServerEvent {
+    fn acked(h: u32, stanzas: Vec<Element>) -> Self {
+        Self::Acked { h, stanzas }
+    }
+    fn ack_timeout(requested_at: Monotonic) -> Self {
+        Self::AckTimeout { requested_at }
+    }
+    fn handed_back(reason: HandBackReason, stanzas: Vec<Unacked>) -> Self {
+        Self::HandedBack { reason, stanzas }
+    }
 }

@@ -1,40 +1,85 @@
-//! Serde support for state that holds `minidom::Element`s (stored as XML text).
+//! Serde for the state that holds `minidom::Element`s (stored as XML text).
+//!
+//! Reading back is reading input: every stanza is parsed with the workspace's bounded parser
+//! (nesting depth and size limited, so a hostile record can neither exhaust memory nor
+//! overflow the stack when it is dropped), and a session record's structure is checked
+//! before it exists ([`HibernatedSession::validate`] minus the configured limits, which
+//! [`crate::SessionStore::adopt`] and [`crate::SessionStore::restore`] add).
 
-pub(crate) mod counters {
-    use std::collections::VecDeque;
-    use std::sync::Arc;
-    use std::time::SystemTime;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::SystemTime;
 
-    use minidom::Element;
-    use serde::de::Error as _;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use jid::{BareJid, FullJid};
+use minidom::Element;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use xmpp_tether_core::framing::{self, Limits};
 
-    use crate::core::{Counters, Queued};
-    use crate::ns::Namespace;
+use crate::core::{Counters, Queued};
+use crate::elements::SmId;
+use crate::ns::Namespace;
+use crate::session::{HibernatedSession, RecordLimits};
+use crate::transmit::Unacked;
 
-    #[derive(Serialize, Deserialize)]
-    struct Stored {
-        ns: Namespace,
-        outbound: u32,
-        sent: u32,
-        acked: u32,
-        inbound: u32,
-        queue: Vec<StoredStanza>,
+#[derive(Serialize, Deserialize)]
+struct StoredStanza {
+    xml: String,
+    first_sent: SystemTime,
+}
+
+fn parse(xml: &str) -> Result<Element, String> {
+    framing::parse_element(xml.as_bytes(), &Limits::DEFAULT).map_err(|e| e.to_string())
+}
+
+impl Serialize for Unacked {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        StoredStanza {
+            xml: String::from(&self.stanza),
+            first_sent: self.first_sent,
+        }
+        .serialize(s)
     }
+}
 
-    #[derive(Serialize, Deserialize)]
-    struct StoredStanza {
-        xml: String,
-        first_sent: SystemTime,
+impl<'de> Deserialize<'de> for Unacked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let stored = StoredStanza::deserialize(d)?;
+        let stanza = parse(&stored.xml).map_err(D::Error::custom)?;
+        Ok(Self::new(stanza, stored.first_sent))
     }
+}
 
-    pub(crate) fn serialize<S: Serializer>(c: &Counters, s: S) -> Result<S::Ok, S::Error> {
-        Stored {
+/// A hibernated session as stored.
+#[derive(Serialize, Deserialize)]
+struct StoredSession {
+    id: SmId,
+    owner: BareJid,
+    resource: Option<FullJid>,
+    ns: Namespace,
+    outbound: u32,
+    sent: u32,
+    acked: u32,
+    inbound: u32,
+    max: u32,
+    deadline: SystemTime,
+    queue: Vec<StoredStanza>,
+}
+
+impl Serialize for HibernatedSession {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = &self.counters;
+        StoredSession {
+            id: self.id.clone(),
+            owner: self.owner.clone(),
+            resource: self.resource.clone(),
             ns: c.ns,
             outbound: c.outbound,
             sent: c.sent,
             acked: c.acked,
             inbound: c.inbound,
+            max: self.max,
+            deadline: self.deadline,
             queue: c
                 .queue
                 .iter()
@@ -46,74 +91,45 @@ pub(crate) mod counters {
         }
         .serialize(s)
     }
+}
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Counters, D::Error> {
-        let stored = Stored::deserialize(d)?;
+impl<'de> Deserialize<'de> for HibernatedSession {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let stored = StoredSession::deserialize(d)?;
         let queue = stored
             .queue
             .into_iter()
-            .map(|q| {
-                let stanza: Element = q.xml.parse().map_err(D::Error::custom)?;
+            .enumerate()
+            .map(|(index, q)| {
+                let stanza = parse(&q.xml)
+                    .map_err(|e| D::Error::custom(format!("queued stanza {index}: {e}")))?;
                 Ok(Queued {
                     stanza: Arc::new(stanza),
                     first_sent: q.first_sent,
                 })
             })
             .collect::<Result<VecDeque<_>, D::Error>>()?;
-        let queued = crate::seq::distance(stored.acked, stored.outbound);
-        if queued as usize != queue.len() {
-            return Err(D::Error::custom("queue length does not match the counters"));
-        }
-        if crate::seq::distance(stored.acked, stored.sent) > queued {
-            return Err(D::Error::custom(
-                "`sent` is not between `acked` and `outbound`",
-            ));
-        }
-        Ok(Counters {
-            ns: stored.ns,
-            outbound: stored.outbound,
-            sent: stored.sent,
-            acked: stored.acked,
-            inbound: stored.inbound,
-            queue,
-        })
-    }
-}
-
-/// `Unacked` as `{ xml, first_sent }`.
-mod unacked {
-    use std::time::SystemTime;
-
-    use minidom::Element;
-    use serde::de::Error as _;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    use crate::transmit::Unacked;
-
-    #[derive(Serialize, Deserialize)]
-    struct Stored {
-        xml: String,
-        first_sent: SystemTime,
-    }
-
-    impl Serialize for Unacked {
-        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            Stored {
-                xml: String::from(&self.stanza),
-                first_sent: self.first_sent,
-            }
-            .serialize(s)
-        }
-    }
-
-    impl<'de> Deserialize<'de> for Unacked {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            let stored = Stored::deserialize(d)?;
-            let stanza: Element = stored.xml.parse().map_err(D::Error::custom)?;
-            Ok(Self {
-                stanza,
-                first_sent: stored.first_sent,
-            })
-        }
+        let session = Self {
+            id: stored.id,
+            owner: stored.owner,
+            resource: stored.resource,
+            counters: Counters {
+                ns: stored.ns,
+                outbound: stored.outbound,
+                sent: stored.sent,
+                acked: stored.acked,
+                inbound: stored.inbound,
+                queue,
+            },
+            max: stored.max,
+            deadline: stored.deadline,
+        };
+        // The structure is checked here; the configured limits when the record is adopted.
+        let unlimited = RecordLimits {
+            max_queue: usize::MAX,
+            max_resume: u32::MAX,
+        };
+        session.validate(unlimited).map_err(D::Error::custom)?;
+        Ok(session)
     }
 }

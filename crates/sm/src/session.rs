@@ -1,43 +1,42 @@
 //! A hibernated session: everything a server needs to resume a stream later, possibly in
-//! another process.
+//! another process or on another node.
 
 use std::time::{Duration, SystemTime};
 
 use jid::{BareJid, FullJid};
 use minidom::Element;
+use xmpp_tether_core::Now;
 
 use crate::core::Counters;
 use crate::elements::{self, SmId};
+use crate::error::{RecordError, Refusal, Refused};
 use crate::ns::Namespace;
-use crate::store::StoreError;
+use crate::seq;
 use crate::transmit::Unacked;
 
 /// The state of a resumable stream whose connection is gone: SM-ID, owner, counters, the
-/// unacknowledged stanzas and the hibernation deadline.
+/// unacknowledged stanzas and the hibernation deadline (wall clock, so it survives a
+/// restart).
 ///
-/// With the `serde` feature it serialises (stanzas as XML text), so a cluster can keep it in
-/// the store it already runs and resume it on another node. It holds no RNG and no clock.
+/// A [`crate::SessionStore`] holds these; with the `serde` feature one serialises on its own
+/// (stanzas as XML text), so a cluster can keep each session in the store it already runs and
+/// resume it on another node. Reading one back validates it like peer data
+/// ([`HibernatedSession::validate`]); see the crate docs on how far a store must be trusted.
 #[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct HibernatedSession {
     pub(crate) id: SmId,
     pub(crate) owner: BareJid,
     pub(crate) resource: Option<FullJid>,
-    #[cfg_attr(feature = "serde", serde(with = "crate::serde_impl::counters"))]
     pub(crate) counters: Counters,
     pub(crate) max: u32,
-    pub(crate) max_queue: usize,
     pub(crate) deadline: SystemTime,
 }
 
-/// A hibernated session's queue is full; the stanza is handed back.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("the hibernated session's queue is full ({limit} stanzas)")]
-pub struct QueueFull {
-    /// The configured limit.
-    pub limit: usize,
-    /// The stanza that did not fit.
-    pub stanza: Box<Element>,
+/// The limits a session record is checked against (from [`crate::ServerConfig`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordLimits {
+    pub(crate) max_queue: usize,
+    pub(crate) max_resume: u32,
 }
 
 impl HibernatedSession {
@@ -65,7 +64,7 @@ impl HibernatedSession {
         self.counters.ns
     }
 
-    /// When the session expires unless resumed.
+    /// When the session expires unless resumed (wall clock).
     #[must_use]
     pub const fn deadline(&self) -> SystemTime {
         self.deadline
@@ -89,29 +88,38 @@ impl HibernatedSession {
         self.counters.inbound
     }
 
+    /// Whether `owner` may resume this session at `now`: it is theirs and its deadline has
+    /// not passed on the wall clock. The pure check a cluster runs on a record it fetched from
+    /// a shared store before claiming it.
+    #[must_use]
+    pub fn may_claim(&self, owner: &BareJid, now: Now) -> bool {
+        self.owner == *owner && now.wall() < self.deadline
+    }
+
+    /// Extends the deadline to `deadline` if that is later (XEP-0357 servers keep a session
+    /// that waits for a push alive longer). Never shortens it.
+    pub fn extend_deadline(&mut self, deadline: SystemTime) {
+        self.deadline = self.deadline.max(deadline);
+    }
+
     /// Queues a stanza that arrived for the client while it is away; it goes out after the
     /// retransmissions when the session is resumed.
     ///
     /// # Errors
-    /// [`StoreError::QueueFull`] at the session's queue limit and
-    /// [`StoreError::NotAStanza`] for anything but a message, presence or iq, each with the
-    /// element handed back.
-    pub fn push(&mut self, now: SystemTime, stanza: Element) -> Result<(), StoreError> {
+    /// The stanza is handed back: [`Refusal::NotAStanza`], or [`Refusal::QueueFull`] at
+    /// `limit`.
+    pub(crate) fn push(
+        &mut self,
+        now: Now,
+        stanza: Element,
+        limit: usize,
+    ) -> Result<(), Refused<Element>> {
         if !elements::is_stanza(&stanza) {
-            return Err(StoreError::NotAStanza(Box::new(stanza)));
+            return Err(Refused::new(Refusal::NotAStanza, stanza));
         }
-        if self.counters.queue.len() >= self.max_queue {
-            return Err(StoreError::QueueFull(QueueFull {
-                limit: self.max_queue,
-                stanza: Box::new(stanza),
-            }));
-        }
-        let mut sink = crate::core::Outputs::default();
-        // Not transmitted: the stream is gone. `push` cannot fail below the limit.
-        let _ = self
-            .counters
-            .push(now, stanza, self.max_queue, false, &mut sink);
-        Ok(())
+        self.counters
+            .hold(stanza, now.wall(), limit)
+            .map_err(|stanza| Refused::new(Refusal::QueueFull { limit }, stanza))
     }
 
     /// Gives the session up: every unacknowledged stanza, oldest first.
@@ -120,8 +128,55 @@ impl HibernatedSession {
         self.counters.take_unacked()
     }
 
-    pub(crate) fn deadline_from(now: SystemTime, max: u32) -> SystemTime {
-        now.checked_add(Duration::from_secs(u64::from(max)))
-            .unwrap_or(now)
+    /// Checks a record read back from storage, as if it came from a peer: the resource
+    /// belongs to the owner, the counters agree with the queue, every queued element is a
+    /// stanza, and the limits hold. (XML nesting and size are bounded when the record is
+    /// deserialised.)
+    ///
+    /// # Errors
+    /// The first [`RecordError`] found.
+    pub(crate) fn validate(&self, limits: RecordLimits) -> Result<(), RecordError> {
+        if let Some(resource) = &self.resource
+            && resource.to_bare() != self.owner
+        {
+            return Err(RecordError::ResourceOfAnotherAccount {
+                owner: self.owner.to_string(),
+                resource: resource.to_string(),
+            });
+        }
+        let c = &self.counters;
+        let queued = seq::distance(c.acked, c.outbound);
+        if queued as usize != c.queue.len() {
+            return Err(RecordError::Counters(
+                "the queue length is not outbound - acked",
+            ));
+        }
+        if seq::distance(c.acked, c.sent) > queued {
+            return Err(RecordError::Counters(
+                "sent is not between acked and outbound",
+            ));
+        }
+        if let Some(index) = c.queue.iter().position(|q| !elements::is_stanza(&q.stanza)) {
+            return Err(RecordError::NotAStanza { index });
+        }
+        if c.queue.len() > limits.max_queue {
+            return Err(RecordError::QueueTooLong {
+                len: c.queue.len(),
+                limit: limits.max_queue,
+            });
+        }
+        if self.max > limits.max_resume {
+            return Err(RecordError::MaxTooLong {
+                max: self.max,
+                limit: limits.max_resume,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn deadline_from(now: Now, max: u32) -> SystemTime {
+        let wall = now.wall();
+        wall.checked_add(Duration::from_secs(u64::from(max)))
+            .unwrap_or(wall)
     }
 }

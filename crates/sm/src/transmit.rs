@@ -1,4 +1,4 @@
-//! What the state machines hand out: elements to write and stanzas handed back.
+//! What the state machines hand out: elements to write, where they go, and stanzas handed back.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -6,42 +6,90 @@ use std::time::SystemTime;
 
 use minidom::Element;
 
-/// An element to write to the stream, in the order `poll_transmit` returns them.
+/// Where an element from [`poll_transmit`](crate::Server::poll_transmit) goes.
 ///
-/// Stanzas are shared with the retransmission queue, so handing one out costs no copy. Use it
-/// as an `&Element` (it derefs), or take it with [`Transmit::into_element`].
+/// XEP-0198 elements can travel at the top level of the stream or inline in the SASL2 and
+/// Bind2 exchanges at login (XEP-0198 §9, XEP-0388, XEP-0386). A machine tags every element
+/// with the place its request came from, so the caller never decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Placement {
+    /// A top-level element of the stream.
+    TopLevel,
+    /// Inside the SASL2 element of this login: the client's `<authenticate/>` or the server's
+    /// `<success/>` (XEP-0388).
+    Sasl2,
+    /// Inside the Bind2 element of this login: the client's `<bind/>` or the server's
+    /// `<bound/>` (XEP-0386), which itself goes inside SASL2 `<success/>`.
+    Bind2,
+}
+
+/// An element to write, in the order [`poll_transmit`](crate::Server::poll_transmit) returns
+/// them, with its [`Placement`].
+///
+/// Counted stanzas are shared with the retransmission queue, so handing one out costs no copy.
+/// Use it as an `&Element` (it derefs), or take it with [`Transmit::into_element`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transmit(Repr);
 
-// Both variants are one pointer wide, so the output queue stays small when a resumption
-// retransmits thousands of stanzas at once (an inline `Element` would make each entry 112 bytes).
+// Every variant is one pointer plus a tag, so the output queue stays small when a resumption
+// retransmits thousands of stanzas at once.
 #[derive(Debug, Clone, PartialEq)]
 enum Repr {
-    Nonza(Box<Element>),
-    Stanza(Arc<Element>),
+    /// A stream management element (or a stream error), at its placement.
+    Nonza(Box<Element>, Placement),
+    /// A counted stanza, shared with the retransmission queue.
+    Counted(Arc<Element>),
+    /// A stanza sent while stream management is off, with the time it was given to `send`
+    /// (for the hand-back if the connection dies before it is written).
+    Uncounted(Box<Unacked>),
 }
 
 impl Transmit {
-    pub(crate) fn nonza(element: Element) -> Self {
-        Self(Repr::Nonza(Box::new(element)))
+    pub(crate) fn nonza(element: impl Into<Element>, placement: Placement) -> Self {
+        Self(Repr::Nonza(Box::new(element.into()), placement))
     }
 
-    pub(crate) const fn stanza(element: Arc<Element>) -> Self {
-        Self(Repr::Stanza(element))
+    pub(crate) const fn counted(stanza: Arc<Element>) -> Self {
+        Self(Repr::Counted(stanza))
     }
 
-    /// Whether this is a counted stanza (as opposed to an SM element such as `<r/>`).
+    pub(crate) fn uncounted(stanza: Element, first_sent: SystemTime) -> Self {
+        Self(Repr::Uncounted(Box::new(Unacked { stanza, first_sent })))
+    }
+
+    /// Where the element goes. Stanzas always go at the top level.
     #[must_use]
-    pub const fn is_stanza(&self) -> bool {
-        matches!(self.0, Repr::Stanza(_))
+    pub const fn placement(&self) -> Placement {
+        match &self.0 {
+            Repr::Nonza(_, placement) => *placement,
+            Repr::Counted(_) | Repr::Uncounted(_) => Placement::TopLevel,
+        }
+    }
+
+    /// Whether this is a stanza counted by stream management (held until acknowledged), as
+    /// opposed to a stream management element or a stanza sent while it is off.
+    #[must_use]
+    pub const fn is_counted(&self) -> bool {
+        matches!(self.0, Repr::Counted(_))
     }
 
     /// The element, copied only if the retransmission queue still holds it.
     #[must_use]
     pub fn into_element(self) -> Element {
         match self.0 {
-            Repr::Nonza(element) => *element,
-            Repr::Stanza(shared) => Arc::unwrap_or_clone(shared),
+            Repr::Nonza(element, _) => *element,
+            Repr::Counted(shared) => Arc::unwrap_or_clone(shared),
+            Repr::Uncounted(unacked) => unacked.stanza,
+        }
+    }
+
+    /// A stanza that will now never be written (the connection is gone): `Some` for a stanza
+    /// sent while stream management was off, to hand back.
+    pub(crate) fn into_uncounted(self) -> Option<Unacked> {
+        match self.0 {
+            Repr::Uncounted(unacked) => Some(*unacked),
+            Repr::Nonza(..) | Repr::Counted(_) => None,
         }
     }
 }
@@ -51,8 +99,9 @@ impl Deref for Transmit {
 
     fn deref(&self) -> &Element {
         match &self.0 {
-            Repr::Nonza(element) => element,
-            Repr::Stanza(shared) => shared,
+            Repr::Nonza(element, _) => element,
+            Repr::Counted(shared) => shared,
+            Repr::Uncounted(unacked) => &unacked.stanza,
         }
     }
 }
@@ -60,11 +109,21 @@ impl Deref for Transmit {
 /// A stanza that was not acknowledged, handed back to the caller.
 ///
 /// A server stores it offline or bounces it; a client resends it or tells the user.
-/// `first_sent` is when it was first handed to the state machine, for a XEP-0203 delay stamp.
+/// `first_sent` is the wall-clock time it was given to `send` (or pushed to a hibernated
+/// session), for a XEP-0203 delay stamp.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Unacked {
     /// The stanza.
     pub stanza: Element,
-    /// When it was first given to `send`.
+    /// When it was first given to the state machine (wall clock).
     pub first_sent: SystemTime,
+}
+
+impl Unacked {
+    /// A stanza with the time it was first sent.
+    #[must_use]
+    pub const fn new(stanza: Element, first_sent: SystemTime) -> Self {
+        Self { stanza, first_sent }
+    }
 }

@@ -10,8 +10,8 @@ use super::{
 };
 use crate::ns::{self, Namespace};
 
-/// An attribute name known at compile time.
-fn name(s: &'static str) -> NcName {
+/// An attribute name known at compile time (the one place the crate makes one).
+pub(crate) fn name(s: &'static str) -> NcName {
     // Invariant: only called with the literal names below, all valid NCNames; a typo would
     // fail every serialisation test.
     #[expect(
@@ -229,5 +229,45 @@ impl TryFrom<Nonza> for xp::Nonza {
             Nonza::Request(_) => Self::Req(xp::R),
             other => return Err(other),
         })
+    }
+}
+
+impl From<xp::StreamManagement> for Feature {
+    /// xmpp-parsers' `<sm xmlns='urn:xmpp:sm:3'/>` feature.
+    fn from(f: xp::StreamManagement) -> Self {
+        let mut feature = Self::new(Namespace::Sm3);
+        feature.optional = f.optional;
+        feature
+    }
+}
+
+impl TryFrom<Feature> for xp::StreamManagement {
+    type Error = Feature;
+
+    /// An sm:3 feature; other dialects (and sm:1's `max`/`stanzas`) are handed back.
+    fn try_from(f: Feature) -> Result<Self, Feature> {
+        if f.ns != Namespace::Sm3 || f.max.is_some() || f.stanzas.is_some() {
+            return Err(f);
+        }
+        Ok(Self {
+            optional: f.optional,
+        })
+    }
+}
+
+impl From<xp::HandledCountTooHigh> for HandledCountTooHigh {
+    /// xmpp-parsers' sm:3 condition.
+    fn from(e: xp::HandledCountTooHigh) -> Self {
+        Self::new(Namespace::Sm3, e.h, e.send_count)
+    }
+}
+
+impl From<HandledCountTooHigh> for xp::HandledCountTooHigh {
+    /// The same condition as xmpp-parsers models it (sm:3; the dialect is dropped).
+    fn from(e: HandledCountTooHigh) -> Self {
+        Self {
+            h: e.h,
+            send_count: e.send_count,
+        }
     }
 }

@@ -74,15 +74,6 @@ pub fn sasl2_inline_feature() -> Element {
 #[must_use]
 pub fn bind2_inline_feature() -> Element {
     Element::builder("feature", ns::BIND2)
-        .attr(var_name(), ns::SM3)
+        .attr(super::build::name("var"), ns::SM3)
         .build()
-}
-
-fn var_name() -> minidom::rxml::NcName {
-    // Invariant: "var" is a valid NCName.
-    #[expect(
-        clippy::expect_used,
-        reason = "a literal attribute name is a valid NCName"
-    )]
-    minidom::rxml::NcName::try_from("var").expect("literal attribute name is a valid NCName")
 }

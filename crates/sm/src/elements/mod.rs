@@ -51,6 +51,23 @@ impl SmId {
     }
 }
 
+impl SmId {
+    /// SM-IDs carry this many random bytes (128 bits; XEP-0198 §5 asks for unguessable ids).
+    const RANDOM_BYTES: usize = 16;
+
+    /// A fresh SM-ID: 128 bits from the caller's CSPRNG, hex-encoded.
+    pub(crate) fn random(rng: &mut impl rand_core::CryptoRng) -> Self {
+        let mut bytes = [0u8; Self::RANDOM_BYTES];
+        rng.fill_bytes(&mut bytes);
+        let mut hex = String::with_capacity(2 * Self::RANDOM_BYTES);
+        for b in bytes {
+            hex.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+            hex.push(char::from(b"0123456789abcdef"[usize::from(b & 0x0f)]));
+        }
+        Self(hex)
+    }
+}
+
 impl std::fmt::Debug for SmId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "SmId({:?})", self.0)
@@ -78,6 +95,7 @@ impl From<SmId> for String {
 
 /// The `<sm/>` stream feature.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Feature {
     /// The dialect offered.
     pub ns: Namespace,
@@ -104,6 +122,7 @@ impl Feature {
 
 /// `<enable/>`: the initiating entity asks to enable stream management.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Enable {
     /// The dialect.
     pub ns: Namespace,
@@ -141,6 +160,7 @@ impl Enable {
 
 /// `<enabled/>`: the receiving entity enabled stream management.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Enabled {
     /// The dialect.
     pub ns: Namespace,
@@ -192,6 +212,7 @@ impl Enabled {
 
 /// `<resume/>`: the initiating entity asks to resume a former stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Resume {
     /// The dialect.
     pub ns: Namespace,
@@ -202,8 +223,17 @@ pub struct Resume {
     pub h: Option<u32>,
 }
 
+impl Resume {
+    /// `<resume previd h/>`.
+    #[must_use]
+    pub const fn new(ns: Namespace, previd: SmId, h: Option<u32>) -> Self {
+        Self { ns, previd, h }
+    }
+}
+
 /// `<resumed/>`: the receiving entity resumed the former stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Resumed {
     /// The dialect.
     pub ns: Namespace,
@@ -213,8 +243,17 @@ pub struct Resumed {
     pub h: Option<u32>,
 }
 
+impl Resumed {
+    /// `<resumed previd h/>`.
+    #[must_use]
+    pub const fn new(ns: Namespace, previd: SmId, h: Option<u32>) -> Self {
+        Self { ns, previd, h }
+    }
+}
+
 /// `<failed/>`: enabling or resuming failed (or, in sm:1, any SM error).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Failed {
     /// The dialect.
     pub ns: Namespace,
@@ -256,6 +295,7 @@ impl Failed {
 
 /// `<r/>`: a request for an acknowledgement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Request {
     /// The dialect.
     pub ns: Namespace,
@@ -265,8 +305,35 @@ pub struct Request {
     pub h: Option<u32>,
 }
 
+impl Request {
+    /// A plain `<r/>`.
+    #[must_use]
+    pub const fn new(ns: Namespace) -> Self {
+        Self {
+            ns,
+            u: None,
+            h: None,
+        }
+    }
+
+    /// sm:1: the sequence number of the last stanza sent.
+    #[must_use]
+    pub const fn with_u(mut self, u: u32) -> Self {
+        self.u = Some(u);
+        self
+    }
+
+    /// sm:1: an acknowledgement carried on the request.
+    #[must_use]
+    pub const fn with_h(mut self, h: u32) -> Self {
+        self.h = Some(h);
+        self
+    }
+}
+
 /// `<a/>`: an acknowledgement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Ack {
     /// The dialect.
     pub ns: Namespace,
@@ -274,6 +341,21 @@ pub struct Ack {
     pub h: u32,
     /// sm:1 only (optional): the sender's own last sequence number.
     pub u: Option<u32>,
+}
+
+impl Ack {
+    /// `<a h/>`.
+    #[must_use]
+    pub const fn new(ns: Namespace, h: u32) -> Self {
+        Self { ns, h, u: None }
+    }
+
+    /// sm:1: the sender's own last sequence number.
+    #[must_use]
+    pub const fn with_u(mut self, u: u32) -> Self {
+        self.u = Some(u);
+        self
+    }
 }
 
 /// Any top-level XEP-0198 element (a "nonza": not a stanza, not counted).
@@ -329,6 +411,7 @@ impl Nonza {
 /// The `<handled-count-too-high/>` application condition (XEP-0198 1.6 §4), sent inside an
 /// `undefined-condition` stream error when a peer acknowledges more than was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HandledCountTooHigh {
     /// The dialect.
     pub ns: Namespace,
@@ -339,6 +422,12 @@ pub struct HandledCountTooHigh {
 }
 
 impl HandledCountTooHigh {
+    /// The condition for a peer that acknowledged `h` stanzas when `send_count` were sent.
+    #[must_use]
+    pub const fn new(ns: Namespace, h: u32, send_count: u32) -> Self {
+        Self { ns, h, send_count }
+    }
+
     /// The stream error to send: `undefined-condition` carrying this element.
     #[must_use]
     pub fn to_stream_error(&self) -> StreamError {

@@ -1,0 +1,331 @@
+//! How a server stream's session moves: claimed on `<resume/>`, handed over between streams,
+//! hibernated when the connection is lost, ended when the stream closes. Every move goes
+//! through the store, under its lock, so no stanza can fall between two streams.
+
+use xmpp_parsers::stanza_error::DefinedCondition;
+use xmpp_parsers::stream_error::{DefinedCondition as StreamCondition, StreamError};
+use xmpp_tether_core::Now;
+
+use super::{Phase, Server};
+use crate::core::Counters;
+use crate::elements::{Failed, Resumed, SmId};
+use crate::error::PeerError;
+use crate::event::{HandBackReason, ServerEvent};
+use crate::session::HibernatedSession;
+use crate::store::{Claim, StreamHandle};
+use crate::transmit::Placement;
+
+impl<H: StreamHandle> Server<H> {
+    /// Looks the session up for a `<resume/>` and answers, or waits for a take-over.
+    pub(super) fn claim(
+        &mut self,
+        now: Now,
+        previd: SmId,
+        h: Option<u32>,
+        placement: Placement,
+    ) -> Result<(), PeerError> {
+        let (key, owner) = (self.key, self.owner.clone());
+        let claim = self.store.with(|t| t.claim(now, key, &previd, &owner));
+        match claim {
+            Claim::Hibernated(session) => self.adopt(now, session, h, placement),
+            Claim::Pending => {
+                let deadline = now.monotonic() + self.config().handover_timeout;
+                self.phase = Phase::Resuming {
+                    previd,
+                    h,
+                    placement,
+                    deadline,
+                };
+                Ok(())
+            }
+            Claim::Failed { h: last } => {
+                self.refuse_resume(previd, last, placement);
+                Ok(())
+            }
+        }
+    }
+
+    /// `<failed/>` with `item-not-found` (and the session's last `h` when the store still
+    /// knew it); the client may bind a resource next.
+    fn refuse_resume(&mut self, previd: SmId, h: Option<u32>, placement: Placement) {
+        self.phase = Phase::Off;
+        let mut failed = Failed::new(self.core.counters.ns, DefinedCondition::ItemNotFound);
+        failed.h = h;
+        self.core.nonza(failed, placement);
+        self.core.event(ServerEvent::ResumeRefused { previd });
+    }
+
+    /// Resumes `session` on this stream: `<resumed/>`, then the retransmissions.
+    fn adopt(
+        &mut self,
+        now: Now,
+        session: HibernatedSession,
+        h: Option<u32>,
+        placement: Placement,
+    ) -> Result<(), PeerError> {
+        let ns = self.core.counters.ns;
+        let previd = session.id.clone();
+        self.core.counters = session.counters;
+        self.core.counters.ns = ns;
+        self.id = Some(session.id);
+        self.max = session.max;
+        self.resource = session.resource;
+        self.phase = Phase::On;
+        self.resumed = true;
+        let key = self.key;
+        let (id, jid) = (previd.clone(), self.resource.clone());
+        // Stanzas for the session's JID route here from now on, under the same lock as the
+        // registration: none can reach the old place after this.
+        let replaced = self.store.with(|t| {
+            t.register(key, id);
+            jid.as_ref()
+                .map(|jid| t.bind(key, jid).unwrap_or_default())
+                .unwrap_or_default()
+        });
+        self.core.hand_back(HandBackReason::Replaced, replaced);
+        // sm:1 makes `h` optional: without it nothing counts as acknowledged. A `<resume/>`
+        // can be stale (sent on a connection the client abandoned before a newer one resumed
+        // and acknowledged more), so an `h` below the last acknowledgement acknowledges
+        // nothing instead of ending the session; an `h` above what was sent is fatal.
+        if let Some(h) = h {
+            // On error the caller queues the answer and ends the (now adopted) session.
+            match self.core.apply_ack(now, h) {
+                Ok(()) | Err(PeerError::AckWentBackwards { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let reply = Resumed::new(ns, previd.clone(), Some(self.core.counters.inbound));
+        self.core.nonza(reply, placement);
+        let retransmitted = self.core.retransmit(now);
+        self.core.event(ServerEvent::Resumed {
+            previd,
+            jid: self.resource.clone(),
+            retransmitted,
+        });
+        Ok(())
+    }
+
+    /// Adopts a session that was handed over (outside `handle_element`, which answers peer
+    /// errors itself).
+    fn adopt_handed_over(
+        &mut self,
+        now: Now,
+        session: HibernatedSession,
+        h: Option<u32>,
+        placement: Placement,
+    ) {
+        if let Err(e) = self.adopt(now, session, h, placement) {
+            self.core.answer(&e, placement);
+            self.fail(HandBackReason::ProtocolError);
+        }
+    }
+
+    /// The stream's task was woken through its handle: another stream wants this stream's
+    /// session (it is handed over, and this stream closes with `conflict`), or the session
+    /// this stream waits for has been handed over. A spurious call is a no-op.
+    pub fn handle_wake(&mut self, now: Now) {
+        self.last_now = Some(now);
+        match &self.phase {
+            Phase::On => {
+                let Some(id) = self.id.clone() else {
+                    return;
+                };
+                let key = self.key;
+                if self.store.with(|t| t.takeover_requested(key, &id)) {
+                    self.hand_over(now);
+                }
+            }
+            Phase::Resuming {
+                previd,
+                h,
+                placement,
+                ..
+            } => {
+                let (previd, h, placement) = (previd.clone(), *h, *placement);
+                let key = self.key;
+                match self.store.with(|t| t.collect_handover(key, &previd)) {
+                    Ok(Some(session)) => self.adopt_handed_over(now, session, h, placement),
+                    Ok(None) => {}
+                    // Another stream resumed the session after us: it wins.
+                    Err(()) => self.refuse_resume(previd, None, placement),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// XEP-0198 §5: a new stream resumed this session while this one is still open. The
+    /// session (with every unacknowledged stanza) moves to it; this stream gets `conflict`.
+    fn hand_over(&mut self, now: Now) {
+        // Whatever waits to be written here goes out on the new stream instead, after
+        // `<resumed/>` (counted stanzas are in the queue that moves).
+        self.core.abort_connection();
+        let session = self.detach(now);
+        self.give_up(session);
+        let error = StreamError::new(
+            StreamCondition::Conflict,
+            "en",
+            "This session was resumed on another stream.",
+        );
+        self.core.nonza(error, Placement::TopLevel);
+        self.close_stream();
+        self.core.event(ServerEvent::TakenOver);
+    }
+
+    /// The take-over did not come in time: refuse the resumption (the old stream keeps the
+    /// session, unless it handed it over at the last moment).
+    pub(super) fn handover_timed_out(&mut self, now: Now) {
+        let Phase::Resuming {
+            previd,
+            h,
+            placement,
+            ..
+        } = &self.phase
+        else {
+            return;
+        };
+        let (previd, h, placement) = (previd.clone(), *h, *placement);
+        let key = self.key;
+        match self.store.with(|t| t.abandon_takeover(key, &previd)) {
+            Some(session) => self.adopt_handed_over(now, session, h, placement),
+            None => self.refuse_resume(previd, None, placement),
+        }
+    }
+
+    /// Takes the session off this stream, as a record due `max` seconds from `now`.
+    fn detach(&mut self, now: Now) -> Option<HibernatedSession> {
+        let id = self.id.take()?;
+        let ns = self.core.counters.ns;
+        self.core.reset_requests();
+        Some(HibernatedSession {
+            id,
+            owner: self.owner.clone(),
+            resource: self.resource.clone(),
+            counters: std::mem::replace(&mut self.core.counters, Counters::new(ns)),
+            max: self.max,
+            deadline: HibernatedSession::deadline_from(now, self.max),
+        })
+    }
+
+    /// Gives a detached session to the stream waiting for it, if one is; otherwise returns it.
+    fn give_up(&mut self, session: Option<HibernatedSession>) -> Option<HibernatedSession> {
+        let session = session?;
+        let key = self.key;
+        self.store.with(|t| t.detach(key, session))
+    }
+
+    /// The connection is gone. A resumable session hibernates in the store until its
+    /// deadline (or goes straight to a stream that is taking it over); otherwise every
+    /// unacknowledged stanza is handed back in [`ServerEvent::HandedBack`]. The stream is
+    /// closed.
+    pub fn handle_disconnect(&mut self, now: Now) {
+        self.last_now = Some(now);
+        self.core.abort_connection();
+        match &self.phase {
+            Phase::On if self.id.is_some() => {
+                let session = self.detach(now);
+                match self.give_up(session) {
+                    Some(session) => self.hibernate(now, session),
+                    None => self.core.event(ServerEvent::TakenOver),
+                }
+            }
+            Phase::Resuming { previd, .. } => {
+                // The client gave up during the take-over: a session already handed over
+                // hibernates again, so nothing it holds is lost.
+                let (key, previd) = (self.key, previd.clone());
+                if let Some(session) = self.store.with(|t| t.abandon_takeover(key, &previd)) {
+                    self.hibernate(now, session);
+                }
+            }
+            _ => self.core.hand_back_all(HandBackReason::StreamClosed),
+        }
+        self.close_stream();
+    }
+
+    fn hibernate(&mut self, now: Now, session: HibernatedSession) {
+        let (id, jid) = (session.id.clone(), session.resource.clone());
+        let due = now.monotonic_for(session.deadline);
+        match self.store.with(|t| t.hibernate(session, due)) {
+            Ok(()) => self.core.event(ServerEvent::Hibernated { id, jid }),
+            // Only a replayed record could collide; nothing is lost either way.
+            Err(session) => self
+                .core
+                .hand_back(HandBackReason::StreamClosed, session.into_unacked()),
+        }
+    }
+
+    /// Ends the stream cleanly (the client closed it, or the server ends it without
+    /// hibernating): every unacknowledged stanza is handed back and the session's last `h`
+    /// is remembered for a late `<resume/>`. A session another stream is taking over goes
+    /// there instead.
+    pub fn close(&mut self, now: Now) {
+        self.last_now = Some(now);
+        self.end(now, HandBackReason::StreamClosed);
+    }
+
+    /// A fatal error (the answer is already queued): the session ends.
+    pub(super) fn fail(&mut self, reason: HandBackReason) {
+        let now = self.last_now;
+        match now {
+            Some(now) => self.end(now, reason),
+            None => {
+                self.core.hand_back_all(reason);
+                self.close_stream();
+            }
+        }
+    }
+
+    fn end(&mut self, now: Now, reason: HandBackReason) {
+        match &self.phase {
+            Phase::Resuming { previd, .. } => {
+                let (key, previd) = (self.key, previd.clone());
+                if let Some(session) = self.store.with(|t| t.abandon_takeover(key, &previd)) {
+                    self.hibernate(now, session);
+                }
+            }
+            Phase::On if self.id.is_some() => {
+                // Counted stanzas not yet written are in the queue that is handed back or
+                // moves to the stream taking the session over.
+                self.core.unsend_counted();
+                let session = self.detach(now);
+                if let Some(session) = self.give_up(session) {
+                    let stanzas = self.store.with(|t| t.end_session(session));
+                    self.core.hand_back(reason, stanzas);
+                }
+            }
+            _ => self.core.hand_back_all(reason),
+        }
+        self.close_stream();
+    }
+
+    /// The stream leaves the store's indexes; nothing more goes in or out.
+    fn close_stream(&mut self) {
+        self.phase = Phase::Closed;
+        self.core.reset_requests();
+        let key = self.key;
+        self.store.with(|t| t.close(key));
+    }
+}
+
+impl<H: StreamHandle> Drop for Server<H> {
+    /// A stream dropped without [`close`](Server::close) or
+    /// [`handle_disconnect`](Server::handle_disconnect) (an aborted task, a panic elsewhere)
+    /// counts as a lost connection at the last time it was given: its session hibernates, and
+    /// what it cannot keep goes to the store's events. No live entry stays behind.
+    fn drop(&mut self) {
+        if self.phase != Phase::Closed {
+            match self.last_now {
+                Some(now) => self.handle_disconnect(now),
+                None => self.close_stream(),
+            }
+        }
+        // Stanzas handed back but never drained must not vanish with the stream.
+        let (owner, jid) = (self.owner.clone(), self.resource.clone());
+        while let Some(event) = self.core.poll_event() {
+            if let ServerEvent::HandedBack { stanzas, .. } = event {
+                let (owner, jid) = (owner.clone(), jid.clone());
+                self.store.with(|t| t.orphaned(None, owner, jid, stanzas));
+            }
+        }
+    }
+}
