@@ -316,25 +316,35 @@ async function connect(words) {
   negotiation = { after: "stream-open", inline: [] };
   clearTimeout(connectTimer);
   // xmpp.js waits forever for an answer to <authenticate/> or <resume/>; a caller must not.
+  // TIMEOUT comes once the link is down, so a `connect` right after it can start at once.
   connectTimer = setTimeout(() => {
     if (settled) return;
-    out("TIMEOUT", `after=${negotiation.after}`, `inline=${negotiation.inline.join(",") || "-"}`);
-    cut("CUT");
+    const inline = negotiation.inline.join(",") || "-";
+    cut(`TIMEOUT after=${negotiation.after} inline=${inline}`);
   }, wanted.wait);
   await xmpp.connect(xmpp.options.service);
   out("CONNECTED");
   await xmpp.open({ domain, lang: undefined });
 }
 
-// Drops the TCP connection abruptly: no </stream:stream>, no final <a/>.
-function cut(line) {
+// Drops the TCP connection abruptly: no </stream:stream>, no final <a/>. Prints `line` once
+// xmpp.js has seen the socket close, so a `connect` right after it finds the client offline.
+async function cut(line) {
   clearTimeout(connectTimer);
   // xmpp.js's pending negotiation steps (SASL, <resume/>, <enable/>) listen for "nonza" until
-  // answered and are never cancelled on disconnect: left in place they would also consume the
-  // next connection's answers (a second `resumed` handler retransmits the queue twice).
+  // answered and are never cancelled on disconnect: left in place they also consume the next
+  // connection's answers (a stale SCRAM step answers the next <challenge/> with an empty
+  // <response/>).
   xmpp.removeAllListeners("nonza");
   const socket = xmpp.socket;
-  if (socket) socket.destroy();
+  if (socket && !socket.destroyed) {
+    const closed = new Promise((resolve) => {
+      socket.once("close", resolve);
+      setTimeout(resolve, 2000);
+    });
+    socket.destroy();
+    await closed;
+  }
   out(line);
 }
 

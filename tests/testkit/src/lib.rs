@@ -20,6 +20,7 @@ pub mod server;
 pub mod slixmpp;
 pub mod stanza;
 pub mod xml;
+pub mod xmppjs;
 
 use std::path::PathBuf;
 
