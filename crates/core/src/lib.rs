@@ -6,8 +6,15 @@
 //!   clock for anything that outlives the process or leaves it (hibernation deadlines that
 //!   are persisted, first-sent times for XEP-0203 delay stamps, JWT `exp`). Deadlines come
 //!   back from `poll_timeout` as [`Monotonic`] points.
+//! - [`framing`]: sans-IO XML stream framing (RFC 6120 §4). A [`framing::StreamParser`] is
+//!   fed the bytes the transport delivered and yields the stream header, each top-level
+//!   element as a [`minidom::Element`] and the stream end; a [`framing::StreamWriter`] writes
+//!   them back. Bounded by [`framing::Limits`] (nesting depth, element and header size), with
+//!   every peer fault a [`FramingError`] that names the stream error to answer with.
+//!   [`framing::parse_element`] reads one persisted element within the same bounds, for the
+//!   crates that read stored stanzas back.
 //!
-//! Nothing here reads a clock: the caller does, once per turn of its event loop.
+//! Nothing here reads a clock or a socket: the caller does, once per turn of its event loop.
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
@@ -21,6 +28,13 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod error;
+pub mod framing;
 pub mod time;
 
+#[cfg(feature = "__fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
+pub use crate::error::{FramingError, WriteError};
 pub use crate::time::{Monotonic, Now};
