@@ -26,6 +26,7 @@ const NS_SASL2 = "urn:xmpp:sasl:2";
 const NS_BIND2 = "urn:xmpp:bind:0";
 const NS_STREAM = "http://etherx.jabber.org/streams";
 const NS_DELAY = "urn:xmpp:delay";
+const USER_AGENT_ID = "3f8e2c1a-6b4d-4f7e-9a2b-5c1d8e7f0a93";
 const MECHANISMS = ["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256"];
 
 function out(...words) {
@@ -120,7 +121,8 @@ const xmpp = client({
     await authenticate(
       { username, password },
       wanted.mech,
-      xml("user-agent", { id: "5c8b6f3e-tether-xmppjs" }, xml("software", {}, "xmpp.js 0.14.0")),
+      // XEP-0388: the id is a UUID (xmpp-parsers rejects anything else), stable for this install.
+      xml("user-agent", { id: USER_AGENT_ID }, xml("software", {}, "xmpp.js 0.14.0")),
     );
   },
 });
