@@ -151,8 +151,8 @@ pub use crate::filter::{EventSet, EventToken, Filter, NodeFilter};
 pub use crate::info::{CapsInfo, CapsState};
 pub use crate::notification::{EventKind, Notification};
 pub use crate::policy::{
-    CollectionRule, EventsFilter, EventsWithoutNotify, Policy, PriorityRule, PurgeRule,
-    UnknownKindRule, UnresolvedCaps,
+    CollectionRule, EventsFilter, EventsWithoutNotify, PayloadMatch, Policy, PriorityRule,
+    PurgeRule, UnknownKindRule, UnresolvedCaps,
 };
 pub use crate::sender::{Delivery, NS_RSF, NodeSwitches, Plan, Sender, SenderConfig};
 pub use xmpp_tether_core::{Monotonic, Now};

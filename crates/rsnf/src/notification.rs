@@ -57,6 +57,7 @@ impl EventKind {
 pub struct Notification {
     node: Box<str>,
     kind: EventKind,
+    payload_ns: Option<Box<str>>,
 }
 
 impl Notification {
@@ -66,7 +67,16 @@ impl Notification {
         Self {
             node: node.into(),
             kind,
+            payload_ns: None,
         }
+    }
+
+    /// This notification with the namespace its items' payloads share (see
+    /// [`PayloadMatch`](crate::PayloadMatch)).
+    #[must_use]
+    pub fn with_payload_ns(mut self, ns: &str) -> Self {
+        self.payload_ns = Some(ns.into());
+        self
     }
 
     /// The node id (the collection's for [`EventKind::Collection`]; empty for the root
@@ -80,6 +90,14 @@ impl Notification {
     #[must_use]
     pub const fn kind(&self) -> &EventKind {
         &self.kind
+    }
+
+    /// The namespace every published item's payload is in, if they share one (PEP nodes are
+    /// named after it, XEP-0163 §2.2; generic PubSub nodes are not, as in XEP-0351's
+    /// Example 1).
+    #[must_use]
+    pub fn payload_ns(&self) -> Option<&str> {
+        self.payload_ns.as_deref()
     }
 
     /// Classifies an event already parsed by xmpp-parsers.
@@ -100,7 +118,19 @@ impl Notification {
             Payload::Configuration { .. } => EventKind::Config,
             Payload::Subscription { .. } => EventKind::Subscription,
         };
-        Self::new(&event.payload.node_name().0, kind)
+        let mut notification = Self::new(&event.payload.node_name().0, kind);
+        if let Payload::Items { published, .. } = &event.payload {
+            let mut namespaces = published
+                .iter()
+                .filter_map(|i| i.payload.as_ref())
+                .map(Element::ns);
+            if let Some(first) = namespaces.next()
+                && namespaces.all(|ns| ns == first)
+            {
+                notification.payload_ns = Some(first.into());
+            }
+        }
+        notification
     }
 
     /// Classifies a stanza. `Ok(None)` if it is not a notification: not a `<message/>` (in
@@ -202,10 +232,10 @@ mod tests {
         );
         assert_eq!(
             n,
-            Ok(Some(Notification::new(
-                "n48ad4fj78zn38st734",
-                EventKind::Publish
-            )))
+            Ok(Some(
+                Notification::new("n48ad4fj78zn38st734", EventKind::Publish)
+                    .with_payload_ns("http://jabber.org/protocol/geoloc")
+            ))
         );
     }
 

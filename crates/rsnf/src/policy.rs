@@ -35,6 +35,8 @@ pub struct Policy {
     pub priority: PriorityRule,
     /// Whether `+events-` lists count at all.
     pub events_filter: EventsFilter,
+    /// Which name of a notification the filters are looked up by.
+    pub payload_match: PayloadMatch,
 }
 
 /// How a purge (XEP-0060 §8.5) is filtered. Whatever the rule, a list that names a
@@ -104,6 +106,22 @@ pub enum UnknownKindRule {
     Never,
 }
 
+/// Which name a notification's filter is looked up by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PayloadMatch {
+    /// The node id only (XEP-0060 §9.2 "NodeID+notify", as Prosody does; in PEP the node id
+    /// is the payload namespace anyway). The default.
+    #[default]
+    Node,
+    /// The node id, or else the namespace of the published payloads
+    /// ([`Notification::payload_ns`]): XEP-0351 §3.3 speaks of "the payload's NodeID" and of
+    /// "which types of content" a client processes, so a generic PubSub node such as
+    /// Example 1's `n48ad4fj78zn38st734` carrying geoloc reaches `geoloc+notify`. Only items
+    /// carry a payload; other kinds are matched by node id.
+    NodeOrPayload,
+}
+
 /// Which presence priorities are eligible.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -142,6 +160,7 @@ impl Policy {
             unknown_kind: UnknownKindRule::Unfiltered,
             priority: PriorityRule::Any,
             events_filter: EventsFilter::Ignore,
+            payload_match: PayloadMatch::Node,
         }
     }
 
@@ -194,6 +213,13 @@ impl Policy {
         self
     }
 
+    /// This policy with `rule` for the name filters are looked up by.
+    #[must_use]
+    pub const fn with_payload_match(mut self, rule: PayloadMatch) -> Self {
+        self.payload_match = rule;
+        self
+    }
+
     /// Rule 1: whether a resource with this availability and priority may get notifications.
     #[must_use]
     pub const fn is_eligible(&self, available: bool, priority: i8) -> bool {
@@ -225,9 +251,17 @@ impl Policy {
     /// Rule 3: whether a resource with `filter` wants `notification`.
     #[must_use]
     pub fn accepts_filter(&self, filter: &Filter, notification: &Notification) -> bool {
-        filter
+        let kind = notification.kind();
+        let by_node = filter
             .node(notification.node())
-            .is_some_and(|rule| self.accepts_node(rule, notification.kind()))
+            .is_some_and(|rule| self.accepts_node(rule, kind));
+        by_node
+            || match (self.payload_match, notification.payload_ns()) {
+                (PayloadMatch::NodeOrPayload, Some(ns)) if ns != notification.node() => filter
+                    .node(ns)
+                    .is_some_and(|rule| self.accepts_node(rule, kind)),
+                _ => false,
+            }
     }
 
     /// Rule 3 for one node's filter.

@@ -45,8 +45,11 @@ pub enum Handled {
 /// that did not change, so the resource keeps its state. Only verified results are shared
 /// between entities; a result that does not verify serves the JID that sent it alone (a
 /// per-JID entry, dropped when it goes unavailable), and the next JID with the same caps is
-/// asked (XEP-0115 §5.4). A query that fails is remembered per JID, so that JID is not asked
-/// again until its caps change. Caps with an algorithm we cannot compute are queried per JID.
+/// asked (XEP-0115 §5.4). A query that fails (an error, no answer in time, a result too
+/// large or malformed) moves on to the next JID with the same caps, and the one that failed
+/// still gets the answer if it verifies; the failure is remembered per JID, so that JID is
+/// not asked again until its caps change. Caps with an algorithm we cannot compute are
+/// queried per JID and never shared.
 #[derive(Debug, Clone)]
 pub struct CapsCache {
     config: CapsConfig,
@@ -86,7 +89,11 @@ struct Pending {
     asked: Jid,
     id: String,
     deadline: (Monotonic, u64),
+    /// Waiting to be asked if the one asked fails, oldest first.
     waiting: VecDeque<Jid>,
+    /// Asked already and failed: they get a shared answer if another JID's verifies, and are
+    /// reported unresolved (with their own failure) only when the query ends without one.
+    passive: Vec<(Jid, QueryFailure)>,
 }
 
 impl Default for CapsCache {
@@ -163,6 +170,14 @@ impl CapsCache {
             self.per_jid.remove(from);
             return CapsState::Known(info);
         }
+        let pending_key = if key.is_supported() {
+            PendingKey::Shared(key.clone())
+        } else {
+            PendingKey::Own(from.clone())
+        };
+        if self.member_of.get(from) == Some(&pending_key) {
+            return CapsState::Resolving;
+        }
         match self.per_jid.get(from) {
             Some(PerJid::Info(have, info)) if *have == key => {
                 let info = info.clone();
@@ -179,14 +194,6 @@ impl CapsCache {
                 self.per_jid.remove(from);
             }
             None => {}
-        }
-        let pending_key = if key.is_supported() {
-            PendingKey::Shared(key.clone())
-        } else {
-            PendingKey::Own(from.clone())
-        };
-        if self.member_of.get(from) == Some(&pending_key) {
-            return CapsState::Resolving;
         }
         self.withdraw(now, from);
         if let Some(pending) = self.pending.get_mut(&pending_key) {
@@ -217,6 +224,7 @@ impl CapsCache {
             id: String::new(),
             deadline: (Monotonic::ZERO, 0),
             waiting: VecDeque::new(),
+            passive: Vec::new(),
         };
         self.ask(now, pending_key, pending);
         CapsState::Resolving
@@ -340,8 +348,8 @@ impl CapsCache {
         }
     }
 
-    /// The asked JID is done with (answered, failed or withdrawn, and out of `member_of`):
-    /// ask the next one waiting, or drop the query.
+    /// The asked JID is done with (answered, failed or withdrawn, and out of `member_of` unless
+    /// passive): ask the next one waiting, or end the query, reporting the passive ones.
     fn ask_next(&mut self, now: Now, pending_key: &PendingKey) {
         let Some(mut pending) = self.pending.remove(pending_key) else {
             return;
@@ -351,10 +359,17 @@ impl CapsCache {
         if let Some(next) = pending.waiting.pop_front() {
             pending.asked = next;
             self.ask(now, pending_key.clone(), pending);
+            return;
+        }
+        for (jid, reason) in pending.passive {
+            self.member_of.remove(&jid);
+            self.events.push_back(CapsEvent::Unresolved { jid, reason });
         }
     }
 
-    /// The asked JID's query failed: remember it, report it, move on.
+    /// The asked JID's query failed: remember it, so it is not asked again for these caps.
+    /// If another JID will be asked for the same shared caps, it stays on the query,
+    /// passive; otherwise it is reported now.
     fn fail(
         &mut self,
         now: Now,
@@ -364,8 +379,15 @@ impl CapsCache {
         reason: QueryFailure,
     ) {
         self.remember(&asked, PerJid::Failed(key));
-        self.events
-            .push_back(CapsEvent::Unresolved { jid: asked, reason });
+        match self.pending.get_mut(pending_key) {
+            Some(pending) if !pending.waiting.is_empty() => {
+                pending.passive.push((asked.clone(), reason));
+                self.member_of.insert(asked, pending_key.clone());
+            }
+            _ => self
+                .events
+                .push_back(CapsEvent::Unresolved { jid: asked, reason }),
+        }
         self.ask_next(now, pending_key);
     }
 
@@ -376,9 +398,10 @@ impl CapsCache {
         };
         self.by_id.remove(&pending.id);
         self.deadlines.remove(&pending.deadline);
-        let mut jids = Vec::with_capacity(1 + pending.waiting.len());
+        let mut jids = Vec::with_capacity(1 + pending.waiting.len() + pending.passive.len());
         jids.push(pending.asked);
         jids.extend(pending.waiting);
+        jids.extend(pending.passive.into_iter().map(|(jid, _)| jid));
         for jid in &jids {
             self.member_of.remove(jid);
             self.per_jid.remove(jid);
@@ -393,7 +416,11 @@ impl CapsCache {
     fn abandon(&mut self, pending_key: &PendingKey, pending: Pending) {
         self.by_id.remove(&pending.id);
         self.deadlines.remove(&pending.deadline);
-        for jid in std::iter::once(pending.asked).chain(pending.waiting) {
+        let passive = pending.passive.into_iter().map(|(jid, _)| jid);
+        for jid in std::iter::once(pending.asked)
+            .chain(pending.waiting)
+            .chain(passive)
+        {
             if self.member_of.get(&jid) == Some(pending_key) {
                 self.member_of.remove(&jid);
             }
@@ -416,6 +443,7 @@ impl CapsCache {
             self.ask_next(now, &pending_key);
         } else {
             pending.waiting.retain(|waiting| waiting != jid);
+            pending.passive.retain(|(passive, _)| passive != jid);
         }
     }
 
@@ -465,7 +493,11 @@ impl CapsCache {
             assert_eq!(self.by_id.get(&pending.id), Some(key));
             assert_eq!(self.deadlines.get(&pending.deadline), Some(key));
             assert!(pending.waiting.len() <= self.config.max_waiting);
-            for jid in std::iter::once(&pending.asked).chain(&pending.waiting) {
+            let passive = pending.passive.iter().map(|(jid, _)| jid);
+            for jid in std::iter::once(&pending.asked)
+                .chain(&pending.waiting)
+                .chain(passive)
+            {
                 assert_eq!(self.member_of.get(jid), Some(key), "{jid} not indexed");
                 members += 1;
             }

@@ -130,8 +130,11 @@ pub enum CapsEvent {
         reason: Unverifiable,
     },
     /// `jid`'s caps could not be resolved; set its [`CapsState::Unknown`](crate::CapsState).
-    /// It is not asked again until it advertises other caps or goes unavailable. Once per JID
-    /// and query.
+    /// Its own query failed (or was abandoned at a bound), and no other JID with the same
+    /// caps answered in a way that verified: a JID whose query fails stays on the query while
+    /// others with the same caps are asked, and is reported only when none is left. It is not
+    /// asked again until it advertises other caps or goes unavailable. Once per JID and
+    /// query.
     Unresolved {
         /// The JID.
         jid: Jid,
