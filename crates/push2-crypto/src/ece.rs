@@ -13,7 +13,7 @@
 use zeroize::Zeroizing;
 
 use crate::backend::{self, Backend, HkdfOutput};
-use crate::error::EceError;
+use crate::error::{DecryptError, EncryptError, KeyError};
 
 /// Salt length (section 2.1).
 pub const SALT_LEN: usize = 16;
@@ -44,16 +44,16 @@ impl<'a> Header<'a> {
     /// Reads the header at the start of `body`; returns it and the records that follow.
     ///
     /// # Errors
-    /// [`EceError::ShortHeader`], [`EceError::RecordSizeTooSmall`].
-    pub fn parse(body: &'a [u8]) -> Result<(Self, &'a [u8]), EceError> {
-        let short = EceError::ShortHeader { len: body.len() };
+    /// [`DecryptError::ShortHeader`], [`DecryptError::RecordSizeTooSmall`].
+    pub fn parse(body: &'a [u8]) -> Result<(Self, &'a [u8]), DecryptError> {
+        let short = DecryptError::ShortHeader { len: body.len() };
         let (fixed, rest) = body.split_at_checked(HEADER_LEN).ok_or(short.clone())?;
         let (salt, fixed) = fixed.split_at(SALT_LEN);
         let (rs, idlen) = fixed.split_at(4);
         let rs = u32::from_be_bytes([rs[0], rs[1], rs[2], rs[3]]);
         let (keyid, records) = rest.split_at_checked(usize::from(idlen[0])).ok_or(short)?;
         if rs < MIN_RECORD_SIZE {
-            return Err(EceError::RecordSizeTooSmall { rs });
+            return Err(DecryptError::RecordSizeTooSmall { rs });
         }
         let mut salt_array = [0; SALT_LEN];
         salt_array.copy_from_slice(salt);
@@ -79,8 +79,8 @@ impl<'a> Header<'a> {
         false
     }
 
-    fn write(&self, out: &mut Vec<u8>) -> Result<(), EceError> {
-        let idlen = u8::try_from(self.keyid.len()).map_err(|_| EceError::KeyIdTooLong {
+    fn write(&self, out: &mut Vec<u8>) -> Result<(), EncryptError> {
+        let idlen = u8::try_from(self.keyid.len()).map_err(|_| EncryptError::KeyIdTooLong {
             len: self.keyid.len(),
         })?;
         out.extend_from_slice(&self.salt);
@@ -98,7 +98,7 @@ pub(crate) struct ContentKeys {
 }
 
 impl ContentKeys {
-    pub(crate) fn derive<B: Backend>(ikm: &[u8], salt: &[u8; SALT_LEN]) -> Result<Self, EceError> {
+    pub(crate) fn derive<B: Backend>(ikm: &[u8], salt: &[u8; SALT_LEN]) -> Result<Self, KeyError> {
         let mut cek = Zeroizing::new([0; 16]);
         let mut nonce_base = Zeroizing::new([0; 12]);
         B::hkdf_sha256(
@@ -114,8 +114,7 @@ impl ContentKeys {
                     okm: nonce_base.as_mut(),
                 },
             ],
-        )
-        .map_err(|_| EceError::Backend)?;
+        )?;
         Ok(Self { cek, nonce_base })
     }
 
@@ -132,8 +131,8 @@ impl ContentKeys {
 /// Encrypts `plaintext` with `padding` zero octets under the default backend.
 ///
 /// # Errors
-/// Caller misuse only: [`EceError::InvalidRecordSize`], [`EceError::KeyIdTooLong`],
-/// [`EceError::TooLarge`].
+/// Caller misuse only: [`EncryptError::InvalidRecordSize`], [`EncryptError::KeyIdTooLong`],
+/// [`EncryptError::TooLarge`].
 pub fn encrypt(
     ikm: &[u8],
     salt: &[u8; SALT_LEN],
@@ -141,7 +140,7 @@ pub fn encrypt(
     rs: u32,
     plaintext: &[u8],
     padding: usize,
-) -> Result<Vec<u8>, EceError> {
+) -> Result<Vec<u8>, EncryptError> {
     encrypt_with::<backend::Default>(ikm, salt, keyid, rs, plaintext, padding)
 }
 
@@ -160,31 +159,31 @@ pub fn encrypt_with<B: Backend>(
     rs: u32,
     plaintext: &[u8],
     padding: usize,
-) -> Result<Vec<u8>, EceError> {
+) -> Result<Vec<u8>, EncryptError> {
     if rs < MIN_RECORD_SIZE {
-        return Err(EceError::InvalidRecordSize { rs });
+        return Err(EncryptError::InvalidRecordSize { rs });
     }
     let header = Header {
         salt: *salt,
         rs,
         keyid,
     };
-    let keys = ContentKeys::derive::<B>(ikm, salt)?;
-    let capacity = usize::try_from(rs - 17).map_err(|_| EceError::TooLarge)?;
+    let keys = ContentKeys::derive::<B>(ikm, salt).map_err(|_| EncryptError::Backend)?;
+    let capacity = usize::try_from(rs - 17).map_err(|_| EncryptError::TooLarge)?;
     let content = plaintext
         .len()
         .checked_add(padding)
-        .ok_or(EceError::TooLarge)?;
+        .ok_or(EncryptError::TooLarge)?;
     let records = content.div_ceil(capacity).max(1);
-    let overhead = records.checked_mul(17).ok_or(EceError::TooLarge)?;
+    let overhead = records.checked_mul(17).ok_or(EncryptError::TooLarge)?;
     let total = content
         .checked_add(overhead)
         .and_then(|n| n.checked_add(header.len()))
-        .ok_or(EceError::TooLarge)?;
+        .ok_or(EncryptError::TooLarge)?;
     // The caller chooses `padding`: an impossible allocation is an error, not an abort.
     let mut out = Vec::new();
     out.try_reserve_exact(total)
-        .map_err(|_| EceError::TooLarge)?;
+        .map_err(|_| EncryptError::TooLarge)?;
     header.write(&mut out)?;
 
     let (mut data, mut pad_left) = (plaintext, padding);
@@ -197,9 +196,9 @@ pub fn encrypt_with<B: Backend>(
         out.extend_from_slice(chunk);
         out.push(if last { LAST_DELIMITER } else { DELIMITER });
         out.resize(out.len() + pad, 0);
-        let seq = u64::try_from(seq).map_err(|_| EceError::TooLarge)?;
+        let seq = u64::try_from(seq).map_err(|_| EncryptError::TooLarge)?;
         let tag = B::seal(&keys.cek, &keys.nonce(seq), &mut out[start..])
-            .map_err(|_| EceError::Backend)?;
+            .map_err(|_| EncryptError::Backend)?;
         out.extend_from_slice(&tag);
         data = rest;
         pad_left -= pad;
@@ -210,8 +209,8 @@ pub fn encrypt_with<B: Backend>(
 /// Decrypts a whole `aes128gcm` body under the default backend.
 ///
 /// # Errors
-/// Any [`EceError`] a malformed or altered body causes.
-pub fn decrypt(ikm: &[u8], body: &[u8]) -> Result<Vec<u8>, EceError> {
+/// The [`DecryptError`] a malformed or altered body causes.
+pub fn decrypt(ikm: &[u8], body: &[u8]) -> Result<Vec<u8>, DecryptError> {
     decrypt_with::<backend::Default>(ikm, body)
 }
 
@@ -219,9 +218,9 @@ pub fn decrypt(ikm: &[u8], body: &[u8]) -> Result<Vec<u8>, EceError> {
 ///
 /// # Errors
 /// As [`decrypt`].
-pub fn decrypt_with<B: Backend>(ikm: &[u8], body: &[u8]) -> Result<Vec<u8>, EceError> {
+pub fn decrypt_with<B: Backend>(ikm: &[u8], body: &[u8]) -> Result<Vec<u8>, DecryptError> {
     let (header, records) = Header::parse(body)?;
-    let keys = ContentKeys::derive::<B>(ikm, &header.salt)?;
+    let keys = ContentKeys::derive::<B>(ikm, &header.salt).map_err(|_| DecryptError::Backend)?;
     decrypt_records::<B>(&keys, header.rs, records)
 }
 
@@ -230,9 +229,9 @@ pub(crate) fn decrypt_records<B: Backend>(
     keys: &ContentKeys,
     rs: u32,
     records: &[u8],
-) -> Result<Vec<u8>, EceError> {
+) -> Result<Vec<u8>, DecryptError> {
     if records.is_empty() {
-        return Err(EceError::NoRecords);
+        return Err(DecryptError::NoRecords);
     }
     // A record size beyond the address space means one record: chunks() then takes it whole.
     let rs = usize::try_from(rs).unwrap_or(usize::MAX);
@@ -244,22 +243,22 @@ pub(crate) fn decrypt_records<B: Backend>(
         let (record, rest) = remaining.split_at(rs.min(remaining.len()));
         let last = rest.is_empty();
         if record.len() < TAG_LEN + 1 {
-            return Err(EceError::TruncatedRecord { index });
+            return Err(DecryptError::TruncatedRecord { index });
         }
         let start = out.len();
         out.extend_from_slice(record);
         let plain_len = B::open(&keys.cek, &keys.nonce(index), &mut out[start..])
-            .map_err(|()| EceError::Authentication { index })?;
+            .map_err(|()| DecryptError::Authentication { index })?;
         out.truncate(start + plain_len);
         // Section 2: strip trailing zeros; the octet before them is the delimiter.
         let delimiter_at = out[start..]
             .iter()
             .rposition(|&b| b != 0)
-            .ok_or(EceError::NoDelimiter { index })?;
+            .ok_or(DecryptError::NoDelimiter { index })?;
         let delimiter = out[start + delimiter_at];
         match (delimiter, last) {
             (DELIMITER, false) | (LAST_DELIMITER, true) => {}
-            _ => return Err(EceError::BadDelimiter { index, delimiter }),
+            _ => return Err(DecryptError::BadDelimiter { index, delimiter }),
         }
         out.truncate(start + delimiter_at);
         remaining = rest;
@@ -271,14 +270,14 @@ pub(crate) fn decrypt_records<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::b64;
     use crate::backend::RustCrypto;
+    use crate::hazmat::b64;
 
     fn unb64(text: &str) -> Vec<u8> {
         b64::decode(text).unwrap()
     }
 
-    fn for_each_backend(check: impl Fn(&dyn Fn(&[u8], &[u8]) -> Result<Vec<u8>, EceError>)) {
+    fn for_each_backend(check: impl Fn(&dyn Fn(&[u8], &[u8]) -> Result<Vec<u8>, DecryptError>)) {
         check(&|ikm, body| decrypt_with::<RustCrypto>(ikm, body));
         #[cfg(feature = "aws-lc-rs")]
         check(&|ikm, body| decrypt_with::<backend::AwsLc>(ikm, body));
@@ -368,34 +367,34 @@ mod tests {
         for_each_backend(|decrypt| {
             assert_eq!(
                 decrypt(&ikm, &body[..20]),
-                Err(EceError::ShortHeader { len: 20 })
+                Err(DecryptError::ShortHeader { len: 20 })
             );
             // idlen says 2 but only one keyid octet is there.
             assert_eq!(
                 decrypt(&ikm, &body[..22]),
-                Err(EceError::ShortHeader { len: 22 })
+                Err(DecryptError::ShortHeader { len: 22 })
             );
-            assert_eq!(decrypt(&ikm, &body[..23]), Err(EceError::NoRecords));
+            assert_eq!(decrypt(&ikm, &body[..23]), Err(DecryptError::NoRecords));
             let mut small_rs = body.clone();
             small_rs[16..20].copy_from_slice(&17u32.to_be_bytes());
             assert_eq!(
                 decrypt(&ikm, &small_rs),
-                Err(EceError::RecordSizeTooSmall { rs: 17 })
+                Err(DecryptError::RecordSizeTooSmall { rs: 17 })
             );
             // Cut inside the second record: too short to hold a tag and a delimiter.
             assert_eq!(
                 decrypt(&ikm, &body[..23 + 25 + 10]),
-                Err(EceError::TruncatedRecord { index: 1 })
+                Err(DecryptError::TruncatedRecord { index: 1 })
             );
             // Cut inside the second record but long enough: its tag fails.
             assert_eq!(
                 decrypt(&ikm, &body[..23 + 25 + 20]),
-                Err(EceError::Authentication { index: 1 })
+                Err(DecryptError::Authentication { index: 1 })
             );
             // Cut at the record boundary: the first record's delimiter 1 ends the body.
             assert_eq!(
                 decrypt(&ikm, &body[..23 + 25]),
-                Err(EceError::BadDelimiter {
+                Err(DecryptError::BadDelimiter {
                     index: 0,
                     delimiter: 1
                 })
@@ -404,7 +403,7 @@ mod tests {
             flipped[30] ^= 1;
             assert_eq!(
                 decrypt(&ikm, &flipped),
-                Err(EceError::Authentication { index: 0 })
+                Err(DecryptError::Authentication { index: 0 })
             );
         });
     }
@@ -432,7 +431,7 @@ mod tests {
         for_each_backend(|decrypt| {
             assert_eq!(
                 decrypt(&ikm, &body),
-                Err(EceError::BadDelimiter {
+                Err(DecryptError::BadDelimiter {
                     index: 0,
                     delimiter: 2
                 })
@@ -446,10 +445,10 @@ mod tests {
         let salt = [2; 16];
         let keys = ContentKeys::derive::<RustCrypto>(&ikm, &salt).unwrap();
         for (plain, want) in [
-            (vec![0u8, 0, 0], EceError::NoDelimiter { index: 0 }),
+            (vec![0u8, 0, 0], DecryptError::NoDelimiter { index: 0 }),
             (
                 vec![b'a', 7, 0],
-                EceError::BadDelimiter {
+                DecryptError::BadDelimiter {
                     index: 0,
                     delimiter: 7,
                 },
@@ -475,15 +474,15 @@ mod tests {
     fn caller_misuse_is_reported_not_panicked() {
         assert_eq!(
             encrypt(b"k", &[0; 16], b"", 17, b"", 0),
-            Err(EceError::InvalidRecordSize { rs: 17 })
+            Err(EncryptError::InvalidRecordSize { rs: 17 })
         );
         assert_eq!(
             encrypt(b"k", &[0; 16], &[0; 256], 4096, b"", 0),
-            Err(EceError::KeyIdTooLong { len: 256 })
+            Err(EncryptError::KeyIdTooLong { len: 256 })
         );
         assert_eq!(
             encrypt(b"k", &[0; 16], b"", 18, b"", usize::MAX),
-            Err(EceError::TooLarge)
+            Err(EncryptError::TooLarge)
         );
     }
 }

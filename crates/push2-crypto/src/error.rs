@@ -1,13 +1,25 @@
-//! Errors, one enum per concern.
+//! Every error of the crate, in one place.
 //!
-//! Faults in data a peer sent (a ciphertext, a token, an XML envelope) and misuse by the caller
-//! (an over-long plaintext, an expiry more than 24 h ahead) are different variants: peer data
-//! can never produce a misuse variant.
+//! Three kinds, never mixed in one enum (STYLE.md rule 5):
+//! - **Faults in data from outside**: a ciphertext ([`DecryptError`]), a token or
+//!   `Authorization` value ([`JwtError`]), decrypted XML ([`EnvelopeError`]), and the key
+//!   material and endpoint URL a client registers ([`KeyError`], [`Base64Error`],
+//!   [`OriginError`]). A push service or device logs or rejects them; they never mean the
+//!   caller misused the API.
+//! - **Caller misuse and limits**: what the caller asked for cannot be done
+//!   ([`EncryptError`], [`VapidError`], [`EnvelopeWriteError`]). Peer data can never produce
+//!   one of these.
+//! - **[`NotifyError`]**, the umbrella of the sending path: parse the client's keys and
+//!   endpoint, wrap the stanza, pad, encrypt, sign. A server building a notification can `?`
+//!   every step into it.
+//!
+//! Some enums carry a `Backend` variant: the crypto library failed on valid input, which no
+//! input is known to cause. It is reported rather than hidden behind a panic.
 
 use thiserror::Error;
 use xmpp_parsers::minidom;
 
-/// Base64 text that could not be decoded ([`crate::b64`]).
+/// Base64 text that could not be decoded ([`crate::hazmat::b64`]).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum Base64Error {
@@ -62,10 +74,25 @@ pub enum KeyError {
     Backend,
 }
 
-/// RFC 8188 `aes128gcm` content coding errors ([`crate::ece`]).
+/// A push endpoint URL from which no RFC 8292 `aud` can be derived
+/// ([`crate::vapid::origin`]).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
-pub enum EceError {
+pub enum OriginError {
+    /// The text is not an absolute URL (WHATWG URL parsing failed).
+    #[error("not an absolute URL: {0}")]
+    NotAUrl(url::ParseError),
+    /// The scheme is neither `https` nor `http`, so the URL has no tuple origin a push
+    /// service could be (RFC 6454 section 4; RFC 8030 push resources are HTTP URLs).
+    #[error("scheme {0:?} is not https or http")]
+    UnsupportedScheme(String),
+}
+
+/// A message body that could not be decrypted: a fault in data from outside
+/// ([`crate::ece::decrypt`], [`crate::webpush::decrypt`]).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum DecryptError {
     /// Fewer than the 21 octets of salt, rs and idlen, or fewer than idlen keyid octets
     /// (RFC 8188 section 2.1).
     #[error("content coding header is truncated ({len} octets)")]
@@ -109,33 +136,28 @@ pub enum EceError {
         /// The delimiter octet found.
         delimiter: u8,
     },
-    /// Caller misuse: a record size below 18 was asked for when encrypting.
-    #[error("record size {rs} is below the minimum of 18")]
-    InvalidRecordSize {
-        /// The record size asked for.
-        rs: u32,
-    },
-    /// Caller misuse: a key id longer than 255 octets.
-    #[error("key id of {len} octets does not fit the one-octet length")]
-    KeyIdTooLong {
+    /// RFC 8291 section 4: the header's key id is not a 65-octet uncompressed point.
+    #[error("the keyid is {len} octets, not a 65-octet sender public key")]
+    KeyIdNotPublicKey {
         /// Its length.
         len: usize,
     },
-    /// Caller misuse: more records than a 96-bit sequence number can count, or more output
-    /// than memory can address.
-    #[error("content too large to encrypt")]
-    TooLarge,
+    /// RFC 8291: the sender's public key in the header is not a P-256 point.
+    #[error("sender public key: {0}")]
+    SenderKey(KeyError),
     /// The crypto backend failed on valid input (an internal error of the library used).
     #[error("crypto backend failure")]
     Backend,
 }
 
-/// RFC 8291 Web Push message encryption errors ([`crate::webpush`]).
+/// What the caller asked to encrypt cannot be encrypted ([`crate::ece::encrypt`],
+/// [`crate::webpush::encrypt`]). Caller misuse or a broken RNG: never caused by a peer.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
-pub enum WebPushError {
-    /// Caller misuse: the plaintext exceeds the 3993 octets one 4096-octet push message holds
-    /// (RFC 8291 section 4).
+pub enum EncryptError {
+    /// The plaintext exceeds the 3993 octets one 4096-octet push message holds (RFC 8291
+    /// section 4). An [`Envelope`](crate::envelope::Envelope) serialised with
+    /// [`to_padded_bytes`](crate::envelope::Envelope::to_padded_bytes) always fits.
     #[error("plaintext of {len} octets exceeds the {max}-octet Web Push limit")]
     PlaintextTooLong {
         /// Its length.
@@ -143,21 +165,30 @@ pub enum WebPushError {
         /// The limit.
         max: usize,
     },
-    /// The header's key id is not a 65-octet uncompressed point (RFC 8291 section 4).
-    #[error("the keyid is {len} octets, not a 65-octet sender public key")]
-    KeyIdNotPublicKey {
+    /// A record size below 18 (RFC 8188 section 2.1).
+    #[error("record size {rs} is below the minimum of 18")]
+    InvalidRecordSize {
+        /// The record size asked for.
+        rs: u32,
+    },
+    /// A key id longer than the 255 octets its one-octet length can count.
+    #[error("key id of {len} octets does not fit the one-octet length")]
+    KeyIdTooLong {
         /// Its length.
         len: usize,
     },
-    /// The sender's public key in the header is not a P-256 point.
-    #[error("sender public key: {0}")]
-    SenderKey(KeyError),
-    /// ECDH with the peer's key failed.
-    #[error("key agreement: {0}")]
+    /// More records than a 96-bit sequence number can count, or more output than memory can
+    /// hold.
+    #[error("content too large to encrypt")]
+    TooLarge,
+    /// The ephemeral key: a bad scalar given to
+    /// [`hazmat::encrypt_deterministic_with`](crate::hazmat::encrypt_deterministic_with), or
+    /// an RNG so broken that 16 draws in a row gave no valid P-256 scalar.
+    #[error("ephemeral key: {0}")]
     Key(#[from] KeyError),
-    /// The content coding underneath failed.
-    #[error(transparent)]
-    Ece(#[from] EceError),
+    /// The crypto backend failed on valid input (an internal error of the library used).
+    #[error("crypto backend failure")]
+    Backend,
 }
 
 /// Why a JWT could not be read ([`JwtError::Malformed`]).
@@ -176,6 +207,12 @@ pub enum MalformedJwt {
     /// The header or claims are not a JSON object.
     #[error("header or claims are not a JSON object")]
     Json,
+    /// A JSON object in the header or claims names a member twice. RFC 7515 section 4 and
+    /// RFC 7519 section 4 let a parser reject such a JWT or keep the last value; keeping the
+    /// last lets `{"alg":"none","alg":"ES256"}` mean different things to different parsers,
+    /// so it is rejected.
+    #[error("a JSON member name appears twice")]
+    DuplicateMember,
     /// The signature is not 64 octets of `r || s` (RFC 7518 section 3.4).
     #[error("signature is not 64 octets")]
     SignatureLength,
@@ -184,7 +221,8 @@ pub enum MalformedJwt {
     ClaimType,
 }
 
-/// JWT verification errors for push services ([`crate::jwt::verify`]).
+/// A token or `Authorization` value a push service must refuse ([`crate::jwt::verify`]): all
+/// faults in data from outside.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum JwtError {
@@ -194,9 +232,18 @@ pub enum JwtError {
     /// The header's `alg` is not `ES256` (RFC 8292 section 2).
     #[error("unsupported JWT algorithm {alg:?}")]
     UnsupportedAlgorithm {
-        /// The `alg` found (empty if absent).
+        /// The `alg` found (empty if absent or not a string).
         alg: String,
     },
+    /// The header has a `crit` parameter: it names extensions the verifier must understand
+    /// (RFC 7515 section 4.1.11), and this one understands none.
+    #[error("JWT header marks {0:?} critical")]
+    UnsupportedCritical(Vec<String>),
+    /// The signature's `s` is in the upper half of the group order: the malleable twin
+    /// `(r, n - s)` of a low-S signature. Refused unless
+    /// [`Policy::with_high_s_allowed`](crate::jwt::Policy::with_high_s_allowed).
+    #[error("ES256 signature is not in low-S form")]
+    HighS,
     /// The signature does not verify under the given key.
     #[error("JWT signature does not verify")]
     BadSignature,
@@ -208,7 +255,7 @@ pub enum JwtError {
     Expired {
         /// The `exp` claim.
         exp: u64,
-        /// The time given.
+        /// The verifier's time, Unix seconds.
         now: u64,
     },
     /// `exp` is more than 24 hours after `now` (RFC 8292 section 2).
@@ -216,60 +263,51 @@ pub enum JwtError {
     ExpiryTooFar {
         /// The `exp` claim.
         exp: u64,
-        /// The time given.
+        /// The verifier's time, Unix seconds.
         now: u64,
     },
-    /// `aud` is not the origin the push service expected.
+    /// `aud` is not the audience the verifier expected.
     #[error("JWT audience {found:?} is not the expected one")]
     AudienceMismatch {
         /// The `aud` found.
         found: String,
     },
     /// The `Authorization` value is not `vapid t=..., k=...` (RFC 8292 section 3).
-    #[error("not a `vapid t=..., k=...` authorization value")]
+    #[error("Authorization is not a `vapid t=..., k=...` value")]
     MalformedAuthorization,
     /// The `k` parameter is not a P-256 public key.
-    #[error("vapid k parameter: {0}")]
+    #[error("the k parameter: {0}")]
     Key(KeyError),
 }
 
-/// VAPID signing errors ([`crate::vapid::VapidSigner`], [`crate::vapid::TokenCache`]): caller
-/// misuse, a backend failure, or an internal inconsistency.
+/// A VAPID token the caller asked for cannot be signed ([`crate::vapid`]). Caller misuse:
+/// never caused by a peer.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum VapidError {
-    /// `exp` is not after `now`.
-    #[error("expiry {exp} is not after now ({now})")]
-    ExpiryInPast {
-        /// The expiry asked for.
-        exp: u64,
-        /// The time given.
-        now: u64,
+    /// A token lifetime of more than 24 hours (RFC 8292 section 2).
+    #[error("token lifetime of {seconds} s is more than 24 h")]
+    LifetimeTooLong {
+        /// The lifetime asked for, in whole seconds.
+        seconds: u64,
     },
-    /// `exp` is more than 24 hours after `now` (RFC 8292 section 2: push services reject it).
-    #[error("expiry {exp} is more than 24 h after now ({now})")]
-    ExpiryTooFar {
-        /// The expiry asked for.
-        exp: u64,
-        /// The time given.
-        now: u64,
-    },
-    /// An extra claim reuses a name this crate sets itself (`aud`, `exp`, `sub`).
+    /// A token lifetime under one second: `exp` is in whole seconds, so such a token would
+    /// be expired when signed.
+    #[error("token lifetime under one second")]
+    LifetimeTooShort,
+    /// An extra claim named `aud`, `exp` or `sub`, which the signer sets itself.
     #[error("claim {0:?} is set by the signer, not as an extra claim")]
     ReservedClaim(String),
     /// Two extra claims share a name.
     #[error("claim {0:?} given twice")]
     DuplicateClaim(String),
-    /// The backend failed to sign.
+    /// The key was rejected by the backend, or signing failed.
     #[error("signing: {0}")]
     Key(#[from] KeyError),
-    /// A bug in this crate: [`crate::vapid::TokenCache`] lost an entry it had just found.
-    /// Never expected; reported rather than hidden behind a panic.
-    #[error("internal error: the token cache lost an entry it had just found")]
-    CacheInconsistent,
 }
 
-/// XEP-0420 envelope / XEP-0297 forwarding errors ([`crate::envelope`]).
+/// XEP-0420 / XEP-0297 bytes that are not a valid envelope ([`crate::envelope`]): faults in
+/// decrypted data from outside.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum EnvelopeError {
@@ -279,6 +317,10 @@ pub enum EnvelopeError {
     /// The bytes are not one well-formed XML element.
     #[error("envelope is not well-formed XML: {0}")]
     Xml(#[from] minidom::Error),
+    /// Something other than whitespace follows the root element: a second element, text, a
+    /// comment, an invalid character.
+    #[error("content follows the envelope's root element")]
+    TrailingContent,
     /// The root is not `<envelope xmlns='urn:xmpp:sce:1'>`.
     #[error("root element is not an urn:xmpp:sce:1 envelope")]
     NotEnvelope,
@@ -291,7 +333,8 @@ pub enum EnvelopeError {
     /// The `<forwarded/>` element did not parse as XEP-0297 with a message inside.
     #[error("invalid <forwarded/>: {0}")]
     Forwarded(#[source] xmpp_parsers::FromElementError),
-    /// An affix (`time`, `to`, `from`) is repeated or its attribute is missing or invalid.
+    /// An affix (`time`, `to`, `from`, `rpad`) is repeated or its attribute is missing or
+    /// invalid.
     #[error("invalid or repeated <{0}/> affix")]
     Affix(&'static str),
     /// More than [`crate::envelope::MAX_ENVELOPE_LEN`] octets.
@@ -306,8 +349,91 @@ pub enum EnvelopeError {
         /// The limit.
         max: usize,
     },
-    /// Caller misuse when serialising: a text or attribute value holds a character XML 1.0
-    /// cannot carry (outside the `Char` production, e.g. U+0001).
+}
+
+/// An envelope the caller built cannot be serialised as asked ([`crate::envelope`]). Caller
+/// misuse or a stanza too large for the bound: never caused by a peer.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum EnvelopeWriteError {
+    /// A text or attribute value holds a character XML 1.0 cannot carry (outside the `Char`
+    /// production, e.g. U+0001).
     #[error("character {0:?} cannot be written in XML")]
     UnwritableChar(char),
+    /// The envelope is longer than the bound even without padding. The push2 seed lets a
+    /// server shorten the stanza (drop payloads, truncate the body) and try again; `len -
+    /// limit` octets must go.
+    #[error("envelope of {len} octets does not fit the {limit}-octet bound")]
+    DoesNotFit {
+        /// Its length without `<rpad/>`.
+        len: usize,
+        /// The bound of the [`Padding`](crate::envelope::Padding).
+        limit: usize,
+    },
+    /// minidom's writer failed.
+    #[error("writing XML: {0}")]
+    Xml(#[from] minidom::Error),
+}
+
+/// Everything that can go wrong while a server builds one encrypted push notification: read
+/// the client's keys and endpoint, wrap and pad the stanza, encrypt it, sign the VAPID token.
+///
+/// ```
+/// # use rand_chacha::ChaCha20Rng;
+/// # use rand_core::SeedableRng;
+/// # use std::time::{Duration, SystemTime};
+/// # use xmpp_parsers::{forwarding::Forwarded, message::Message};
+/// use xmpp_push2_crypto::{
+///     AuthSecret, Claims, EcPublicKey, Envelope, Now, NotifyError, Padding, TokenCache,
+///     VapidKey, VapidToken,
+/// };
+///
+/// fn notify(
+///     rng: &mut impl rand_core::CryptoRng,
+///     now: Now,
+///     tokens: &mut TokenCache,
+///     (ua_public, auth_secret, jwt_key, endpoint): (&str, &str, &str, &str),
+///     forwarded: Forwarded,
+/// ) -> Result<(Vec<u8>, VapidToken), NotifyError> {
+///     let plaintext = Envelope::new(forwarded).to_padded_bytes(rng, Padding::fill())?;
+///     let ua_public = EcPublicKey::from_base64(ua_public)?;
+///     let auth_secret = AuthSecret::from_base64(auth_secret)?;
+///     let body = xmpp_push2_crypto::encrypt(rng, &ua_public, &auth_secret, &plaintext)?;
+///     let claims = Claims::for_endpoint(endpoint)?.with_sub("xmpp:capulet.lit");
+///     let token = tokens.token(now, &VapidKey::from_push2(jwt_key)?, &claims)?;
+///     Ok((body, token))
+/// }
+/// # let mut rng = ChaCha20Rng::seed_from_u64(1);
+/// # let device = xmpp_push2_crypto::UaKeys::generate(&mut rng).unwrap();
+/// # let key = VapidKey::generate(&mut rng).unwrap().to_push2().unwrap();
+/// # let now = Now::new(Default::default(), SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 30));
+/// # let forwarded = Forwarded { delay: None, message: Message::new(None) };
+/// # let (ua, auth) = (device.public_key().to_base64(), device.auth_secret.to_base64());
+/// # let (body, _) = notify(&mut rng, now, &mut TokenCache::new(), (&ua, &auth, &key, "https://push.example/x"), forwarded).unwrap();
+/// # assert_eq!(body.len(), 4096);
+/// ```
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum NotifyError {
+    /// The client's `ua-public`, `auth-secret` or `jwt-key` did not parse.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The client's endpoint has no origin to use as `aud`.
+    #[error(transparent)]
+    Origin(#[from] OriginError),
+    /// The envelope could not be serialised within the bound.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeWriteError),
+    /// The plaintext could not be encrypted.
+    #[error(transparent)]
+    Encrypt(#[from] EncryptError),
+    /// The VAPID token could not be signed.
+    #[error(transparent)]
+    Vapid(#[from] VapidError),
+}
+
+impl From<Base64Error> for NotifyError {
+    fn from(error: Base64Error) -> Self {
+        Self::Key(KeyError::Base64(error))
+    }
 }

@@ -10,9 +10,9 @@ use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use rand_core::CryptoRng;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::b64;
 use crate::backend::{self, Backend, PUBLIC_KEY_LEN, SCALAR_LEN};
 use crate::error::KeyError;
+use crate::hazmat::b64;
 
 /// Length of the RFC 8291 authentication secret.
 pub const AUTH_SECRET_LEN: usize = 16;

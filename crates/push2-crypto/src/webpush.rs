@@ -10,14 +10,16 @@
 //! caller's RNG for every message. One 4096-octet push message holds at most
 //! [`MAX_PLAINTEXT_LEN`] octets of plaintext: 4096 minus the 86-octet header, the 16-octet
 //! tag and the delimiter (section 4). Longer plaintexts are refused with
-//! [`WebPushError::PlaintextTooLong`], never split.
+//! [`EncryptError::PlaintextTooLong`], never split; an
+//! [`Envelope`](crate::envelope::Envelope) serialised with
+//! [`to_padded_bytes`](crate::envelope::Envelope::to_padded_bytes) always fits.
 
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use crate::backend::{self, Backend, HkdfOutput, PUBLIC_KEY_LEN, SCALAR_LEN};
 use crate::ece::{self, ContentKeys, Header, SALT_LEN};
-use crate::error::{KeyError, WebPushError};
+use crate::error::{DecryptError, EncryptError, KeyError};
 use crate::keys::{AuthSecret, EcPublicKey, UaKeys};
 
 /// The record size every message is sent with (section 4).
@@ -33,13 +35,13 @@ const SCALAR_ATTEMPTS: usize = 16;
 /// Encrypts `plaintext` for a user agent with the default backend.
 ///
 /// # Errors
-/// [`WebPushError::PlaintextTooLong`]; [`WebPushError::Key`] only with a broken RNG.
+/// [`EncryptError::PlaintextTooLong`]; [`EncryptError::Key`] only with a broken RNG.
 pub fn encrypt(
     rng: &mut impl CryptoRng,
     ua_public: &EcPublicKey,
     auth_secret: &AuthSecret,
     plaintext: &[u8],
-) -> Result<Vec<u8>, WebPushError> {
+) -> Result<Vec<u8>, EncryptError> {
     encrypt_with::<backend::Default>(rng, ua_public, auth_secret, plaintext)
 }
 
@@ -53,7 +55,7 @@ pub fn encrypt_with<B: Backend>(
     ua_public: &EcPublicKey,
     auth_secret: &AuthSecret,
     plaintext: &[u8],
-) -> Result<Vec<u8>, WebPushError> {
+) -> Result<Vec<u8>, EncryptError> {
     check_len(plaintext)?;
     let mut scalar = Zeroizing::new([0; SCALAR_LEN]);
     let mut salt = [0; SALT_LEN];
@@ -79,27 +81,23 @@ pub fn encrypt_with<B: Backend>(
     Err(KeyError::InvalidScalar.into())
 }
 
-/// Encrypts with a given ephemeral private key and salt: the deterministic entry point for
-/// test vectors (RFC 8291 Appendix A). Never use it to send: reusing a key and salt pair
-/// across messages breaks AES-GCM.
-///
-/// # Errors
-/// As [`encrypt`], plus [`KeyError::InvalidScalar`] for a bad `as_private`.
-pub fn encrypt_deterministic_with<B: Backend>(
+/// Encrypts with a given ephemeral private key and salt; public as
+/// [`crate::hazmat::encrypt_deterministic_with`], for test vectors only.
+pub(crate) fn encrypt_fixed<B: Backend>(
     as_private: &[u8; SCALAR_LEN],
     salt: &[u8; SALT_LEN],
     ua_public: &EcPublicKey,
     auth_secret: &AuthSecret,
     plaintext: &[u8],
-) -> Result<Vec<u8>, WebPushError> {
+) -> Result<Vec<u8>, EncryptError> {
     check_len(plaintext)?;
     let (as_public, secret) = B::ephemeral_ecdh(as_private, ua_public.as_bytes())?;
     seal::<B>(&as_public, &secret, salt, ua_public, auth_secret, plaintext)
 }
 
-fn check_len(plaintext: &[u8]) -> Result<(), WebPushError> {
+fn check_len(plaintext: &[u8]) -> Result<(), EncryptError> {
     if plaintext.len() > MAX_PLAINTEXT_LEN {
-        return Err(WebPushError::PlaintextTooLong {
+        return Err(EncryptError::PlaintextTooLong {
             len: plaintext.len(),
             max: MAX_PLAINTEXT_LEN,
         });
@@ -133,25 +131,19 @@ fn seal<B: Backend>(
     ua_public: &EcPublicKey,
     auth_secret: &AuthSecret,
     plaintext: &[u8],
-) -> Result<Vec<u8>, WebPushError> {
-    let ikm = ikm::<B>(ecdh_secret, auth_secret, ua_public.as_bytes(), as_public)?;
-    // Invariant: check_len keeps plaintext + delimiter + tag within one 4096-octet record.
-    Ok(ece::encrypt_with::<B>(
-        ikm.as_ref(),
-        salt,
-        as_public,
-        RECORD_SIZE,
-        plaintext,
-        0,
-    )?)
+) -> Result<Vec<u8>, EncryptError> {
+    let ikm = ikm::<B>(ecdh_secret, auth_secret, ua_public.as_bytes(), as_public)
+        .map_err(|_| EncryptError::Backend)?;
+    // check_len keeps plaintext + delimiter + tag within one 4096-octet record.
+    ece::encrypt_with::<B>(ikm.as_ref(), salt, as_public, RECORD_SIZE, plaintext, 0)
 }
 
 /// Decrypts a push message body with the user agent's keys, default backend.
 ///
 /// # Errors
-/// [`WebPushError::KeyIdNotPublicKey`], [`WebPushError::SenderKey`], or the
-/// [`WebPushError::Ece`] error of a malformed or altered body.
-pub fn decrypt(keys: &UaKeys, body: &[u8]) -> Result<Vec<u8>, WebPushError> {
+/// [`DecryptError::KeyIdNotPublicKey`], [`DecryptError::SenderKey`], or the RFC 8188 error
+/// of a malformed or altered body.
+pub fn decrypt(keys: &UaKeys, body: &[u8]) -> Result<Vec<u8>, DecryptError> {
     decrypt_with::<backend::Default>(keys, body)
 }
 
@@ -160,33 +152,36 @@ pub fn decrypt(keys: &UaKeys, body: &[u8]) -> Result<Vec<u8>, WebPushError> {
 ///
 /// # Errors
 /// As [`decrypt`].
-pub fn decrypt_with<B: Backend>(keys: &UaKeys, body: &[u8]) -> Result<Vec<u8>, WebPushError> {
+pub fn decrypt_with<B: Backend>(keys: &UaKeys, body: &[u8]) -> Result<Vec<u8>, DecryptError> {
     let (header, records) = Header::parse(body)?;
     let as_public: &[u8; PUBLIC_KEY_LEN] =
         header
             .keyid
             .try_into()
-            .map_err(|_| WebPushError::KeyIdNotPublicKey {
+            .map_err(|_| DecryptError::KeyIdNotPublicKey {
                 len: header.keyid.len(),
             })?;
-    let as_public = EcPublicKey::from_bytes(as_public).map_err(WebPushError::SenderKey)?;
-    let secret = B::ecdh(keys.key_pair.private_bytes(), as_public.as_bytes())?;
+    let as_public = EcPublicKey::from_bytes(as_public).map_err(DecryptError::SenderKey)?;
+    // Both keys are a valid point and scalar by construction: a failure is the backend's.
+    let secret = B::ecdh(keys.key_pair.private_bytes(), as_public.as_bytes())
+        .map_err(|_| DecryptError::Backend)?;
     let ikm = ikm::<B>(
         &secret,
         &keys.auth_secret,
         keys.public_key().as_bytes(),
         as_public.as_bytes(),
-    )?;
-    let content = ContentKeys::derive::<B>(ikm.as_ref(), &header.salt)?;
-    Ok(ece::decrypt_records::<B>(&content, header.rs, records)?)
+    )
+    .map_err(|_| DecryptError::Backend)?;
+    let content =
+        ContentKeys::derive::<B>(ikm.as_ref(), &header.salt).map_err(|_| DecryptError::Backend)?;
+    ece::decrypt_records::<B>(&content, header.rs, records)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::b64;
     use crate::backend::RustCrypto;
-    use crate::error::EceError;
+    use crate::hazmat::b64;
     use crate::keys::EcKeyPair;
 
     // RFC 8291 section 5 and Appendix A.
@@ -219,7 +214,7 @@ mod tests {
         );
         let salt = b64::decode_array(SALT, "salt").unwrap();
         let keys = ua_keys::<B>();
-        let body = encrypt_deterministic_with::<B>(
+        let body = encrypt_fixed::<B>(
             &as_private,
             &salt,
             keys.public_key(),
@@ -263,7 +258,7 @@ mod tests {
                 &keys.auth_secret,
                 &[b'x'; 3994]
             ),
-            Err(WebPushError::PlaintextTooLong {
+            Err(EncryptError::PlaintextTooLong {
                 len: 3994,
                 max: 3993
             })
@@ -277,24 +272,24 @@ mod tests {
         body[20] = 64;
         assert_eq!(
             decrypt(&keys, &body),
-            Err(WebPushError::KeyIdNotPublicKey { len: 64 })
+            Err(DecryptError::KeyIdNotPublicKey { len: 64 })
         );
         let mut body = b64::decode(BODY).unwrap();
         body[21] = 0x05;
         assert!(matches!(
             decrypt(&keys, &body),
-            Err(WebPushError::SenderKey(_))
+            Err(DecryptError::SenderKey(_))
         ));
         let mut body = b64::decode(BODY).unwrap();
         body[40] ^= 0x01;
         assert_eq!(
             decrypt(&keys, &body),
-            Err(WebPushError::SenderKey(KeyError::NotOnCurve))
+            Err(DecryptError::SenderKey(KeyError::NotOnCurve))
         );
         let body = b64::decode(BODY).unwrap();
         assert_eq!(
             decrypt(&keys, &body[..50]),
-            Err(WebPushError::Ece(EceError::ShortHeader { len: 50 }))
+            Err(DecryptError::ShortHeader { len: 50 })
         );
     }
 }

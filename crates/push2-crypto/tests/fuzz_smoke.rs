@@ -2,14 +2,15 @@
 //! valid inputs: a short, deterministic stand-in for a fuzzing run that every `cargo test`
 //! does. None may panic.
 
+use std::time::{Duration, SystemTime};
+
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use xmpp_parsers::forwarding::Forwarded;
 use xmpp_parsers::message::{Lang, Message};
-use xmpp_push2_crypto::envelope::Envelope;
-use xmpp_push2_crypto::keys::{UaKeys, VapidKey};
-use xmpp_push2_crypto::vapid::{Claims, VapidSigner};
-use xmpp_push2_crypto::{ece, fuzzing, webpush};
+use xmpp_push2_crypto::{
+    Claims, Envelope, Now, Padding, UaKeys, VapidKey, VapidSigner, ece, fuzzing, webpush,
+};
 
 /// Flips bits, truncates, extends or splices `seed` at random.
 fn mutate(rng: &mut ChaCha20Rng, seed: &[u8]) -> Vec<u8> {
@@ -76,14 +77,19 @@ fn header_and_decrypt_targets_survive_mutations() {
 #[test]
 fn jwt_target_survives_mutations() {
     let key = VapidKey::generate(&mut ChaCha20Rng::seed_from_u64(2)).unwrap();
-    let token = VapidSigner::new(&key)
+    let now = Now::new(
+        Default::default(),
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1),
+    );
+    let signed = VapidSigner::new(&key)
         .unwrap()
-        .authorization(
+        .sign(
+            now,
             &Claims::new("https://a.example").with_sub("mailto:b@c.d"),
-            100,
-            1,
+            Duration::from_secs(99),
         )
         .unwrap();
+    let token = signed.authorization().to_owned();
     let (_, bare) = token.split_once("t=").unwrap();
     run(
         &[token.clone().into_bytes(), bare.as_bytes().to_vec()],
@@ -96,15 +102,21 @@ fn jwt_target_survives_mutations() {
 fn envelope_target_survives_mutations() {
     let message = Message::new(Some("juliet@capulet.lit".parse().unwrap()))
         .with_body(Lang::default(), "hello".into());
+    let now = Now::new(
+        Default::default(),
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+    );
     let envelope = Envelope::new(Forwarded {
         delay: None,
         message,
     })
-    .with_random_rpad(&mut ChaCha20Rng::seed_from_u64(3), 20)
-    .with_unix_time(1_700_000_000)
+    .with_time(now)
     .with_to("juliet@capulet.lit".parse().unwrap())
     .with_from("capulet.lit".parse().unwrap());
-    run(&[envelope.to_bytes().unwrap()], 2000, fuzzing::envelope);
+    let padded = envelope
+        .to_padded_bytes(&mut ChaCha20Rng::seed_from_u64(3), Padding::random(20))
+        .unwrap();
+    run(&[padded], 2000, fuzzing::envelope);
 }
 
 #[test]
@@ -112,4 +124,27 @@ fn jwt_claims_target_survives_mutations() {
     let mut seed = 1_000u64.to_be_bytes().to_vec();
     seed.extend_from_slice(br#"{"aud":"https://a.example","exp":2000,"sub":"mailto:b@c.d"}"#);
     run(&[seed], 2000, fuzzing::jwt_claims);
+}
+
+#[test]
+fn token_cache_target_survives_mutations() {
+    // Bounds 2 and 1, then calls over three keys and several audiences, with clock steps.
+    let seed = [
+        0x49, 0x00, 0x00, 0x10, 0x04, 0x00, 0x10, 0x05, 0x10, 0x00, 0x42, 0x80, 0x00, 0xc1, 0x00,
+        0x01, 0x08, 0xff, 0x00,
+    ];
+    // Every call signs with RustCrypto in an unoptimised build (milliseconds): few inputs,
+    // each cut to at most 10 operations.
+    let mut rng = ChaCha20Rng::seed_from_u64(98);
+    fuzzing::token_cache(&seed);
+    for _ in 0..40 {
+        let mut data = mutate(&mut rng, &seed);
+        data.truncate(31);
+        fuzzing::token_cache(&data);
+    }
+    for len in 0..31 {
+        let mut noise = vec![0; len];
+        rng.fill_bytes(&mut noise);
+        fuzzing::token_cache(&noise);
+    }
 }

@@ -15,10 +15,10 @@
 //! (`public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)`): both agreed.
 
 use std::path::PathBuf;
+use std::time::{Duration, UNIX_EPOCH};
 
-use xmpp_push2_crypto::jwt;
-use xmpp_push2_crypto::keys::VapidKey;
-use xmpp_push2_crypto::vapid::{Claims, VapidSigner};
+use xmpp_push2_crypto::jwt::{self, Policy};
+use xmpp_push2_crypto::{Claims, Now, VapidKey, VapidSigner};
 
 const OPENSSL_GENPKEY_K: &str =
     "BFIPPby6QX2uCNjiSHzm_KyTWXdVtfPBAuyXjuClmiCG69ikEKAYtiyG2coccXGecDwVM2hhlSo1WfDnN4U9pcg";
@@ -42,10 +42,15 @@ fn text(name: &str) -> String {
 fn check(key: &VapidKey, expected_k: &str, what: &str) {
     assert_eq!(key.public_key().to_base64url(), expected_k, "{what}");
     let signer = VapidSigner::new(key).unwrap();
-    let value = signer
-        .authorization(&Claims::new("https://push.example"), 2_000, 1_000)
+    let now = Now::new(Default::default(), UNIX_EPOCH + Duration::from_secs(1_000));
+    let token = signer
+        .sign(
+            now,
+            &Claims::new("https://push.example"),
+            Duration::from_secs(1_000),
+        )
         .unwrap();
-    let (_, k) = jwt::verify_authorization(&value, 1_000, None).unwrap();
+    let (_, k) = jwt::verify_authorization(now, token.authorization(), &Policy::new()).unwrap();
     assert_eq!(k.to_base64url(), expected_k, "{what}");
 }
 

@@ -142,7 +142,12 @@ impl Backend for AwsLc {
         // aws-lc-rs ignores this argument and uses AWS-LC's own generator for the nonce.
         let rng = SystemRandom::new();
         let signature = key.0.sign(&rng, message).map_err(|_| KeyError::Backend)?;
-        signature.as_ref().try_into().map_err(|_| KeyError::Backend)
+        let raw: [u8; 64] = signature
+            .as_ref()
+            .try_into()
+            .map_err(|_| KeyError::Backend)?;
+        // AWS-LC leaves `s` as computed (half the time high): hand out the canonical form.
+        super::to_low_s(raw)
     }
 
     fn verify(public: &[u8; PUBLIC_KEY_LEN], message: &[u8], signature: &[u8; 64]) -> bool {

@@ -97,7 +97,8 @@ impl Backend for RustCrypto {
 
     fn sign(key: &SigningKey, message: &[u8]) -> Result<[u8; 64], KeyError> {
         let signature: Signature = key.try_sign(message).map_err(|_| KeyError::Backend)?;
-        Ok(signature.to_bytes().into())
+        // p256 leaves `s` as computed (half the time high): hand out the canonical form.
+        Ok(signature.normalize_s().to_bytes().into())
     }
 
     fn verify(public: &[u8; PUBLIC_KEY_LEN], message: &[u8], signature: &[u8; 64]) -> bool {

@@ -17,18 +17,30 @@
 //! ```
 //! The forwarded message, the delay and the time stamps are xmpp-parsers types. Unknown affixes
 //! are ignored when parsing, as XEP-0420 lets other specifications define their own.
+//!
+//! **Padding within a bound.** A server serialises with [`Envelope::to_padded_bytes`] and a
+//! [`Padding`]: the `<rpad/>` is chosen knowing the exact length of the rest, so the result
+//! never exceeds the bound it will be encrypted under (RFC 8291's 3993 octets unless
+//! [`Padding::within`] says less). [`Padding::fill`] pads up to exactly what fits (every
+//! notification the same length); [`Padding::random_up_to_fit`] draws a random length up to
+//! what fits. An envelope that does not fit even unpadded is
+//! [`EnvelopeWriteError::DoesNotFit`], never a random failure later in encryption.
 
 use core::str::FromStr;
 
-use rand_core::CryptoRng;
 use xmpp_parsers::date::DateTime;
 use xmpp_parsers::forwarding::Forwarded;
 use xmpp_parsers::jid::Jid;
 use xmpp_parsers::minidom::rxml::{self, Parse as _, RawEvent, RawParser};
 use xmpp_parsers::minidom::{Element, Node};
 use xmpp_parsers::ns;
+use xmpp_tether_core::Now;
 
-use crate::error::EnvelopeError;
+use crate::error::{EnvelopeError, EnvelopeWriteError};
+
+mod padding;
+
+pub use padding::Padding;
 
 /// The XEP-0420 namespace.
 pub const NS_SCE: &str = "urn:xmpp:sce:1";
@@ -44,21 +56,23 @@ pub const MAX_ENVELOPE_LEN: usize = 64 * 1024;
 /// and xmpp-parsers, so an unbounded depth would let a peer overflow the stack.
 pub const MAX_DEPTH: usize = 64;
 
-/// The longest `<rpad/>` [`Envelope::with_random_rpad`] makes: more padding than a whole Web
-/// Push message can carry (3993 octets) is of no use, and a bound keeps a caller's mistaken
-/// `max_len` from allocating without limit.
+/// The longest `<rpad/>` a [`Padding`] makes: more padding than a whole Web Push message can
+/// carry (3993 octets) is of no use, and a bound keeps a mistaken [`Padding::within`] from
+/// allocating without limit.
 pub const MAX_RPAD_LEN: usize = 4096;
 
-/// The characters rpad is drawn from (base64url's alphabet: no escaping needed in XML).
-const RPAD_ALPHABET: &[u8; 64] =
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 /// A XEP-0420 envelope whose content is one XEP-0297 forwarded message.
+///
+/// Build one with [`Envelope::new`] and the `with_*` affixes, then serialise it with
+/// [`Envelope::to_padded_bytes`] (or [`Envelope::to_bytes`], which writes [`Envelope::rpad`]
+/// as it is, unbounded).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Envelope {
     /// The forwarded stanza (with its optional XEP-0203 delay).
     pub forwarded: Forwarded,
-    /// Random padding hiding the content's length (XEP-0420 section 3.1).
+    /// Random padding hiding the content's length (XEP-0420 section 3.1): what a parsed
+    /// envelope carried. [`Envelope::to_padded_bytes`] replaces it with its own.
     pub rpad: Option<String>,
     /// The `<time/>` affix.
     pub time: Option<DateTime>,
@@ -81,36 +95,19 @@ impl Envelope {
         }
     }
 
-    /// Adds padding of a length drawn uniformly from `0..=max_len` with the caller's RNG
-    /// (XEP-0420 section 3.1: random content of random length hides the content's length).
-    /// `max_len` is clamped to [`MAX_RPAD_LEN`].
+    /// Adds the `<time/>` affix: `now`'s wall-clock reading, in whole seconds, UTC (XEP-0082).
+    /// A wall clock before 1970 is written as 1970-01-01T00:00:00Z and one past the year 9999
+    /// as 9999-12-31T23:59:59Z, the range XEP-0082 (RFC 3339) can write.
     #[must_use]
-    pub fn with_random_rpad(mut self, rng: &mut impl CryptoRng, max_len: usize) -> Self {
-        let max_len = max_len.min(MAX_RPAD_LEN);
-        let span = u64::try_from(max_len).unwrap_or(u64::MAX).saturating_add(1);
-        // The modulo bias is below max_len / 2^64: negligible for padding lengths.
-        let len = usize::try_from(rng.next_u64() % span).unwrap_or(max_len);
-        let mut bytes = vec![0u8; len];
-        rng.fill_bytes(&mut bytes);
-        let pad = bytes
-            .iter()
-            .map(|b| char::from(RPAD_ALPHABET[usize::from(b & 63)]))
-            .collect();
-        self.rpad = Some(pad);
-        self
+    pub fn with_time(self, now: Now) -> Self {
+        self.with_time_stamp(wall_stamp(now))
     }
 
-    /// Adds the `<time/>` affix.
+    /// Adds the `<time/>` affix with a given stamp (fractions and offsets are kept).
     #[must_use]
-    pub fn with_time(mut self, time: DateTime) -> Self {
+    pub fn with_time_stamp(mut self, time: DateTime) -> Self {
         self.time = Some(time);
         self
-    }
-
-    /// Adds the `<time/>` affix from Unix seconds (UTC).
-    #[must_use]
-    pub fn with_unix_time(self, unix_seconds: u64) -> Self {
-        self.with_time(datetime_from_unix(unix_seconds))
     }
 
     /// Adds the `<to/>` affix.
@@ -127,24 +124,23 @@ impl Envelope {
         self
     }
 
-    /// Serialises to the octets that RFC 8291 encrypts.
+    /// Serialises with [`Envelope::rpad`] as it is, however long the result: for envelopes
+    /// not bound for RFC 8291. A push notification uses [`Envelope::to_padded_bytes`].
     ///
     /// Every text and attribute value is checked against XML 1.0's `Char` production first:
     /// a caller's string may hold characters no XML document can carry (U+0001, U+FFFE, ...),
     /// which minidom's writer would panic on.
     ///
     /// # Errors
-    /// [`EnvelopeError::UnwritableChar`], or [`EnvelopeError::Xml`] if the writer fails.
-    pub fn to_bytes(&self) -> Result<Vec<u8>, EnvelopeError> {
-        let root = Element::from(self.clone());
-        check_writable(&root)?;
-        let mut out = Vec::with_capacity(512);
-        root.write_to(&mut out)?;
-        Ok(out)
+    /// [`EnvelopeWriteError::UnwritableChar`], or [`EnvelopeWriteError::Xml`] if the writer
+    /// fails.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EnvelopeWriteError> {
+        write(&self.element(self.rpad.clone()))
     }
 
     /// Parses decrypted octets: at most [`MAX_ENVELOPE_LEN`] of them, nested at most
-    /// [`MAX_DEPTH`] elements deep (checked by a streaming pass before any tree is built).
+    /// [`MAX_DEPTH`] elements deep, one root element followed by nothing but whitespace
+    /// (checked by a streaming pass before any tree is built).
     ///
     /// # Errors
     /// Any [`EnvelopeError`].
@@ -153,9 +149,42 @@ impl Envelope {
             return Err(EnvelopeError::TooLong { len: bytes.len() });
         }
         let text = core::str::from_utf8(bytes).map_err(|_| EnvelopeError::NotUtf8)?;
-        check_depth(bytes)?;
+        prescan(bytes)?;
         Self::try_from(Element::from_str(text)?)
     }
+
+    /// The element, with `rpad` in place of [`Envelope::rpad`].
+    fn element(&self, rpad: Option<String>) -> Element {
+        let content =
+            Element::builder("content", NS_SCE).append(Element::from(self.forwarded.clone()));
+        let mut root = Element::builder("envelope", NS_SCE).append(content);
+        if let Some(rpad) = rpad {
+            root = root.append(Element::builder("rpad", NS_SCE).append(rpad));
+        }
+        if let Some(time) = &self.time {
+            let stamp = time_string(time);
+            root = root.append(
+                Element::builder("time", NS_SCE).attr(rxml::xml_ncname!("stamp").into(), stamp),
+            );
+        }
+        for (name, jid) in [("to", &self.to), ("from", &self.from)] {
+            if let Some(jid) = jid {
+                root = root.append(
+                    Element::builder(name, NS_SCE)
+                        .attr(rxml::xml_ncname!("jid").into(), jid.to_string()),
+                );
+            }
+        }
+        root.build()
+    }
+}
+
+/// Checks every text and attribute value, then writes.
+fn write(root: &Element) -> Result<Vec<u8>, EnvelopeWriteError> {
+    check_writable(root)?;
+    let mut out = Vec::with_capacity(512);
+    root.write_to(&mut out)?;
+    Ok(out)
 }
 
 /// Whether XML 1.0 can carry `c` (the `Char` production, section 2.2; Rust's `char` already
@@ -165,12 +194,12 @@ const fn is_xml_char(c: char) -> bool {
 }
 
 /// Checks every text node and attribute value of `root`, without recursion.
-fn check_writable(root: &Element) -> Result<(), EnvelopeError> {
+fn check_writable(root: &Element) -> Result<(), EnvelopeWriteError> {
     let mut stack = vec![root];
     while let Some(element) = stack.pop() {
         for (_, value) in element.attrs() {
             if let Some(c) = value.chars().find(|&c| !is_xml_char(c)) {
-                return Err(EnvelopeError::UnwritableChar(c));
+                return Err(EnvelopeWriteError::UnwritableChar(c));
             }
         }
         for node in element.nodes() {
@@ -178,7 +207,7 @@ fn check_writable(root: &Element) -> Result<(), EnvelopeError> {
                 Node::Element(child) => stack.push(child),
                 Node::Text(text) => {
                     if let Some(c) = text.chars().find(|&c| !is_xml_char(c)) {
-                        return Err(EnvelopeError::UnwritableChar(c));
+                        return Err(EnvelopeWriteError::UnwritableChar(c));
                     }
                 }
             }
@@ -187,50 +216,40 @@ fn check_writable(root: &Element) -> Result<(), EnvelopeError> {
     Ok(())
 }
 
-/// Measures the nesting depth with rxml's streaming parser (no recursion, no tree), so that a
-/// deep document is refused before minidom's recursive tree code sees it.
-fn check_depth(mut bytes: &[u8]) -> Result<(), EnvelopeError> {
+/// A streaming pass with rxml's parser (no recursion, no tree) before minidom's recursive tree
+/// code sees the input: nesting deeper than [`MAX_DEPTH`] is refused, and so is anything but
+/// whitespace after the root element, which minidom would silently ignore (a second root,
+/// text, a comment, a NUL).
+fn prescan(mut bytes: &[u8]) -> Result<(), EnvelopeError> {
     let mut parser = RawParser::new();
     let mut depth = 0usize;
     let mut too_deep = false;
-    // Malformed XML is left to minidom, which reports it as `EnvelopeError::Xml`; a document
-    // cut short by the error is still measured up to that point.
-    let _ = parser.parse_all(&mut bytes, true, |event| match event {
+    let mut root_closed = false;
+    let result = parser.parse_all(&mut bytes, true, |event| match event {
         RawEvent::ElementHeadOpen(..) => {
             depth += 1;
             too_deep |= depth > MAX_DEPTH;
         }
-        RawEvent::ElementFoot(..) => depth = depth.saturating_sub(1),
+        RawEvent::ElementFoot(..) => {
+            depth = depth.saturating_sub(1);
+            root_closed |= depth == 0;
+        }
         _ => {}
     });
     if too_deep {
         return Err(EnvelopeError::TooDeep { max: MAX_DEPTH });
+    }
+    // rxml accepts only whitespace after the root and reports anything else as an error.
+    // Malformed XML before that is left to minidom, which reports it as `EnvelopeError::Xml`.
+    if result.is_err() && root_closed {
+        return Err(EnvelopeError::TrailingContent);
     }
     Ok(())
 }
 
 impl From<Envelope> for Element {
     fn from(envelope: Envelope) -> Self {
-        let content = Self::builder("content", NS_SCE).append(Self::from(envelope.forwarded));
-        let mut root = Self::builder("envelope", NS_SCE).append(content);
-        if let Some(rpad) = envelope.rpad {
-            root = root.append(Self::builder("rpad", NS_SCE).append(rpad));
-        }
-        if let Some(time) = envelope.time {
-            let stamp = time_string(&time);
-            root = root.append(
-                Self::builder("time", NS_SCE).attr(rxml::xml_ncname!("stamp").into(), stamp),
-            );
-        }
-        for (name, jid) in [("to", envelope.to), ("from", envelope.from)] {
-            if let Some(jid) = jid {
-                root = root.append(
-                    Self::builder(name, NS_SCE)
-                        .attr(rxml::xml_ncname!("jid").into(), jid.to_string()),
-                );
-            }
-        }
-        root.build()
+        envelope.element(envelope.rpad.clone())
     }
 }
 
@@ -242,13 +261,7 @@ impl TryFrom<Element> for Envelope {
             return Err(EnvelopeError::NotEnvelope);
         }
         let mut forwarded = None;
-        let mut envelope = Self {
-            forwarded: placeholder(),
-            rpad: None,
-            time: None,
-            to: None,
-            from: None,
-        };
+        let (mut rpad, mut time, mut to, mut from) = (None, None, None, None);
         for child in root.children() {
             if child.ns() != NS_SCE {
                 continue;
@@ -268,37 +281,31 @@ impl TryFrom<Element> for Envelope {
                     forwarded =
                         Some(Forwarded::try_from(inner.clone()).map_err(EnvelopeError::Forwarded)?);
                 }
-                "rpad" => set_once(&mut envelope.rpad, child.text(), "rpad")?,
+                "rpad" => set_once(&mut rpad, child.text(), "rpad")?,
                 "time" => {
                     let stamp = child.attr("stamp").ok_or(EnvelopeError::Affix("time"))?;
-                    let time =
+                    let stamp =
                         DateTime::from_str(stamp).map_err(|_| EnvelopeError::Affix("time"))?;
-                    set_once(&mut envelope.time, time, "time")?;
+                    set_once(&mut time, stamp, "time")?;
                 }
-                name @ ("to" | "from") => {
-                    let affix = if name == "to" { "to" } else { "from" };
-                    let jid = child.attr("jid").ok_or(EnvelopeError::Affix(affix))?;
-                    let jid = Jid::from_str(jid).map_err(|_| EnvelopeError::Affix(affix))?;
-                    let slot = if name == "to" {
-                        &mut envelope.to
-                    } else {
-                        &mut envelope.from
-                    };
-                    set_once(slot, jid, affix)?;
-                }
+                "to" => set_once(&mut to, jid_affix(child, "to")?, "to")?,
+                "from" => set_once(&mut from, jid_affix(child, "from")?, "from")?,
                 _ => {}
             }
         }
-        envelope.forwarded = forwarded.ok_or(EnvelopeError::Content)?;
-        Ok(envelope)
+        Ok(Self {
+            forwarded: forwarded.ok_or(EnvelopeError::Content)?,
+            rpad,
+            time,
+            to,
+            from,
+        })
     }
 }
 
-fn placeholder() -> Forwarded {
-    Forwarded {
-        delay: None,
-        message: xmpp_parsers::message::Message::new(None),
-    }
+fn jid_affix(child: &Element, affix: &'static str) -> Result<Jid, EnvelopeError> {
+    let jid = child.attr("jid").ok_or(EnvelopeError::Affix(affix))?;
+    Jid::from_str(jid).map_err(|_| EnvelopeError::Affix(affix))
 }
 
 fn set_once<T>(slot: &mut Option<T>, value: T, affix: &'static str) -> Result<(), EnvelopeError> {
@@ -324,31 +331,12 @@ fn time_string(time: &DateTime) -> String {
 /// The last second RFC 3339 can write: 9999-12-31T23:59:59Z.
 const MAX_UNIX_SECONDS: u64 = 253_402_300_799;
 
-/// A UTC XEP-0082 date-time from Unix seconds (clamped to the year 9999, RFC 3339's last).
-#[must_use]
-pub fn datetime_from_unix(unix_seconds: u64) -> DateTime {
-    let unix_seconds = unix_seconds.min(MAX_UNIX_SECONDS);
-    // Days to civil date (proleptic Gregorian), after H. Hinnant's `civil_from_days`; all
-    // values are small and non-negative after the clamp.
-    let days = unix_seconds / 86_400;
-    let secs = unix_seconds % 86_400;
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    let text = format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    );
-    #[expect(clippy::expect_used, reason = "invariant stated in the message")]
-    DateTime::from_str(&text).expect("invariant: a clamped civil date formats as RFC 3339")
+/// `now`'s wall clock as a UTC stamp in whole seconds, clamped to what RFC 3339 can write.
+fn wall_stamp(now: Now) -> DateTime {
+    let seconds = i64::try_from(now.unix_seconds().min(MAX_UNIX_SECONDS)).unwrap_or(0);
+    // Every second from 1970 to 9999 is in chrono's range, so the fallback is never taken.
+    let utc = chrono::DateTime::from_timestamp(seconds, 0).unwrap_or_default();
+    DateTime(utc.fixed_offset())
 }
 
 #[cfg(test)]
@@ -368,26 +356,39 @@ mod tests {
         }
     }
 
+    fn at(unix_seconds: u64) -> Now {
+        Now::new(
+            xmpp_tether_core::Monotonic::ZERO,
+            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(unix_seconds),
+        )
+    }
+
     #[test]
-    fn unix_seconds_become_xep0082_stamps() {
+    fn the_wall_clock_becomes_xep0082_stamps() {
         for (secs, text) in [
             (0, "1970-01-01T00:00:00Z"),
             (951_782_400, "2000-02-29T00:00:00Z"),
             (1_700_000_000, "2023-11-14T22:13:20Z"),
-            (u64::MAX, "9999-12-31T23:59:59Z"),
+            (MAX_UNIX_SECONDS, "9999-12-31T23:59:59Z"),
+            (MAX_UNIX_SECONDS + 1, "9999-12-31T23:59:59Z"),
         ] {
-            assert_eq!(time_string(&datetime_from_unix(secs)), text);
+            assert_eq!(time_string(&wall_stamp(at(secs))), text);
         }
+        // Sub-second readings are written in whole seconds; a clock before 1970 as 1970.
+        let fraction = at(1_700_000_000).advance(std::time::Duration::from_millis(999));
+        assert_eq!(time_string(&wall_stamp(fraction)), "2023-11-14T22:13:20Z");
+        let before =
+            at(0).with_wall(std::time::SystemTime::UNIX_EPOCH - std::time::Duration::from_secs(5));
+        assert_eq!(time_string(&wall_stamp(before)), "1970-01-01T00:00:00Z");
     }
 
     #[test]
     fn a_full_envelope_round_trips() {
-        let mut rng = ChaCha20Rng::seed_from_u64(3);
-        let envelope = Envelope::new(forwarded())
-            .with_random_rpad(&mut rng, 200)
-            .with_unix_time(1_700_000_000)
+        let mut envelope = Envelope::new(forwarded())
+            .with_time(at(1_700_000_000))
             .with_to(Jid::from_str("juliet@capulet.lit").unwrap())
             .with_from(Jid::from_str("capulet.lit").unwrap());
+        envelope.rpad = Some("C29Yj3t8uDFSo".into());
         let bytes = envelope.to_bytes().unwrap();
         let text = core::str::from_utf8(&bytes).unwrap();
         assert!(
@@ -395,28 +396,36 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("<time stamp='2023-11-14T22:13:20Z'/>"),
+            text.contains("<rpad>C29Yj3t8uDFSo</rpad><time stamp='2023-11-14T22:13:20Z'/>"),
             "{text}"
         );
         assert_eq!(Envelope::from_bytes(&bytes).unwrap(), envelope);
     }
 
     #[test]
-    fn rpad_length_is_random_and_bounded() {
+    fn padding_is_random_bounded_and_replaces_rpad() {
         let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let mut envelope = Envelope::new(forwarded());
+        envelope.rpad = Some("x".repeat(5000));
         let lengths: Vec<usize> = (0..64)
             .map(|_| {
-                Envelope::new(forwarded())
-                    .with_random_rpad(&mut rng, 50)
-                    .rpad
+                let bytes = envelope
+                    .to_padded_bytes(&mut rng, Padding::random(50))
+                    .unwrap();
+                Envelope::from_bytes(&bytes)
                     .unwrap()
-                    .len()
+                    .rpad
+                    .map_or(0, |r| r.len())
             })
             .collect();
-        assert!(lengths.iter().all(|&len| len <= 50));
+        assert!(lengths.iter().all(|&len| len <= 50), "{lengths:?}");
         assert!(lengths.iter().any(|&len| len != lengths[0]), "{lengths:?}");
-        let zero = Envelope::new(forwarded()).with_random_rpad(&mut rng, 0);
-        assert_eq!(zero.rpad.as_deref(), Some(""));
+        let none = envelope.to_padded_bytes(&mut rng, Padding::NONE).unwrap();
+        assert_eq!(Envelope::from_bytes(&none).unwrap().rpad, None);
+        let zero = envelope
+            .to_padded_bytes(&mut rng, Padding::random(0))
+            .unwrap();
+        assert_eq!(zero, none);
     }
 
     #[test]
