@@ -1,7 +1,9 @@
 //! A blocking client connection over plain TCP: stream header, SASL PLAIN (RFC 6120 §6,
-//! RFC 4616), stream restart, resource binding (RFC 6120 §7), and an abrupt cut to simulate
-//! a network loss. [`SmDriver`] runs an `xmpp_sm::Client` over such a connection.
+//! RFC 4616) with the stream restart, or SASL2 (XEP-0388) with Bind2 (XEP-0386); resource
+//! binding (RFC 6120 §7), and an abrupt cut to simulate a network loss. [`SmDriver`] runs an
+//! `xmpp_sm::Client` over such a connection, inline requests in SASL2 and Bind2 included.
 
+mod sasl2;
 mod sm;
 
 use std::io;
@@ -12,7 +14,8 @@ use base64::Engine as _;
 use jid::{BareJid, FullJid};
 use minidom::Element;
 
-pub use self::sm::{SmDriver, SmError};
+pub use self::sasl2::{NS_BIND2, NS_SASL2, Sasl2Login, Sasl2Offer, Sasl2Success};
+pub use self::sm::{InlineSm, SmDriver, SmError};
 use crate::xml::{NS_CLIENT, StreamEvent, StreamHeader, StreamReader, StreamWriter, XmlError};
 use crate::{deadline_in, remaining};
 
@@ -80,7 +83,7 @@ pub(crate) fn describe_failure(el: &Element) -> String {
 }
 
 impl ClientError {
-    fn unexpected(expected: &'static str, got: &Element) -> Self {
+    pub(crate) fn unexpected(expected: &'static str, got: &Element) -> Self {
         Self::Unexpected {
             expected,
             got: crate::xml::element_to_string(got).unwrap_or_else(|e| e.to_string()),
@@ -169,6 +172,50 @@ impl Connection {
         conn.reader.reset();
         let features = conn.open_stream(timeout)?;
         Ok((conn, features))
+    }
+
+    /// [`Self::open`] and a SASL2 login (XEP-0388) with PLAIN as `jid`'s local part, without
+    /// inline stream management (see [`SmDriver::login_sasl2`] for that); with Bind2 when
+    /// `login` asks for it. Returns the `<success/>` and the `<stream:features/>` after it.
+    pub fn login_sasl2(
+        addr: SocketAddr,
+        jid: &BareJid,
+        password: &str,
+        login: &Sasl2Login,
+        timeout: Duration,
+    ) -> Result<(Self, Sasl2Success), ClientError> {
+        let (mut conn, features) = Self::open(addr, jid.domain().as_str(), timeout)?;
+        let offer = Sasl2Offer::from_features(&features).ok_or(ClientError::NotOffered("SASL2"))?;
+        if !offer.has_mechanism("PLAIN") {
+            return Err(ClientError::NotOffered("SASL2 PLAIN"));
+        }
+        if login.bind2.is_some() && offer.bind2.is_none() {
+            return Err(ClientError::NotOffered("Bind2"));
+        }
+        let authenticate = login
+            .authenticate_plain(jid, password, Vec::new(), Vec::new())
+            .unwrap_or_else(|_| unreachable!("no Bind2 elements were given"));
+        conn.send(&authenticate)?;
+        let deadline = deadline_in(timeout);
+        let success = loop {
+            let el = conn.recv_element_until(deadline, timeout, "the SASL2 answer")?;
+            match sasl2::Answer::of(&el) {
+                Some(sasl2::Answer::Success(success)) => break success,
+                Some(sasl2::Answer::Failure(failure)) => {
+                    return Err(ClientError::AuthFailed(failure));
+                }
+                Some(sasl2::Answer::Challenge(c)) => {
+                    return Err(ClientError::unexpected("SASL2 <success/>", &c));
+                }
+                None => {}
+            }
+        };
+        // XEP-0388 §2.5: no stream restart; the next features follow <success/>.
+        let features = conn.recv_element_until(deadline, timeout, "features after SASL2")?;
+        if !features.is("features", crate::xml::NS_STREAMS) {
+            return Err(ClientError::unexpected("<stream:features/>", &features));
+        }
+        Ok((conn, Sasl2Success::new(success, features)))
     }
 
     fn open_stream(&mut self, timeout: Duration) -> Result<Element, ClientError> {

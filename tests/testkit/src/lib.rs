@@ -3,9 +3,9 @@
 //!
 //! - [`xml`]: a blocking stream reader (header, then one `minidom::Element` per top-level
 //!   child) and writer.
-//! - [`client`]: a plain-TCP client connection with SASL PLAIN, stream restart and resource
-//!   binding, and [`client::SmDriver`] to run an `xmpp_sm::Client` over it.
-//! - [`server`]: a small loopback test server built on `xmpp_sm::Server` and `SessionStore`.
+//! - [`client`]: a plain-TCP client connection with SASL PLAIN (RFC 6120, with stream restart
+//!   and resource binding) or SASL2 (XEP-0388, with Bind2), and [`client::SmDriver`] to run
+//!   an `xmpp_sm::Client` over it, inline SM requests included.
 //! - [`prosody`] and [`slixmpp`]: start Debian's Prosody and slixmpp scripts, killed by pid on
 //!   drop.
 //!
@@ -16,7 +16,6 @@
 pub mod client;
 pub mod process;
 pub mod prosody;
-pub mod server;
 pub mod slixmpp;
 pub mod stanza;
 pub mod xml;
@@ -36,7 +35,24 @@ pub fn workspace_root() -> PathBuf {
         .map_or_else(|| manifest.clone(), PathBuf::from)
 }
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
+
+use xmpp_sm::{Monotonic, Now};
+
+/// The current time for the `now` argument of the sans-IO machines: the monotonic clock,
+/// measured from an epoch taken once per process (at the first call), and the wall clock.
+#[must_use]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "test support owns the real clocks and passes them to the sans-IO machines"
+)]
+pub fn now() -> Now {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let instant = Instant::now();
+    let epoch = *EPOCH.get_or_init(|| instant);
+    Now::new(Monotonic::from_instant(epoch, instant), SystemTime::now())
+}
 
 /// The wall clock, for the `now` argument of the xmpp-sm state machines.
 #[must_use]
