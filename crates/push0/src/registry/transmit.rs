@@ -1,0 +1,182 @@
+//! What the [`Registry`](crate::Registry) hands out to write: replies to the user's commands
+//! and publish iqs to push services, each addressed.
+
+use std::sync::Arc;
+
+use jid::{BareJid, Jid};
+use minidom::Element;
+
+use super::event::PushNode;
+use crate::elements::{Notification, PublishOptions};
+use crate::xml;
+
+/// A notification built once per trigger and shared by every publish it causes.
+#[derive(Debug)]
+pub(crate) struct Body {
+    pub(crate) notification: Notification,
+    pub(crate) xml: String,
+}
+
+impl Body {
+    pub(crate) fn new(notification: Notification) -> Self {
+        let mut xml = String::with_capacity(320);
+        notification.write_xml(&mut xml);
+        Self { notification, xml }
+    }
+}
+
+/// Publish options as given at enable time, with their XML written once.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Options {
+    pub(crate) form: PublishOptions,
+    pub(crate) xml: String,
+}
+
+impl Options {
+    pub(crate) fn new(form: PublishOptions) -> Self {
+        let xml = xml::element_text(&Element::from(form.clone()));
+        Self { form, xml }
+    }
+}
+
+/// An element to write, in the order `poll_transmit` returns them.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Transmit {
+    /// The result or error answering an `<enable/>`/`<disable/>` iq, to the session that sent
+    /// it.
+    Reply {
+        /// The session.
+        to: Jid,
+        /// The iq.
+        element: Box<Element>,
+    },
+    /// A publish iq to a push service.
+    Publish(PublishIq),
+}
+
+impl Transmit {
+    /// Where it goes.
+    #[must_use]
+    pub fn to(&self) -> &Jid {
+        match self {
+            Self::Reply { to, .. } => to,
+            Self::Publish(p) => &p.node.service,
+        }
+    }
+
+    /// The element (built on demand for a publish).
+    #[must_use]
+    pub fn into_element(self) -> Element {
+        match self {
+            Self::Reply { element, .. } => *element,
+            Self::Publish(p) => p.to_element(),
+        }
+    }
+
+    /// Appends the stanza's XML as it is written inside a stream: without a stanza `xmlns`
+    /// for publishes, so it takes the stream's own (`jabber:server` over s2s,
+    /// `jabber:component:accept` to a component).
+    pub fn write_xml(&self, out: &mut String) {
+        match self {
+            Self::Reply { element, .. } => out.push_str(&xml::element_text(element)),
+            Self::Publish(p) => p.write_xml(out),
+        }
+    }
+}
+
+/// A publish iq (XEP-0357 §7) on its way to a push service: typed, with the parts every
+/// publish of one trigger shares written once, so building five of them costs a few string
+/// copies. [`PublishIq::write_xml`] writes it; [`PublishIq::to_element`] builds a
+/// `minidom::Element` (`jabber:client`).
+#[derive(Debug, Clone)]
+pub struct PublishIq {
+    pub(crate) account: Arc<BareJid>,
+    pub(crate) from: Arc<Jid>,
+    pub(crate) node: Arc<PushNode>,
+    pub(crate) id: String,
+    pub(crate) body: Arc<Body>,
+    pub(crate) options: Option<Arc<Options>>,
+}
+
+impl PublishIq {
+    /// The account the notification is about.
+    #[must_use]
+    pub fn account(&self) -> &BareJid {
+        &self.account
+    }
+
+    /// The `from`: the server (XEP-0357 0.3+) or the account (0.2.1).
+    #[must_use]
+    pub fn from(&self) -> &Jid {
+        &self.from
+    }
+
+    /// The registration published to.
+    #[must_use]
+    pub fn node(&self) -> &PushNode {
+        &self.node
+    }
+
+    /// The iq `id`.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The notification.
+    #[must_use]
+    pub fn notification(&self) -> &Notification {
+        &self.body.notification
+    }
+
+    /// The publish options copied from the registration.
+    #[must_use]
+    pub fn publish_options(&self) -> Option<&PublishOptions> {
+        self.options.as_deref().map(|o| &o.form)
+    }
+
+    /// Appends the iq as written inside a stream (no stanza `xmlns`).
+    pub fn write_xml(&self, out: &mut String) {
+        out.push_str("<iq type='set'");
+        xml::write_attr(out, "from", self.from.as_str());
+        xml::write_attr(out, "to", self.node.service.as_str());
+        xml::write_attr(out, "id", &self.id);
+        out.push_str("><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish");
+        if let Some(node) = &self.node.node {
+            xml::write_attr(out, "node", node);
+        }
+        out.push_str("><item>");
+        out.push_str(&self.body.xml);
+        out.push_str("</item></publish>");
+        if let Some(options) = &self.options {
+            out.push_str("<publish-options>");
+            out.push_str(&options.xml);
+            out.push_str("</publish-options>");
+        }
+        out.push_str("</pubsub></iq>");
+    }
+
+    /// The iq as a `minidom::Element` in `jabber:client`.
+    #[must_use]
+    pub fn to_element(&self) -> Element {
+        let publish = crate::elements::Publish {
+            node: self.node.node.clone(),
+            item_id: None,
+            notification: self.body.notification.clone(),
+            publish_options: self.options.as_ref().map(|o| o.form.clone()),
+        };
+        publish.to_iq(&self.from, &self.node.service, &self.id)
+    }
+
+    /// The XML with an explicit `xmlns` (`ns`), for writing outside a stream or checking.
+    #[must_use]
+    pub fn to_xml_in(&self, stanza_ns: &str) -> String {
+        let mut out = String::with_capacity(512);
+        self.write_xml(&mut out);
+        let mut head = String::from("<iq xmlns='");
+        xml::escape_attr(&mut head, stanza_ns);
+        head.push('\'');
+        out.replacen("<iq", &head, 1)
+    }
+}

@@ -1,0 +1,167 @@
+//! Small XML helpers: stanza namespaces, escaping for the direct writers, and stanza errors
+//! read from any stanza namespace.
+
+use minidom::rxml::{Namespace, NcNameStr};
+use minidom::{Element, IntoAttributeValue};
+use xmpp_parsers::stanza_error::StanzaError;
+
+use crate::ns;
+
+/// Sets attribute `name` (a literal checked by `xml_ncname!`) to `value`; `None` sets nothing.
+pub(crate) fn set(el: &mut Element, name: &'static NcNameStr, value: impl IntoAttributeValue) {
+    el.set_attr(Namespace::NONE, name.to_owned(), value);
+}
+
+/// Whether `el` is a `<name/>` stanza in one of the stanza namespaces (client, server or
+/// component stream: the push service may be reached over any of them).
+pub(crate) fn is_stanza(el: &Element, name: &str) -> bool {
+    el.name() == name && ns::STANZA_NAMESPACES.iter().any(|n| el.has_ns(*n))
+}
+
+/// The stanza namespace `el` is in, defaulting to `jabber:client`.
+pub(crate) fn stanza_ns(el: &Element) -> &'static str {
+    ns::STANZA_NAMESPACES
+        .iter()
+        .copied()
+        .find(|n| el.has_ns(*n))
+        .unwrap_or(ns::JABBER_CLIENT)
+}
+
+/// The `<error/>` of an error stanza, whatever its stanza namespace: xmpp-parsers reads
+/// `jabber:client` errors only, so a copy in that namespace is parsed.
+pub(crate) fn stanza_error(stanza: &Element) -> Option<StanzaError> {
+    let error = stanza
+        .children()
+        .find(|c| c.name() == "error" && ns::STANZA_NAMESPACES.iter().any(|n| c.has_ns(*n)))?;
+    if error.has_ns(ns::JABBER_CLIENT) {
+        return StanzaError::try_from(error.clone()).ok();
+    }
+    let mut copy = Element::bare("error", ns::JABBER_CLIENT);
+    for name in ["type", "by"] {
+        if let Some(value) = error.attr(name) {
+            let name = match name {
+                "type" => minidom::rxml::xml_ncname!("type"),
+                _ => minidom::rxml::xml_ncname!("by"),
+            };
+            set(&mut copy, name, value);
+        }
+    }
+    for child in error.children() {
+        copy.append_child(child.clone());
+    }
+    StanzaError::try_from(copy).ok()
+}
+
+/// How deeply elements nest below (and including) `el`, without recursion.
+pub(crate) fn depth(el: &Element) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(el, 1usize)];
+    while let Some((e, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        stack.extend(e.children().map(|c| (c, d + 1)));
+    }
+    deepest
+}
+
+/// Whether XML 1.0 allows `c` in character data (§2.2; Rust strings hold no surrogates).
+pub(crate) const fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// `s` with every character XML cannot carry replaced by U+FFFD, so text a caller passes in
+/// (a trigger's body) always makes well-formed XML.
+pub(crate) fn clean_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().all(is_xml_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(
+        s.chars()
+            .map(|c| if is_xml_char(c) { c } else { '\u{FFFD}' })
+            .collect(),
+    )
+}
+
+/// Appends `s` escaped for a single-quoted attribute value.
+pub(crate) fn escape_attr(out: &mut String, s: &str) {
+    escape(out, s, true);
+}
+
+/// Appends `s` escaped as character data.
+pub(crate) fn escape_text(out: &mut String, s: &str) {
+    escape(out, s, false);
+}
+
+fn escape(out: &mut String, s: &str, attr: bool) {
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let rep = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'\'' if attr => "&apos;",
+            b'"' if attr => "&quot;",
+            // Whitespace other than space would be normalised away in an attribute value.
+            b'\t' if attr => "&#9;",
+            b'\n' if attr => "&#10;",
+            b'\r' => "&#13;",
+            // Other control characters cannot appear in XML at all.
+            0..0x20 if b != b'\t' && b != b'\n' => "\u{FFFD}",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        out.push_str(rep);
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+}
+
+/// Appends ` name='value'` (escaped).
+pub(crate) fn write_attr(out: &mut String, name: &str, value: &str) {
+    out.push(' ');
+    out.push_str(name);
+    out.push_str("='");
+    escape_attr(out, value);
+    out.push('\'');
+}
+
+/// Serialises an element on its own (with its namespace declaration).
+pub(crate) fn element_text(el: &Element) -> String {
+    String::from(el)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_round_trips_through_the_parser() {
+        let nasty = "a&b<c>d'e\"f\tg\nh\ri";
+        let mut xml = String::from("<t xmlns='urn:t'");
+        write_attr(&mut xml, "v", nasty);
+        xml.push('>');
+        escape_text(&mut xml, nasty);
+        xml.push_str("</t>");
+        let el: Element = xml.parse().expect("escaped XML parses");
+        assert_eq!(el.attr("v"), Some(nasty));
+        assert_eq!(el.text(), nasty);
+    }
+
+    #[test]
+    fn errors_are_read_from_component_streams() {
+        let iq: Element = "<iq xmlns='jabber:component:accept' type='error' id='1'>\
+            <error type='wait'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+            </error></iq>"
+            .parse()
+            .expect("test XML");
+        let error = stanza_error(&iq).expect("an error");
+        assert_eq!(error.type_, xmpp_parsers::stanza_error::ErrorType::Wait);
+    }
+
+    #[test]
+    fn depth_counts_levels() {
+        let el: Element = "<a xmlns='u'><b><c/></b><d/></a>"
+            .parse()
+            .expect("test XML");
+        assert_eq!(depth(&el), 3);
+    }
+}
