@@ -20,5 +20,7 @@ pub use crate::error::{Misuse, ParseError, RestoreError};
 pub use crate::event::{Event, Relay, Table, Untracked};
 pub use crate::link::{LinkLoss, LinkStatus, StreamId};
 pub use crate::tracker::Tracker;
+#[cfg(feature = "serde")]
+pub use crate::tracker::{MAX_STORED_DEPTH, MAX_STORED_PRESENCE, Snapshot};
 pub use crate::transmit::{Transmit, TransmitKind, presence_element};
 pub use crate::view::{Change, Freshness, Resource, Staleness, View, ViewUpdate};

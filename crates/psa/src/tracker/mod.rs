@@ -4,7 +4,12 @@
 
 mod presence;
 mod reconcile;
+#[cfg(feature = "serde")]
+mod snapshot;
 pub(crate) mod table;
+
+#[cfg(feature = "serde")]
+pub use self::snapshot::{MAX_STORED_DEPTH, MAX_STORED_PRESENCE, Snapshot};
 
 use std::collections::{HashSet, VecDeque};
 
@@ -579,10 +584,5 @@ impl Tracker {
         if presences > 0 {
             self.events.push_back(Event::Forgotten { jid, presences });
         }
-    }
-
-    /// Lengths of the output queues (transmits, events).
-    pub(crate) fn undrained(&self) -> (usize, usize) {
-        (self.transmits.len(), self.events.len())
     }
 }

@@ -99,6 +99,7 @@ impl<T> Slab<T> {
         self.items.get_mut(id as usize)?.as_mut()
     }
 
+    #[cfg(any(feature = "serde", feature = "__fuzzing"))]
     pub(crate) fn iter(&self) -> impl Iterator<Item = (Id, &T)> {
         self.items
             .iter()
@@ -233,14 +234,6 @@ impl Tables {
 
     pub(crate) fn find_domain(&self, domain: &DomainRef) -> Option<Id> {
         self.domain_ids.get(domain).copied()
-    }
-
-    /// Whether the party's home domain is down.
-    pub(crate) fn is_down(&self, id: Id) -> bool {
-        match self.party(id).home {
-            Home::Local => false,
-            Home::Remote(domain) => self.domain(domain).link.is_down(),
-        }
     }
 
     pub(crate) fn ensure_domain(
