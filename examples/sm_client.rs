@@ -4,26 +4,33 @@
 //! once.
 //!
 //! ```text
-//! cargo run --example sm_client -- 127.0.0.1:5222 alice@localhost secret
+//! cargo run -p tether-examples --example sm_client -- 127.0.0.1:5222 alice@localhost secret
+//! cargo run -p tether-examples --example sm_client -- 127.0.0.1:5222 alice@localhost secret --sasl2
 //! ```
+//!
+//! With `--sasl2` it logs in with SASL2 (XEP-0388) and Bind2 (XEP-0386) and asks for stream
+//! management inline (XEP-0198 §9: `<enable/>` inside `<bind/>`, then `<resume/>` inside
+//! `<authenticate/>` with a fallback `<enable/>`); when an inline request goes unanswered (as
+//! with Prosody 0.12's mod_sasl2_sm) it logs in again and uses the top-level elements.
 //!
 //! Works against any XMPP server that offers plain TCP and SASL PLAIN (Prosody with
 //! `c2s_require_encryption = false` and `allow_unencrypted_plain_auth = true`, for one).
 //! Never use it over a network you do not own: the password travels in the clear.
 
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use jid::BareJid;
+use jid::{BareJid, FullJid};
 use minidom::Element;
-use xmpp_sm::{ClientConfig, Event};
-use xmpp_tether_testkit::client::{Connection, SmDriver};
+use xmpp_sm::{ClientConfig, ClientEvent};
+use xmpp_tether_testkit::client::{Connection, InlineSm, Sasl2Login, SmDriver, SmError};
 use xmpp_tether_testkit::stanza::chat as message;
 use xmpp_tether_testkit::xml::NS_CLIENT;
 
 const USAGE: &str = "\
-usage: sm_client ADDRESS JID PASSWORD [--count N] [--timeout SECONDS]
+usage: sm_client ADDRESS JID PASSWORD [--sasl2] [--count N] [--timeout SECONDS]
 
 Connects to ADDRESS (host:port, plain TCP) as JID with SASL PLAIN, enables XEP-0198 stream
 management with resumption, sends N messages to itself (default 5) and checks the acks, then
@@ -31,9 +38,14 @@ cuts the TCP connection with messages in flight both ways, reconnects, resumes, 
 whether every message arrived exactly once. Exit status 0 when it did.
 
 options:
+  --sasl2            log in with SASL2 and Bind2, enable and resume inline (XEP-0198 §9);
+                     an inline request unanswered for 3 s falls back to the top-level one
   --count N          messages before the cut (default 5)
   --timeout SECONDS  bound on every wait (default 10)
   -h, --help         this text";
+
+/// How long an inline `<enable/>` or `<resume/>` may go unanswered before we fall back.
+const INLINE_WAIT: Duration = Duration::from_secs(3);
 
 struct Args {
     addr: SocketAddr,
@@ -41,6 +53,7 @@ struct Args {
     password: String,
     count: u32,
     timeout: Duration,
+    sasl2: bool,
 }
 
 fn main() -> ExitCode {
@@ -69,10 +82,12 @@ fn parse(raw: Vec<String>) -> Result<Option<Args>, String> {
     let mut positional = Vec::new();
     let mut count = 5;
     let mut timeout = 10;
+    let mut sasl2 = false;
     let mut it = raw.into_iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(None),
+            "--sasl2" => sasl2 = true,
             "--count" | "--timeout" => {
                 let value = it.next().ok_or(format!("{arg} needs a value"))?;
                 let n: u32 = value
@@ -108,6 +123,7 @@ fn parse(raw: Vec<String>) -> Result<Option<Args>, String> {
         password,
         count,
         timeout: Duration::from_secs(u64::from(timeout)),
+        sasl2,
     }))
 }
 
@@ -130,12 +146,12 @@ fn tally(driver: &SmDriver, tag: &str, total: u32) -> Vec<usize> {
     seen
 }
 
-fn acked(driver: &SmDriver) -> u32 {
+fn acked(driver: &SmDriver) -> usize {
     driver
         .events()
         .iter()
         .map(|e| match e {
-            Event::Acked { count, .. } => *count,
+            ClientEvent::Acked { stanzas, .. } => stanzas.len(),
             _ => 0,
         })
         .sum()
@@ -148,18 +164,32 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
     // A tag per run so that echoes of an earlier run (offline storage) are not counted.
     let tag = format!("sm-client-{}-", std::process::id());
 
-    let (mut conn, features) = Connection::login(args.addr, &args.jid, &args.password, t)?;
-    let me = conn.bind(Some(&format!("sm-client-{}", std::process::id())), t)?;
-    println!("connected to {} as {me}", args.addr);
-    let mut sm = SmDriver::new(ClientConfig::default());
-    sm.attach(conn);
-    match sm.enable(&features, t)? {
-        Event::Enabled {
+    let resource = format!("sm-client-{}", std::process::id());
+    let mut config = ClientConfig::default();
+    config.request_timeout = Some(INLINE_WAIT.min(t));
+    let mut sm = SmDriver::new(config);
+    let me = if args.sasl2 {
+        online_sasl2(args, &mut sm, &resource)?
+    } else {
+        let (mut conn, features) = Connection::login(args.addr, &args.jid, &args.password, t)?;
+        let me = conn.bind(Some(&resource), t)?;
+        println!("connected to {} as {me}", args.addr);
+        sm.attach(conn);
+        sm.enable(&features, t)?;
+        me
+    };
+    match sm
+        .events()
+        .iter()
+        .rev()
+        .find(|e| matches!(e, ClientEvent::Enabled { .. }))
+    {
+        Some(ClientEvent::Enabled {
             id: Some(id),
             resume: true,
             max,
             ..
-        } => println!(
+        }) => println!(
             "enabled: {}, resumable (id {id}, max {} s)",
             sm.sm().namespace().as_str(),
             max.map_or("unset".into(), |m| m.to_string())
@@ -197,10 +227,15 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
         sm.sm().unacked()
     );
 
-    let (conn, _) = Connection::login(args.addr, &args.jid, &args.password, t)?;
-    sm.attach(conn);
-    match sm.resume(t)? {
-        Event::Resumed { retransmitted, .. } => {
+    let resumed = if args.sasl2 {
+        resume_sasl2(args, &mut sm)?
+    } else {
+        let (conn, _) = Connection::login(args.addr, &args.jid, &args.password, t)?;
+        sm.attach(conn);
+        sm.resume(t)?
+    };
+    match resumed {
+        ClientEvent::Resumed { retransmitted, .. } => {
             println!("resumed: {retransmitted} of our stanzas retransmitted");
         }
         other => return Err(format!("unexpected answer to <resume/>: {other:?}").into()),
@@ -234,4 +269,105 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
         acked(&sm),
     );
     Ok(once == total as usize && unacked == 0)
+}
+
+/// XEP-0388 §2.1 asks for a UUIDv4 that stays the same for one installation: derive one from
+/// the account, so that the server's Bind2 resource is the same on every run.
+fn user_agent_id(jid: &BareJid) -> String {
+    let mut bytes = [0u8; 16];
+    for (i, half) in bytes.chunks_mut(8).enumerate() {
+        let mut h = DefaultHasher::new();
+        ("tether sm_client", i, jid.as_str()).hash(&mut h);
+        half.copy_from_slice(&h.finish().to_be_bytes());
+    }
+    bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
+    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+fn sasl2_login(jid: &BareJid, tag: &str) -> Sasl2Login {
+    Sasl2Login::new(user_agent_id(jid))
+        .with_software("tether sm_client")
+        .with_bind2(Some(tag))
+}
+
+/// Logs in with SASL2 + Bind2 and an inline `<enable/>`; if it goes unanswered (or is not
+/// offered), logs in again and enables at the top level. Returns the bound JID.
+fn online_sasl2(args: &Args, sm: &mut SmDriver, tag: &str) -> Result<FullJid, SmError> {
+    let t = args.timeout;
+    let login = sasl2_login(&args.jid, tag);
+    let (addr, jid, pw) = (args.addr, &args.jid, args.password.as_str());
+    let success = match sm.login_sasl2(addr, jid, pw, &login, InlineSm::Enable, t) {
+        Ok(success) if sm.sm().is_enabled() => {
+            println!("SASL2 + Bind2: stream management enabled inline");
+            success
+        }
+        Ok(success) => {
+            println!("SASL2 + Bind2: the inline <enable/> was refused; enabling at the top level");
+            sm.enable(&success.features, t)?;
+            success
+        }
+        Err(e @ (SmError::RequestTimedOut(_) | SmError::NotOffered(_))) => {
+            println!("SASL2 + Bind2, inline: {e}; logging in again");
+            let success = sm.login_sasl2(addr, jid, pw, &login, InlineSm::Off, t)?;
+            sm.enable(&success.features, t)?;
+            println!("enabled at the top level");
+            success
+        }
+        Err(e) => return Err(e),
+    };
+    let me = success
+        .full_jid()
+        .ok_or(SmError::NotOffered("a bound resource in SASL2 <success/>"))?;
+    println!("connected to {addr} as {me}");
+    Ok(me)
+}
+
+/// Logs in with SASL2 and an inline `<resume/>` (with the XEP-0198 §9.2.1 fallback
+/// `<enable/>` in Bind2); if it goes unanswered (or is not offered), logs in again without
+/// Bind2 and resumes at the top level. Returns the `Resumed` (or `ResumeFailed`) event.
+fn resume_sasl2(args: &Args, sm: &mut SmDriver) -> Result<ClientEvent, SmError> {
+    let t = args.timeout;
+    let (addr, jid, pw) = (args.addr, &args.jid, args.password.as_str());
+    let tag = format!("sm-client-{}", std::process::id());
+    let inline = sm.login_sasl2(
+        addr,
+        jid,
+        pw,
+        &sasl2_login(jid, &tag),
+        InlineSm::ResumeOrEnable,
+        t,
+    );
+    match inline {
+        Ok(_) => {
+            println!("SASL2: answered inline");
+            sm.events()
+                .iter()
+                .rev()
+                .find(|e| {
+                    matches!(
+                        e,
+                        ClientEvent::Resumed { .. } | ClientEvent::ResumeFailed { .. }
+                    )
+                })
+                .cloned()
+                .ok_or(SmError::NotOffered("an answer to the inline <resume/>"))
+        }
+        Err(e @ (SmError::RequestTimedOut(_) | SmError::NotOffered(_))) => {
+            println!("SASL2, inline: {e}; logging in again");
+            let mut login = sasl2_login(jid, &tag);
+            login.bind2 = None;
+            sm.login_sasl2(addr, jid, pw, &login, InlineSm::Off, t)?;
+            sm.resume(t)
+        }
+        Err(e) => Err(e),
+    }
 }

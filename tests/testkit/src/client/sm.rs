@@ -52,7 +52,7 @@ pub enum SmError {
     /// An `<enable/>` or `<resume/>` got no answer within `ClientConfig::request_timeout`
     /// ([`ClientEvent::RequestTimedOut`]): the driver has closed the connection and told the
     /// machine. After a resume the session can be resumed on a new connection.
-    #[error("no answer to the {0:?} request")]
+    #[error("no answer to {} within the request timeout", request_name(*.0))]
     RequestTimedOut(Request),
     /// The machine placed an element where the current step has no room for it (a Bind2
     /// `<enable/>` in a login without Bind2).
@@ -66,6 +66,14 @@ pub enum SmError {
         /// How long we waited.
         after: Duration,
     },
+}
+
+fn request_name(request: Request) -> &'static str {
+    match request {
+        Request::Enable => "<enable/>",
+        Request::Resume => "<resume/>",
+        _ => "a stream management request",
+    }
 }
 
 /// Stream management to ask for inside a SASL2 login (XEP-0198 §9).
