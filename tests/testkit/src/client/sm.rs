@@ -54,8 +54,8 @@ pub enum SmError {
     /// machine. After a resume the session can be resumed on a new connection.
     #[error("no answer to {} within the request timeout", request_name(*.0))]
     RequestTimedOut(Request),
-    /// The machine placed an element where the current step has no room for it (a Bind2
-    /// `<enable/>` in a login without Bind2).
+    /// An inline request where the login has no room for it (an `<enable/>` for Bind2 in a
+    /// login without Bind2).
     #[error("an element placed {0:?} outside a login that carries it")]
     Misplaced(Placement),
     /// What we waited for did not happen in time.
@@ -238,6 +238,10 @@ impl SmDriver {
         inline: InlineSm,
         timeout: Duration,
     ) -> Result<Sasl2Success, SmError> {
+        if inline.enable() && login.bind2.is_none() {
+            // An inline <enable/> goes inside Bind2 <bind/> (XEP-0198 §9.1).
+            return Err(SmError::Misplaced(Placement::Bind2));
+        }
         let (conn, features) = Connection::open(addr, jid.domain().as_str(), timeout)?;
         let offer = Sasl2Offer::from_features(&features).ok_or(SmError::NotOffered("SASL2"))?;
         if !offer.has_mechanism("PLAIN") {
@@ -270,9 +274,10 @@ impl SmDriver {
                 _ => in_bind2.push(element),
             }
         }
-        let authenticate = login
-            .authenticate_plain(jid, password, in_sasl2, in_bind2)
-            .map_err(|_| SmError::Misplaced(Placement::Bind2))?;
+        let Ok(authenticate) = login.authenticate_plain(jid, password, in_sasl2, in_bind2) else {
+            self.give_up_connection();
+            return Err(SmError::Misplaced(Placement::Bind2));
+        };
         self.write(&authenticate)?;
 
         let deadline = deadline_in(timeout);
