@@ -1,7 +1,9 @@
 //! Every example collected from the specifications (XEP-0198 1.6.3 and its 0.7 seed, XEP-0388,
 //! XEP-0386) parses to the exact typed value we expect, and whatever parses round-trips.
 //!
-//! The fixture files live in `tests/fixtures/{xep0198-current,xep0198-seed,inline}/` and begin
+//! The fixture files live in `tests/fixtures/{xep0198-current,xep0198-sm2,xep0198-seed,inline}/`
+//! (`xep0198-sm2` holds the current examples that older versions had too, re-namespaced to
+//! `urn:xmpp:sm:2` as XEP-0198 1.2 used them) and begin
 //! with XML comments naming their source. minidom (rxml) rejects comments, so the loader strips
 //! them first. Examples made of several top-level elements are wrapped in
 //! `<fixture xmlns='urn:tether:fixture'>`.
@@ -73,7 +75,7 @@ fn load(relative: &str) -> Element {
 /// All fixture files, as `dir/file.xml`, sorted.
 fn all_fixtures() -> Vec<String> {
     let mut files = Vec::new();
-    for dir in ["xep0198-current", "xep0198-seed", "inline"] {
+    for dir in ["xep0198-current", "xep0198-sm2", "xep0198-seed", "inline"] {
         let entries = std::fs::read_dir(fixture_dir().join(dir))
             .unwrap_or_else(|e| panic!("cannot list {dir}: {e}"));
         for entry in entries {
@@ -136,21 +138,17 @@ fn id(s: &str) -> SmId {
 }
 
 fn enable(ns: Namespace, resume: bool) -> Sm {
-    Sm::Nonza(Nonza::Enable(Enable {
-        ns,
-        resume,
-        max: None,
-    }))
+    let mut enable = Enable::new(ns);
+    enable.resume = resume;
+    Sm::Nonza(Nonza::Enable(enable))
 }
 
 fn enabled(ns: Namespace, sm_id: Option<&str>, resume: bool, location: Option<&str>) -> Sm {
-    Sm::Nonza(Nonza::Enabled(Enabled {
-        ns,
-        id: sm_id.map(id),
-        resume,
-        max: None,
-        location: location.map(str::to_owned),
-    }))
+    let mut enabled = Enabled::new(ns);
+    enabled.id = sm_id.map(id);
+    enabled.resume = resume;
+    enabled.location = location.map(str::to_owned);
+    Sm::Nonza(Nonza::Enabled(enabled))
 }
 
 fn failed(ns: Namespace, condition: DefinedCondition) -> Sm {
@@ -158,20 +156,29 @@ fn failed(ns: Namespace, condition: DefinedCondition) -> Sm {
 }
 
 fn r(ns: Namespace, u: Option<u32>) -> Sm {
-    Sm::Nonza(Nonza::Request(Request { ns, u, h: None }))
+    let mut request = Request::new(ns);
+    request.u = u;
+    Sm::Nonza(Nonza::Request(request))
 }
 
 fn a(ns: Namespace, h: u32) -> Sm {
-    Sm::Nonza(Nonza::Ack(Ack { ns, h, u: None }))
+    Sm::Nonza(Nonza::Ack(Ack::new(ns, h)))
 }
 
 fn feature(ns: Namespace, optional: bool, max: Option<u32>, stanzas: Option<u32>) -> Sm {
-    Sm::Feature(Feature {
-        ns,
-        optional,
-        max,
-        stanzas,
-    })
+    let mut feature = Feature::new(ns);
+    feature.optional = optional;
+    feature.max = max;
+    feature.stanzas = stanzas;
+    Sm::Feature(feature)
+}
+
+fn too_high(ns: Namespace, h: u32, send_count: u32) -> Sm {
+    Sm::TooHigh(HandledCountTooHigh::new(ns, h, send_count))
+}
+
+fn resumed(ns: Namespace, previd: &str, h: Option<u32>) -> Sm {
+    Sm::Nonza(Nonza::Resumed(Resumed::new(ns, id(previd), h)))
 }
 
 fn bad_number(element: &'static str, value: &str) -> Sm {
@@ -190,8 +197,42 @@ fn seed_a_without_h() -> Sm {
     })
 }
 
+/// The same value in another dialect (for the sm:2 fixtures, read as the sm:3 ones).
+fn in_ns(value: Sm, to: Namespace) -> Sm {
+    match value {
+        Sm::Nonza(mut n) => {
+            match &mut n {
+                Nonza::Enable(e) => e.ns = to,
+                Nonza::Enabled(e) => e.ns = to,
+                Nonza::Resume(e) => e.ns = to,
+                Nonza::Resumed(e) => e.ns = to,
+                Nonza::Failed(e) => e.ns = to,
+                Nonza::Request(e) => e.ns = to,
+                Nonza::Ack(e) => e.ns = to,
+                other => panic!("no dialect for {other:?}"),
+            }
+            Sm::Nonza(n)
+        }
+        Sm::Feature(mut f) => {
+            f.ns = to;
+            Sm::Feature(f)
+        }
+        Sm::TooHigh(mut t) => {
+            t.ns = to;
+            Sm::TooHigh(t)
+        }
+        Sm::Error(e) => Sm::Error(e),
+    }
+}
+
 /// Every fixture's XEP-0198 elements in document order, and its count of counted stanzas.
 fn expected(file: &str) -> (Vec<Sm>, usize) {
+    if let Some(name) = file.strip_prefix("xep0198-sm2/") {
+        // The sm:2 examples are the current ones in the older namespace: same values.
+        let (sm, stanzas) = expected(&format!("xep0198-current/{name}"));
+        let sm = sm.into_iter().map(|v| in_ns(v, Namespace::Sm2)).collect();
+        return (sm, stanzas);
+    }
     use DefinedCondition::{InternalServerError, UnexpectedRequest};
     use Namespace::{Sm1, Sm3};
     let sm_id = Some("some-long-sm-id");
@@ -241,14 +282,7 @@ fn expected(file: &str) -> (Vec<Sm>, usize) {
             (vec![bad_number("failed", "another-sequence-number")], 0)
         }
         "xep0198-current/15-conflict-stream-error.xml" => (vec![], 0),
-        "xep0198-current/17-handled-count-too-high.xml" => (
-            vec![Sm::TooHigh(HandledCountTooHigh {
-                ns: Sm3,
-                h: 10,
-                send_count: 8,
-            })],
-            0,
-        ),
+        "xep0198-current/17-handled-count-too-high.xml" => (vec![too_high(Sm3, 10, 8)], 0),
         "xep0198-current/20-basic-iq-get-r.xml" => (vec![r(Sm3, None)], 1),
         "xep0198-current/21-basic-iq-result-a1.xml" => (vec![a(Sm3, 1)], 1),
         "xep0198-current/22-basic-a1-presence-r.xml" => (vec![a(Sm3, 1), r(Sm3, None)], 1),
@@ -283,14 +317,9 @@ fn expected(file: &str) -> (Vec<Sm>, usize) {
         "xep0198-seed/09-enable-resume.xml" => (vec![enable(Sm1, true)], 0),
         "xep0198-seed/10-enabled-id-resume.xml" => (vec![enabled(Sm1, sm_id, true, None)], 0),
         "xep0198-seed/11-resume-h-foo.xml" => (vec![bad_number("resume", "foo")], 0),
-        "xep0198-seed/12-resumed-without-h.xml" => (
-            vec![Sm::Nonza(Nonza::Resumed(Resumed {
-                ns: Sm1,
-                previd: id("some-long-sm-id"),
-                h: None,
-            }))],
-            0,
-        ),
+        "xep0198-seed/12-resumed-without-h.xml" => {
+            (vec![resumed(Sm1, "some-long-sm-id", None)], 0)
+        }
         "xep0198-seed/15-basic-enabled.xml" => (vec![enabled(Sm1, None, false, None)], 0),
         "xep0198-seed/17-basic-iq-result-a-u1.xml" | "xep0198-seed/19-basic-presence-a-u2.xml" => {
             (vec![seed_a_without_h()], 1)
@@ -324,14 +353,9 @@ fn expected(file: &str) -> (Vec<Sm>, usize) {
             ],
             0,
         ),
-        "inline/07-xep0388-ex09-success-resumed.xml" => (
-            vec![Sm::Nonza(Nonza::Resumed(Resumed {
-                ns: Sm3,
-                previd: id("124"),
-                h: Some(345),
-            }))],
-            0,
-        ),
+        "inline/07-xep0388-ex09-success-resumed.xml" => {
+            (vec![resumed(Sm3, "124", Some(345))], 0)
+        }
         "inline/09-xep0386-ex03-authenticate-bind-enable-sm.xml" => (vec![enable(Sm3, false)], 0),
         other => panic!("no expectation written for fixture {other}: add one"),
     };
@@ -357,7 +381,7 @@ fn assert_round_trip(file: &str, value: &Sm) {
 #[test]
 fn every_fixture_parses_to_the_exact_typed_values() {
     let files = all_fixtures();
-    assert_eq!(files.len(), 56, "fixture files: {files:#?}");
+    assert_eq!(files.len(), 56 + 22, "fixture files: {files:#?}");
     for file in &files {
         let root = load(file);
         let mut found = Found::default();
@@ -389,16 +413,19 @@ fn every_sm_namespace_and_element_is_covered() {
         .filter(|(ns, _)| *ns == Namespace::Sm3)
         .map(|(_, name)| name.as_str())
         .collect();
-    let sm1: BTreeSet<&str> = seen
-        .iter()
-        .filter(|(ns, _)| *ns == Namespace::Sm1)
-        .map(|(_, name)| name.as_str())
-        .collect();
+    let names = |dialect: Namespace| -> BTreeSet<&str> {
+        seen.iter()
+            .filter(|(ns, _)| *ns == dialect)
+            .map(|(_, name)| name.as_str())
+            .collect()
+    };
+    let (sm1, sm2) = (names(Namespace::Sm1), names(Namespace::Sm2));
     let all = [
         "a", "enable", "enabled", "failed", "r", "resume", "resumed", "sm",
     ];
     for name in all {
         assert!(sm1.contains(name), "no sm:1 <{name}/> among the fixtures");
+        assert!(sm2.contains(name), "no sm:2 <{name}/> among the fixtures");
     }
     for name in all.into_iter().chain(["handled-count-too-high"]) {
         assert!(sm3.contains(name), "no sm:3 <{name}/> among the fixtures");
@@ -423,11 +450,9 @@ fn features_of_finds_the_sm_features_in_stream_features() {
     let seed = load("xep0198-seed/03-stream-features-max.xml");
     assert_eq!(
         features_of(&seed),
-        vec![Feature {
-            ns: Namespace::Sm1,
-            optional: true,
-            max: Some(600),
-            stanzas: Some(10),
+        vec![match feature(Namespace::Sm1, true, Some(600), Some(10)) {
+            Sm::Feature(f) => f,
+            other => panic!("{other:?}"),
         }]
     );
     // The SASL2 inline <sm/> is not a top-level stream feature.
@@ -493,12 +518,7 @@ fn pseudo_xml_session_is_not_stream_management() {
 fn handled_count_too_high_example_is_our_stream_error() {
     let el = load("xep0198-current/17-handled-count-too-high.xml");
     let spec = StreamError::try_from(el).expect("XEP-0198 Example 17 is a stream error");
-    let ours = HandledCountTooHigh {
-        ns: Namespace::Sm3,
-        h: 10,
-        send_count: 8,
-    }
-    .to_stream_error();
+    let ours = HandledCountTooHigh::new(Namespace::Sm3, 10, 8).to_stream_error();
     assert_eq!(spec.condition, StreamCondition::UndefinedCondition);
     assert_eq!(ours.condition, spec.condition);
     assert_eq!(ours.application_specific, spec.application_specific);
@@ -630,14 +650,7 @@ fn inline_replies_in_success_and_bound() {
     // XEP-0388 Example 9: resumed inside <success/>, and no <bound/> (never both).
     let root = load("inline/07-xep0388-ex09-success-resumed.xml");
     let reply = inline::reply_in_success(&root).expect("<resumed/>");
-    assert_eq!(
-        parse(reply),
-        Sm::Nonza(Nonza::Resumed(Resumed {
-            ns: sm3,
-            previd: id("124"),
-            h: Some(345),
-        }))
-    );
+    assert_eq!(parse(reply), resumed(sm3, "124", Some(345)));
     let mut bound = Vec::new();
     collect(&root, "bound", ns::BIND2, &mut bound);
     collect(&root, "bound", ns::BIND2_XEP0198_EXAMPLES, &mut bound);
@@ -660,10 +673,10 @@ fn resume_typed_value_from_spec_shape() {
         .expect("parses");
     assert_eq!(
         parse(&el),
-        Sm::Nonza(Nonza::Resume(Resume {
-            ns: Namespace::Sm3,
-            previd: id("some-long-sm-id"),
-            h: Some(7),
-        }))
+        Sm::Nonza(Nonza::Resume(Resume::new(
+            Namespace::Sm3,
+            id("some-long-sm-id"),
+            Some(7)
+        )))
     );
 }
