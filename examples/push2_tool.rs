@@ -4,7 +4,7 @@
 //! cargo run --example push2_tool -- keygen
 //! echo hello | cargo run --example push2_tool -- encrypt --ua-public B64 --auth-secret B64
 //! cargo run --example push2_tool -- decrypt --ua-private B64 --auth-secret B64 < body.b64
-//! cargo run --example push2_tool -- jwt --key @vapid.pem --aud https://push.example.com --sub mailto:ops@example.com
+//! cargo run --example push2_tool -- jwt --key @vapid.pem --endpoint https://push.example.com/x --sub mailto:ops@example.com
 //! cargo run --example push2_tool -- verify-jwt --public-key B64 --aud https://push.example.com TOKEN
 //! ```
 //! Every subcommand takes `--help`. Errors are one line on stderr with a non-zero exit: 2 for
@@ -13,13 +13,15 @@
 
 use std::io::{Read as _, Write as _};
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use xmpp_tether::push2_crypto::keys::{AuthSecret, EcKeyPair, EcPublicKey, UaKeys, VapidKey};
-use xmpp_tether::push2_crypto::vapid::{Claims, VapidSigner};
-use xmpp_tether::push2_crypto::{b64, jwt, webpush};
+use xmpp_tether::push2_crypto::hazmat::b64;
+use xmpp_tether::push2_crypto::jwt::{self, Policy};
+use xmpp_tether::push2_crypto::{
+    AuthSecret, Claims, EcKeyPair, EcPublicKey, Now, UaKeys, VapidKey, VapidSigner, vapid,
+};
 
 const USAGE: &str = "\
 usage: push2_tool <command> [options]   (push2_tool <command> --help for each)
@@ -56,19 +58,25 @@ Decrypts an RFC 8291 body (base64 on stdin, either alphabet) and writes the plai
 to stdout.";
 
 const HELP_JWT: &str = "\
-usage: push2_tool jwt --key KEY --aud ORIGIN [--sub URI] [--ttl SECONDS] [--claim NAME=VALUE]...
-                      [--authorization]
+usage: push2_tool jwt --key KEY (--endpoint URL | --aud ORIGIN) [--sub URI] [--ttl SECONDS]
+                      [--claim NAME=VALUE]... [--authorization]
 
 Signs an ES256 VAPID token valid for --ttl seconds (default 43200, at most 86400).
 KEY is the push2 form (base64 PKCS#8 without armour), PEM text, or @FILE holding either.
+The aud claim is the origin of the push resource (RFC 8292 section 2): --endpoint derives it
+from the push endpoint URL; --aud takes it as is and must already be an origin
+(https://push.example.com, no path). --sub is the contact URI (mailto: or https:): RFC 8292
+makes it optional, but push services commonly refuse tokens without it, so the tool warns
+when it is missing.
 --authorization prints the whole `vapid t=..., k=...` header value instead of the token.";
 
 const HELP_VERIFY: &str = "\
 usage: push2_tool verify-jwt (--public-key B64 TOKEN | --authorization 'vapid t=..., k=...')
-                             [--aud ORIGIN]
+                             [--aud ORIGIN] [--allow-high-s]
 
 Verifies signature, alg, exp (after now, at most 24 h ahead) and, with --aud, the audience.
-Prints the claims as JSON.";
+Signatures must be in low-S form unless --allow-high-s (OpenSSL-based signers, Prosody's
+mod_push2 among them, emit the other form half the time). Prints the claims as JSON.";
 
 /// A failure: the message and whether it was bad usage (exit 2) or bad input (exit 1).
 #[derive(Debug, PartialEq)]
@@ -139,8 +147,11 @@ fn spec(command: &str) -> (&'static [&'static str], &'static [&'static str]) {
     match command {
         "encrypt" => (&["ua-public", "auth-secret"], &[]),
         "decrypt" => (&["ua-private", "auth-secret"], &[]),
-        "jwt" => (&["key", "aud", "sub", "ttl", "claim"], &["authorization"]),
-        "verify-jwt" => (&["public-key", "aud", "authorization"], &[]),
+        "jwt" => (
+            &["key", "aud", "endpoint", "sub", "ttl", "claim"],
+            &["authorization"],
+        ),
+        "verify-jwt" => (&["public-key", "aud", "authorization"], &["allow-high-s"]),
         _ => (&[], &[]),
     }
 }
@@ -220,14 +231,13 @@ fn os_rng() -> Result<ChaCha20Rng, Failure> {
     Ok(ChaCha20Rng::from_seed(seed))
 }
 
+/// The clocks, read once: a one-shot program, so its monotonic epoch is now.
 #[expect(
     clippy::disallowed_methods,
     reason = "the command-line tool owns the real clock"
 )]
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+fn now() -> Now {
+    Now::new(Default::default(), SystemTime::now())
 }
 
 fn read_stdin() -> Result<Vec<u8>, Failure> {
@@ -264,7 +274,7 @@ fn encrypt(options: &Options) -> Result<(), Failure> {
     let auth =
         AuthSecret::from_base64(options.need("auth-secret")?).map_err(input("--auth-secret"))?;
     let plaintext = read_stdin()?;
-    let body = webpush::encrypt(&mut os_rng()?, &ua_public, &auth, &plaintext)
+    let body = xmpp_tether::push2_crypto::encrypt(&mut os_rng()?, &ua_public, &auth, &plaintext)
         .map_err(input("encrypt"))?;
     println!("{}", b64::encode_std(&body));
     Ok(())
@@ -278,7 +288,7 @@ fn decrypt(options: &Options) -> Result<(), Failure> {
         AuthSecret::from_base64(options.need("auth-secret")?).map_err(input("--auth-secret"))?;
     let body_text = String::from_utf8(read_stdin()?).map_err(input("stdin"))?;
     let body = b64::decode(&body_text).map_err(input("body on stdin"))?;
-    let plaintext = webpush::decrypt(
+    let plaintext = xmpp_tether::push2_crypto::decrypt(
         &UaKeys {
             key_pair,
             auth_secret,
@@ -298,10 +308,42 @@ fn sign_jwt(options: &Options) -> Result<(), Failure> {
         Some(path) => std::fs::read_to_string(path).map_err(input(path))?,
         None => key_arg.to_owned(),
     };
-    let key = VapidKey::from_text(&key_text).map_err(input("--key"))?;
-    let mut claims = Claims::new(options.need("aud")?);
-    if let Some(sub) = options.get("sub") {
-        claims = claims.with_sub(sub);
+    let (out, warnings) = make_jwt(options, &key_text, now())?;
+    for warning in warnings {
+        eprintln!("push2_tool: warning: {warning}");
+    }
+    println!("{out}");
+    Ok(())
+}
+
+/// The token (or header value) `jwt` prints, and the warnings it writes to stderr first.
+fn make_jwt(options: &Options, key_text: &str, now: Now) -> Result<(String, Vec<String>), Failure> {
+    let mut claims = match (options.get("endpoint"), options.get("aud")) {
+        (Some(endpoint), None) => Claims::for_endpoint(endpoint).map_err(input("--endpoint"))?,
+        (None, Some(aud)) => {
+            // RFC 8292 section 2: the origin of the push resource, nothing else.
+            match vapid::origin(aud) {
+                Ok(origin) if origin == aud => Claims::new(aud),
+                Ok(origin) => {
+                    return Err(input("--aud")(format!(
+                        "{aud:?} is not an origin (did you mean {origin}? or pass the push \
+                         endpoint as --endpoint)"
+                    )));
+                }
+                Err(error) => return Err(input("--aud")(format!("not an origin: {error}"))),
+            }
+        }
+        (Some(_), Some(_)) => return Err(usage("give --endpoint or --aud, not both")),
+        (None, None) => return Err(usage("--endpoint or --aud is required (try --help)")),
+    };
+    let mut warnings = Vec::new();
+    match options.get("sub") {
+        Some(sub) => claims = claims.with_sub(sub),
+        None => warnings.push(
+            "no --sub: push services commonly refuse VAPID tokens without a contact URI \
+             (mailto: or https:)"
+                .to_owned(),
+        ),
     }
     for (_, value) in options.pairs.iter().filter(|(n, _)| n == "claim") {
         let (claim, text) = value
@@ -315,23 +357,30 @@ fn sign_jwt(options: &Options) -> Result<(), Failure> {
             .map_err(|_| usage(format!("--ttl {ttl:?} is not a number of seconds")))?,
         None => 12 * 60 * 60,
     };
+    let key = VapidKey::from_text(key_text).map_err(input("--key"))?;
     let signer = VapidSigner::new(&key).map_err(input("--key"))?;
-    let now = now();
-    let exp = now.saturating_add(ttl);
+    let token = signer
+        .sign(now, &claims, Duration::from_secs(ttl))
+        .map_err(input("jwt"))?;
     let out = if options.flag("authorization") {
-        signer.authorization(&claims, exp, now)
+        token.authorization()
     } else {
-        signer.sign(&claims, exp, now)
+        token.as_str()
     };
-    println!("{}", out.map_err(input("jwt"))?);
-    Ok(())
+    Ok((out.to_owned(), warnings))
 }
 
 fn verify_jwt(options: &Options) -> Result<(), Failure> {
-    let aud = options.get("aud");
+    let mut policy = Policy::new();
+    if let Some(aud) = options.get("aud") {
+        policy = policy.with_audience(aud);
+    }
+    if options.flag("allow-high-s") {
+        policy = policy.with_high_s_allowed();
+    }
     let claims = if let Some(value) = options.get("authorization") {
         options.no_positional()?;
-        jwt::verify_authorization(value, now(), aud)
+        jwt::verify_authorization(now(), value, &policy)
             .map_err(input("verify"))?
             .0
     } else {
@@ -340,7 +389,7 @@ fn verify_jwt(options: &Options) -> Result<(), Failure> {
         let [token] = options.positional.as_slice() else {
             return Err(usage("verify-jwt takes exactly one TOKEN (try --help)"));
         };
-        jwt::verify(token, &key, now(), aud).map_err(input("verify"))?
+        jwt::verify(now(), token, &key, &policy).map_err(input("verify"))?
     };
     println!("{}", serde_json::Value::Object(claims.all));
     Ok(())
@@ -370,6 +419,7 @@ mod tests {
             &["keygen", "--verbose"][..],
             &["encrypt", "--ua-public", "x", "--auth-secert", "y"],
             &["jwt", "--key", "k", "--aud", "a", "--public-key", "p"],
+            &["verify-jwt", "--endpoint", "e", "TOKEN"],
             &["verify-jwt", "--sub", "s", "TOKEN"],
         ] {
             let message = usage_error(line);
@@ -443,5 +493,89 @@ mod tests {
             matches!(result, Err(Failure { usage: false, .. })),
             "{result:?}"
         );
+    }
+
+    fn jwt_with(extra: &[&str]) -> Result<(String, Vec<String>), Failure> {
+        let key = VapidKey::generate(&mut ChaCha20Rng::seed_from_u64(1)).unwrap();
+        let mut line = vec!["--key", "@unused"];
+        line.extend_from_slice(extra);
+        let options = Options::parse("jwt", &args(&line)).unwrap();
+        let now = Now::new(
+            Default::default(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        );
+        make_jwt(&options, key.to_push2().unwrap().as_str(), now)
+    }
+
+    #[test]
+    fn jwt_aud_must_be_an_origin() {
+        for bad in [
+            "https://push.example.com/path",
+            "https://push.example.com/",
+            "not a url",
+        ] {
+            let result = jwt_with(&["--aud", bad, "--sub", "mailto:a@b.example"]);
+            match result {
+                Err(Failure {
+                    message,
+                    usage: false,
+                }) => {
+                    assert!(message.starts_with("--aud: "), "{bad}: {message}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let hint = jwt_with(&["--aud", "https://Push.Example.com:443/x"]).unwrap_err();
+        assert!(
+            hint.message
+                .contains("did you mean https://push.example.com?"),
+            "{}",
+            hint.message
+        );
+        let (token, _) = jwt_with(&[
+            "--aud",
+            "https://push.example.com",
+            "--sub",
+            "mailto:a@b.example",
+        ])
+        .unwrap();
+        let (_, derived) =
+            jwt_with(&["--endpoint", "https://push.example.com/wpush/v2/x"]).unwrap();
+        assert!(derived.len() == 1 && token.split('.').count() == 3);
+        assert_eq!(
+            usage_error(&[
+                "jwt",
+                "--key",
+                "k",
+                "--aud",
+                "https://a.example",
+                "--endpoint",
+                "https://a.example/x"
+            ]),
+            "give --endpoint or --aud, not both"
+        );
+        assert_eq!(
+            usage_error(&["jwt", "--key", "k"]),
+            "--endpoint or --aud is required (try --help)"
+        );
+    }
+
+    #[test]
+    fn jwt_without_sub_warns() {
+        let (_, warnings) = jwt_with(&["--endpoint", "https://push.example.com/x"]).unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].starts_with("no --sub: push services commonly refuse"),
+            "{warnings:?}"
+        );
+        let (_, none) = jwt_with(&[
+            "--endpoint",
+            "https://push.example.com/x",
+            "--sub",
+            "mailto:a@b.example",
+        ])
+        .unwrap();
+        assert!(none.is_empty());
+        assert!(HELP_JWT.contains("push services commonly refuse tokens without it"));
     }
 }

@@ -11,16 +11,20 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use serde_json::{Value, json};
-use xmpp_tether::push2_crypto::b64;
+use xmpp_parsers::forwarding::Forwarded;
+use xmpp_parsers::message::{Lang, Message};
 use xmpp_tether::push2_crypto::backend::{Backend, RustCrypto};
-use xmpp_tether::push2_crypto::keys::{UaKeys, VapidKey};
-use xmpp_tether::push2_crypto::vapid::{Claims, TokenCache, VapidSigner};
-use xmpp_tether::push2_crypto::{ece, jwt, webpush};
+use xmpp_tether::push2_crypto::hazmat::b64;
+use xmpp_tether::push2_crypto::jwt::{self, Policy};
+use xmpp_tether::push2_crypto::{
+    Claims, Envelope, JwtError, Now, Padding, TokenCache, UaKeys, VapidKey, VapidSigner, ece,
+    webpush,
+};
 
 // The push2_tool example's argument-handling tests (`#[cfg(test)]` in the example) run here:
 // examples are built, not tested, by `cargo test`, and this is the push2-crypto test target.
@@ -34,8 +38,9 @@ mod push2_tool;
 /// Bound on the Python process; it needs well under a second.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The workspace root: this package is `tests/` (tether-interop).
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// Kills the child by pid if the test ends early.
@@ -225,6 +230,24 @@ fn we_decrypt_http_ece_output() {
     }
 }
 
+/// The `(r, n - s)` twin of a token's `r || s` signature (n is the P-256 group order).
+fn high_s_twin(token: &str) -> String {
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63,
+        0x25, 0x51,
+    ];
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let mut signature = b64::decode(signature).unwrap();
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = i16::from(N[i]) - i16::from(signature[32 + i]) - borrow;
+        borrow = i16::from(d < 0);
+        signature[32 + i] = u8::try_from(d + 256 * borrow).unwrap();
+    }
+    format!("{signed}.{}", b64::encode_url(&signature))
+}
+
 #[test]
 #[ignore = "real peer: run by ./ci.sh"]
 #[expect(
@@ -232,71 +255,119 @@ fn we_decrypt_http_ece_output() {
     reason = "PyJWT checks exp against the real clock"
 )]
 fn pyjwt_verifies_our_tokens() {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = Now::new(Default::default(), SystemTime::now());
     let mut rng = ChaCha20Rng::seed_from_u64(4);
     let key = VapidKey::generate(&mut rng).unwrap();
     let other = VapidKey::generate(&mut rng).unwrap();
-    let claims = Claims::new("https://push.example.com")
+    let claims = Claims::for_endpoint("https://push.example.com/wpush/v2/gAAAA")
+        .unwrap()
         .with_sub("mailto:ops@example.com")
         .with_claim("jti", "n\"1");
     let default_signer = VapidSigner::new(&key).unwrap();
     let rustcrypto_signer = VapidSigner::<RustCrypto>::with_backend(&key).unwrap();
     let mut cache = TokenCache::new();
-    let cached = cache
-        .token(now, &default_signer, &claims)
-        .unwrap()
-        .to_owned();
     let tokens = [
-        cached,
-        rustcrypto_signer.sign(&claims, now + 3600, now).unwrap(),
-        default_signer.sign(&claims, now + 86_400, now).unwrap(),
+        cache.token(now, &key, &claims).unwrap(),
+        rustcrypto_signer
+            .sign(now, &claims, Duration::from_secs(3600))
+            .unwrap(),
+        default_signer
+            .sign(now, &claims, Duration::from_secs(86_400))
+            .unwrap(),
     ];
+    let verify = |token: &str, aud: &str, key: &VapidKey| {
+        json!({"op": "jwt_verify", "token": token, "aud": aud,
+               "public_key": key.public_key().to_base64url()})
+    };
+    let aud = "https://push.example.com";
     let mut cases: Vec<Value> = tokens
         .iter()
-        .map(|token| {
-            json!({"op": "jwt_verify", "token": token, "aud": "https://push.example.com",
-                   "public_key": key.public_key().to_base64url()})
-        })
+        .map(|t| verify(t.as_str(), aud, &key))
         .collect();
     // Under the wrong key, and with the wrong audience, PyJWT must refuse.
-    cases.push(
-        json!({"op": "jwt_verify", "token": tokens[0], "aud": "https://push.example.com",
-                      "public_key": other.public_key().to_base64url()}),
-    );
-    cases.push(
-        json!({"op": "jwt_verify", "token": tokens[0], "aud": "https://other.example",
-                      "public_key": key.public_key().to_base64url()}),
-    );
+    cases.push(verify(tokens[0].as_str(), aud, &other));
+    cases.push(verify(tokens[0].as_str(), "https://other.example", &key));
+    // The high-S twin of our token: PyJWT takes it (as OpenSSL-based verifiers do), ours
+    // refuses it unless the policy allows it.
+    let twin = high_s_twin(tokens[0].as_str());
+    cases.push(verify(&twin, aud, &key));
     let results = python(&cases);
     for (token, result) in tokens.iter().zip(&results) {
         let claims = result
             .as_ref()
-            .unwrap_or_else(|e| panic!("PyJWT refused {token}: {e}"));
-        assert_eq!(claims["aud"], "https://push.example.com");
+            .unwrap_or_else(|e| panic!("PyJWT refused {token:?}: {e}"));
+        assert_eq!(claims["aud"], aud);
         assert_eq!(claims["sub"], "mailto:ops@example.com");
         assert_eq!(claims["jti"], "n\"1");
-        let ours = jwt::verify(token, key.public_key(), now, None).unwrap();
+        let ours = jwt::verify(now, token.as_str(), key.public_key(), &Policy::new()).unwrap();
         assert_eq!(claims["exp"], ours.exp);
     }
-    assert!(
-        results[3]
-            .as_ref()
-            .unwrap_err()
-            .contains("InvalidSignatureError"),
-        "{:?}",
-        results[3]
+    for (result, error) in results[3..5]
+        .iter()
+        .zip(["InvalidSignatureError", "InvalidAudienceError"])
+    {
+        assert!(result.as_ref().unwrap_err().contains(error), "{result:?}");
+    }
+    assert_eq!(results[5].as_ref().unwrap()["aud"], aud);
+    assert_eq!(
+        jwt::verify(now, &twin, key.public_key(), &Policy::new()),
+        Err(JwtError::HighS)
     );
-    assert!(
-        results[4]
-            .as_ref()
-            .unwrap_err()
-            .contains("InvalidAudienceError"),
-        "{:?}",
-        results[4]
+    let lenient = Policy::new().with_high_s_allowed().with_audience(aud);
+    assert!(jwt::verify(now, &twin, key.public_key(), &lenient).is_ok());
+}
+
+/// A push2 notification as a server builds it (envelope, padded to the RFC 8291 bound,
+/// encrypted) decrypts with http_ece and with the hand-written RFC 8291 decryption, to an
+/// envelope this crate parses back.
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn python_decrypts_padded_envelopes() {
+    let mut rng = ChaCha20Rng::seed_from_u64(6);
+    let now = Now::new(
+        Default::default(),
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
     );
+    let mut cases = Vec::new();
+    let mut envelopes = Vec::new();
+    for (body_len, padding) in [
+        (10, Padding::fill()),
+        (3000, Padding::fill()),
+        (200, Padding::random_up_to_fit()),
+        (200, Padding::random(64).within(1024)),
+    ] {
+        let device = UaKeys::generate(&mut rng).unwrap();
+        let message = Message::new(Some("juliet@capulet.lit".parse().unwrap()))
+            .with_body(Lang::default(), "x".repeat(body_len));
+        let envelope = Envelope::new(Forwarded {
+            delay: None,
+            message,
+        })
+        .with_time(now);
+        let plaintext = envelope.to_padded_bytes(&mut rng, padding).unwrap();
+        assert!(plaintext.len() <= padding.limit());
+        let body = xmpp_tether::push2_crypto::encrypt(
+            &mut rng,
+            device.public_key(),
+            &device.auth_secret,
+            &plaintext,
+        )
+        .unwrap();
+        for op in ["webpush_decrypt", "webpush_decrypt_by_hand"] {
+            cases.push(json!({
+                "op": op,
+                "ua_private": b64::encode_url(device.key_pair.private_bytes()),
+                "auth": device.auth_secret.to_base64url().as_str(),
+                "body": b64::encode_url(&body),
+            }));
+            envelopes.push(envelope.clone());
+        }
+    }
+    for (result, envelope) in python(&cases).into_iter().zip(envelopes) {
+        let mut parsed = Envelope::from_bytes(&decode(&result.unwrap())).unwrap();
+        parsed.rpad = None;
+        assert_eq!(parsed, envelope);
+    }
 }
 
 #[test]
