@@ -127,6 +127,8 @@ fn undrained_outputs_refuse_a_snapshot() {
     );
 }
 
+type Edit = Box<dyn FnOnce(&mut serde_json::Value)>;
+
 fn tampered(edit: impl FnOnce(&mut serde_json::Value)) -> Result<Tracker, RestoreError> {
     let mut value = json(&busy().snapshot(t0()).expect("drained"));
     edit(&mut value);
@@ -135,7 +137,7 @@ fn tampered(edit: impl FnOnce(&mut serde_json::Value)) -> Result<Tracker, Restor
 
 #[test]
 fn tampered_snapshots_are_refused() {
-    let cases: Vec<(Box<dyn FnOnce(&mut serde_json::Value)>, RestoreError)> = vec![
+    let cases: Vec<(Edit, RestoreError)> = vec![
         (
             Box::new(|v| v["entries"][0]["presence"] = 9.into()),
             RestoreError::DanglingPresence {

@@ -2,6 +2,8 @@
 //! it annotated when its sender goes stale, and again with the empty annotation when it is
 //! fresh again.
 
+#[cfg(any(test, feature = "__fuzzing"))]
+mod invariants;
 mod presence;
 mod reconcile;
 #[cfg(feature = "serde")]
@@ -438,17 +440,18 @@ impl Tracker {
         let Some(id) = self.t.find_party(&key) else {
             return Ok(());
         };
-        let forgotten = self.t.forget_watched(id) + self.t.forget_watching(id);
-        let occupants: Vec<Id> = self.t.party(id).occupants.iter().copied().collect();
-        for occupant in occupants {
-            // Its rooms will see it leave; until then nothing can make it stale.
-            self.t.unlink_occupant(occupant);
-            self.t.release_party(occupant);
-        }
         let row = self.t.party_mut(id);
         row.paused = false;
         row.interest = Interest::Unknown;
         row.current = None;
+        let forgotten = self.t.forget_watched(id) + self.t.forget_watching(id);
+        let occupants: Vec<Id> = self.t.party(id).occupants.iter().copied().collect();
+        for occupant in occupants {
+            // Its rooms will see it leave; until then nothing can make it stale. Unlinking
+            // the last occupant may release the session's row: nothing reads it after this.
+            self.t.unlink_occupant(occupant);
+            self.t.release_party(occupant);
+        }
         self.t.release_party(id);
         self.forgotten(key, forgotten);
         Ok(())
@@ -496,11 +499,14 @@ impl Tracker {
                 return Ok(());
             }
         };
-        if self.t.party(id).real != Some(real) {
+        // An occupant is never its own real JID; re-joining with the same one changes nothing.
+        if real != id && self.t.party(id).real != Some(real) {
             self.t.link_occupant(id, real);
             let mut cache = Annotations::default();
             let _ = self.reconcile_source(&mut cache, id);
         }
+        self.t.release_party(real);
+        self.t.release_party(id);
         Ok(())
     }
 

@@ -131,7 +131,7 @@ impl Tracker {
         }
         // A remote watcher of a remote sender: we only pass it through (an occupant of one
         // of our rooms has a local JID as sender).
-        if !local_to && !local_from {
+        if !local_to && !local_from || from == to {
             return Relay::Untracked(Untracked::NeverStale);
         }
         match self.t.find_party(&to) {

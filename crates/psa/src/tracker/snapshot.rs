@@ -177,6 +177,13 @@ impl Tracker {
                 at,
             });
         }
+        // A deterministic order, whatever the slabs' history.
+        snapshot
+            .parties
+            .sort_by(|a, b| a.jid.as_str().cmp(b.jid.as_str()));
+        snapshot
+            .domains
+            .sort_by(|a, b| a.domain.as_str().cmp(b.domain.as_str()));
         Ok(snapshot)
     }
 

@@ -99,7 +99,7 @@ impl<T> Slab<T> {
         self.items.get_mut(id as usize)?.as_mut()
     }
 
-    #[cfg(any(feature = "serde", feature = "__fuzzing"))]
+    #[cfg(any(test, feature = "serde", feature = "__fuzzing"))]
     pub(crate) fn iter(&self) -> impl Iterator<Item = (Id, &T)> {
         self.items
             .iter()
