@@ -201,7 +201,8 @@ impl Client {
     ///   [`handle_disconnect`](Self::handle_disconnect) first;
     /// - [`Refusal::QueueFull`]: the server is not acknowledging. Stream management is over:
     ///   every held stanza is handed back in [`ClientEvent::HandedBack`] and the stream is
-    ///   closed with `resource-constraint`.
+    ///   closed with `resource-constraint` (while disconnected there is no stream to close:
+    ///   the session is given up and stream management is off).
     pub fn send(&mut self, now: Now, stanza: Element) -> Result<(), Refused<Element>> {
         if !elements::is_stanza(&stanza) {
             return Err(Refused::new(Refusal::NotAStanza, stanza));
@@ -213,13 +214,22 @@ impl Client {
                 return Ok(());
             }
             Phase::Closed => return Err(Refused::new(Refusal::Closed, stanza)),
-            Phase::Enabling { .. } | Phase::On => self.core.send(now, stanza, limit),
+            // Stanzas sent after `<enable/>` count (§4); the ack policy applies once enabled.
+            Phase::Enabling { .. } => self.core.send(now, stanza, limit, false),
+            Phase::On => self.core.send(now, stanza, limit, true),
             Phase::Disconnected | Phase::Resuming { .. } => {
                 self.core.counters.hold(stanza, now.wall(), limit)
             }
         };
         result.map_err(|stanza| {
-            self.overflow();
+            if self.phase == Phase::Disconnected {
+                // No stream to close: the session is given up, and nothing is queued for the
+                // next connection.
+                self.core.hand_back_all(HandBackReason::QueueOverflow);
+                self.reset();
+            } else {
+                self.overflow();
+            }
             Refused::new(Refusal::QueueFull { limit }, stanza)
         })
     }

@@ -198,9 +198,17 @@ impl<E: CoreEvent> Core<E> {
             .push_back(Transmit::uncounted(stanza, now.wall()));
     }
 
-    /// Counts, queues and writes a stanza, asking for an ack if the policy says so. Hands it
-    /// back at `limit`.
-    pub(crate) fn send(&mut self, now: Now, stanza: Element, limit: usize) -> Result<(), Element> {
+    /// Counts, queues and writes a stanza, asking for an ack if the policy says so and
+    /// `may_request` (a client that has not yet received `<enabled/>` must not: a server
+    /// deciding on its `<enable/>` ignores an early `<r/>`, which would then time out). Hands
+    /// it back at `limit`.
+    pub(crate) fn send(
+        &mut self,
+        now: Now,
+        stanza: Element,
+        limit: usize,
+        may_request: bool,
+    ) -> Result<(), Element> {
         if self.counters.queue.len() >= limit {
             return Err(stanza);
         }
@@ -215,7 +223,9 @@ impl<E: CoreEvent> Core<E> {
             first_sent: now.wall(),
         });
         self.waiting_since.get_or_insert(now.monotonic());
-        self.after_send(now);
+        if may_request {
+            self.after_send(now);
+        }
         Ok(())
     }
 

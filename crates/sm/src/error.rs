@@ -249,6 +249,9 @@ pub enum Refusal {
     /// §7.7.2.2).
     #[error("the resource is bound on another stream")]
     ResourceInUse,
+    /// This stream has already bound another resource (RFC 6120 §7.1: one per stream).
+    #[error("the stream has bound another resource already")]
+    AlreadyBound,
     /// The JID belongs to another account than the stream's.
     #[error("the JID belongs to another account")]
     NotOwner,

@@ -169,7 +169,13 @@ pub enum ServerEvent {
     },
     /// Another stream resumed this stream's session (XEP-0198 §5): the `conflict` stream
     /// error is queued and the machine is closed; its unacknowledged stanzas moved to the new
-    /// stream. Fires once.
+    /// stream. Also when this stream ends (a close, a fatal error) while another stream waits
+    /// to take its session over: the session goes there with every stanza. And on a stream
+    /// still waiting for a take-over ([`Server::is_resume_pending`])
+    /// when a newer `<resume/>` for the same session supersedes it: `conflict` too, so its
+    /// client keeps the session and resumes again. Fires once.
+    ///
+    /// [`Server::is_resume_pending`]: crate::Server::is_resume_pending
     TakenOver,
     /// The connection was lost and the session hibernates in the store until its deadline
     /// (once). Stanzas for its full JID now go to [`crate::SessionStore::push`].

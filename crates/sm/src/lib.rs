@@ -53,6 +53,8 @@
 //! let enabled = server.poll_transmit().ok_or("no <enabled/>")?.into_element();
 //! let _ = client.handle_element(now, enabled)?;
 //! assert!(client.is_enabled() && server.is_enabled());
+//! assert!(matches!(client.poll_event(), Some(ClientEvent::Enabled { resume: true, .. })));
+//! assert!(matches!(server.poll_event(), Some(ServerEvent::Enabled { id: Some(_) })));
 //!
 //! // The client sends a message... and the link dies before it arrives.
 //! let msg: Element = "<message xmlns='jabber:client' to='romeo@example.net'><body>hi</body></message>".parse()?;

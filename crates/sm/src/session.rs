@@ -21,7 +21,7 @@ use crate::transmit::Unacked;
 /// A [`crate::SessionStore`] holds these; with the `serde` feature one serialises on its own
 /// (stanzas as XML text), so a cluster can keep each session in the store it already runs and
 /// resume it on another node. Reading one back validates it like peer data
-/// ([`HibernatedSession::validate`]); see the crate docs on how far a store must be trusted.
+/// (what a record may contain); see the crate docs on how far a store must be trusted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HibernatedSession {
     pub(crate) id: SmId,

@@ -13,7 +13,7 @@ use crate::ns::{self, Namespace};
 const ECHO_LIMIT: usize = 64;
 
 /// A malformed XEP-0198 element. The stream error to answer with is `bad-format` for a
-/// top-level element (RFC 6120 §4.9.3.1); [`crate::Error::answer`] builds it.
+/// top-level element (RFC 6120 §4.9.3.1); [`crate::PeerError::answer`] builds it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParseError {

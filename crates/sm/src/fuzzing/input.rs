@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use arbitrary::Arbitrary;
 use minidom::Element;
 use minidom::rxml::NcName;
+use xmpp_tether_core::{Monotonic, Now};
 
 use crate::elements::{Feature, Nonza, SmId};
 use crate::ns::{self, Namespace};
@@ -144,25 +145,42 @@ pub(crate) fn stanza(kind: u8) -> Element {
     }
 }
 
-/// Virtual time: starts at a fixed instant and only moves forward.
+/// Virtual time: both clocks start at fixed points; the monotonic one only moves forward, the
+/// wall clock also jumps (NTP steps, in either direction).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Clock(pub(crate) SystemTime);
+pub(crate) struct Clock(pub(crate) Now);
 
 impl Clock {
     pub(crate) fn new() -> Self {
-        Self(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        Self(Now::new(
+            Monotonic::ZERO,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        ))
     }
 
     pub(crate) fn advance(&mut self, by: Duration) {
-        if let Some(later) = self.0.checked_add(by) {
-            self.0 = later;
-        }
+        self.0 = self.0.advance(by);
+    }
+
+    /// Steps the wall clock by `secs` (either way); the monotonic clock stays. It stays after
+    /// 1970, as real clocks do (a `SystemTime` before the epoch does not serialise).
+    pub(crate) fn step_wall(&mut self, secs: i32) {
+        let step = Duration::from_secs(u64::from(secs.unsigned_abs()));
+        let wall = self.0.wall();
+        let stepped = if secs < 0 {
+            wall.checked_sub(step)
+                .filter(|t| *t >= SystemTime::UNIX_EPOCH)
+        } else {
+            wall.checked_add(step)
+        };
+        self.0 = self.0.with_wall(stepped.unwrap_or(wall));
     }
 
     /// Jumps to `deadline` if it is later than now.
-    pub(crate) fn reach(&mut self, deadline: SystemTime) {
-        if deadline > self.0 {
-            self.0 = deadline;
+    pub(crate) fn reach(&mut self, deadline: Monotonic) {
+        let by = deadline - self.0.monotonic();
+        if deadline != Monotonic::MAX {
+            self.0 = self.0.advance(by);
         }
     }
 }
@@ -181,18 +199,63 @@ pub(crate) fn check_emitted(element: &Element) {
     }
 }
 
-/// Checks the answer to a peer error and says whether it is fatal: peer data never causes a
-/// misuse, a `<failed/>` answer parses, and the fatal flag agrees with the answer's kind.
-pub(crate) fn check_peer_error(error: &crate::Error) -> bool {
+/// Checks the answer to a peer error and says whether it is fatal: the fatal flag agrees with
+/// the answer's kind, and a `<failed/>` answer parses. `Closed` is always fatal.
+pub(crate) fn check_error(error: &crate::Error) -> bool {
     let crate::Error::Peer(peer) = error else {
-        panic!("peer data caused a misuse: {error:?}");
+        assert!(error.is_fatal(), "a closed machine's error must be fatal");
+        return true;
     };
-    // `Error::is_fatal` builds the answer again; one build is enough here.
-    let answer = peer.answer();
-    let fatal = matches!(answer, Some(crate::Answer::StreamError(_)));
+    let answer = peer.answer(crate::Placement::TopLevel);
+    let fatal = matches!(answer, crate::Answer::StreamError(_));
     assert_eq!(fatal, peer.is_fatal(), "{peer:?}");
-    if let Some(crate::Answer::Failed(failed)) = &answer {
+    assert_eq!(fatal, error.is_fatal(), "{peer:?}");
+    if let crate::Answer::Failed(failed, _) = &answer {
         check_emitted(failed);
     }
     fatal
+}
+
+/// A counted stanza with a unique id, so the ledgers can tell each one's fate.
+pub(crate) fn numbered(kind: u8, n: u64) -> Element {
+    let mut stanza = stanza(kind);
+    if let Ok(name) = NcName::try_from("id") {
+        stanza.set_attr(minidom::rxml::Namespace::NONE, name, format!("f{n}"));
+    }
+    stanza
+}
+
+/// The id [`numbered`] gave a stanza.
+pub(crate) fn number_of(stanza: &Element) -> Option<u64> {
+    stanza.attr("id")?.strip_prefix('f')?.parse().ok()
+}
+
+/// What became of every numbered stanza given to a machine: nothing lost, nothing invented,
+/// nothing handed out twice (DESIGN.md promise 2).
+#[derive(Debug, Default)]
+pub(crate) struct Ledger {
+    /// Stanzas given away and kept by a machine, by number.
+    pub(crate) given: std::collections::BTreeSet<u64>,
+    /// Stanzas that came back: acknowledged, handed back, refused, or written unmanaged.
+    pub(crate) done: std::collections::BTreeSet<u64>,
+}
+
+impl Ledger {
+    pub(crate) fn give(&mut self, n: u64) {
+        assert!(self.given.insert(n), "stanza {n} given twice");
+    }
+
+    /// A stanza came back (or left for good); each one only once.
+    pub(crate) fn done(&mut self, stanza: &Element) {
+        let Some(n) = number_of(stanza) else {
+            panic!("a stanza nobody gave came back: {stanza:?}");
+        };
+        assert!(self.given.contains(&n), "stanza {n} was never given");
+        assert!(self.done.insert(n), "stanza {n} came back twice");
+    }
+
+    /// How many are still held somewhere.
+    pub(crate) fn held(&self) -> usize {
+        self.given.len() - self.done.len()
+    }
 }

@@ -1,25 +1,30 @@
-//! The server target: [`Server`] streams and a [`SessionStore`] against fuzzed clients.
-//!
-//! One stream is current; a stream replaced while still open is kept as `old`, so a later
-//! `<resume/>` can take its session over (XEP-0198 §5).
+//! The server target: a [`SessionStore`] and several [`Server`] streams against fuzzed
+//! clients, with take-overs (through the streams' wake-ups, delivered when the input says),
+//! drops, disconnects, pushes, time and wall-clock steps, and restarts through a snapshot.
+//! After every operation nothing may be lost: each stanza given to a stream or the store is
+//! held by one, or came back exactly once (acknowledged, handed back, refused, or written
+//! unmanaged); and the store's indexes agree with each other.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use jid::{BareJid, FullJid};
+use minidom::Element;
 use rand_core::{TryCryptoRng, TryRng};
 use xmpp_parsers::stanza_error::DefinedCondition;
 
-use super::client::{Ledger, Policy};
-use super::input::{Clock, Input, MAX_OPS, check_emitted, check_peer_error, stanza};
-use crate::Server;
-use crate::config::{ServerConfig, StoreConfig};
-use crate::elements::SmId;
-use crate::error::{Error, Misuse, PeerError};
-use crate::event::Incoming;
+use super::client::{Policy, placement};
+use super::input::{Clock, Input, Ledger, MAX_OPS, check_emitted, check_error, numbered};
+use crate::config::{EnablePolicy, ServerConfig, StoreConfig};
+use crate::elements::{self, Enable, Resume, SmId};
+use crate::error::Refusal;
+use crate::event::ServerEvent;
 use crate::ns::Namespace;
+use crate::server::Server;
 use crate::session::HibernatedSession;
-use crate::store::{Claim, SessionStore, StoreError, StoreEvent};
+use crate::store::{Route, SessionStore, StoreEvent, StreamHandle};
 
 #[derive(Debug, Arbitrary)]
 struct Setup {
@@ -30,32 +35,53 @@ struct Setup {
     ack: Policy,
     max_queue: u8,
     max_hibernated: u8,
+    max_per_account: u8,
     max_remembered: u8,
+    ask: bool,
+    handover_timeout: u8,
+    seed: u64,
 }
 
 #[derive(Debug, Arbitrary)]
 enum Op {
-    /// The client wrote this.
-    Feed(Input),
-    Bound,
-    AcceptEnable(u64),
-    RejectEnable,
-    /// Answer the pending `<resume/>` from the store: resume, take over, or fail.
-    Claim,
-    RejectResume(Option<u32>),
-    Send(u8),
-    RequestAck,
-    /// The connection dropped: hibernate (or hand back), and a new stream starts.
-    Disconnect(bool),
-    /// A new stream starts while the current one stays open.
-    NewStream(bool),
-    Close,
-    StorePush(u8, u8),
-    /// Route a stanza to the hibernated session of `owners[i]/fuzz`, found by full JID.
-    StorePushTo(bool, u8),
+    /// A new authenticated stream of `owners[i]`.
+    Open(u8),
+    /// Stream `s` reads this at the top level.
+    Feed(u8, Input),
+    /// Stream `s` reads this inline (SASL2 or Bind2).
+    Inline(u8, Input, u8),
+    /// Stream `s` binds resource `r` of its owner.
+    Bind(u8, u8),
+    /// Stream `s` reads a well-formed `<enable/>`.
+    Enable(u8, u8, bool, Option<u16>, u8),
+    /// Stream `s` reads a well-formed `<resume/>` for a known SM-ID.
+    Resume(u8, u8, Option<u16>, u8),
+    Accept(u8),
+    Reject(u8),
+    /// Stream `s` sends a stanza.
+    Send(u8, u8),
+    /// The router delivers a stanza to resource `r` of `owners[o]`, wherever it is.
+    Route(u8, u8, u8),
+    RequestAck(u8),
+    /// Every woken stream's task runs.
+    Wake,
+    /// Stream `s`'s task runs (spuriously or not).
+    WakeOne(u8),
+    Disconnect(u8),
+    Close(u8),
+    /// Stream `s`'s task is aborted: its `Server` is dropped.
+    Drop(u8),
     Advance(u16),
     AdvanceMillis(u16),
+    WallStep(i32),
     FireTimeout,
+    /// Every stream hibernates, the store goes through a snapshot and back.
+    Restart,
+    /// A session from another node (owner, resource, stanzas, that node's RNG seed) is
+    /// offered to `adopt`.
+    Migrate(u8, u8, u8, u64),
+    /// The RNG starts again from this seed (SM-ID collisions).
+    Reseed(u64),
 }
 
 /// A deterministic stand-in for a CSPRNG, seeded from the input. Not random: the fuzzer
@@ -89,70 +115,48 @@ impl TryRng for Rng {
 
 impl TryCryptoRng for Rng {}
 
-struct World {
-    config: ServerConfig,
-    /// juliet and romeo own streams; mallory only probes the store.
-    owners: [BareJid; 3],
-    current: Server,
-    old: Option<Server>,
-    store: SessionStore,
-    /// Unacknowledged stanzas inside hibernated sessions in the store.
-    in_store: u64,
-    ledger: Ledger,
-    ids: Vec<SmId>,
-    pending_resume: Option<SmId>,
-    clock: Clock,
+/// The index of the store's timer handle in the wake log.
+const TIMER: usize = usize::MAX;
+/// The most streams one input opens.
+const MAX_STREAMS: usize = 12;
+
+/// A handle that writes down which stream was woken.
+#[derive(Debug, Clone)]
+struct Handle {
+    index: usize,
+    log: Rc<RefCell<Vec<usize>>>,
 }
 
-/// Replays the operations in `data` on server streams and a store; panics if an invariant
-/// breaks.
+impl StreamHandle for Handle {
+    fn wake(&self) {
+        self.log.borrow_mut().push(self.index);
+    }
+}
+
+struct World {
+    config: ServerConfig,
+    /// juliet and romeo own streams; mallory only opens streams that probe.
+    owners: [BareJid; 3],
+    streams: Vec<Option<Server<Handle>>>,
+    store: SessionStore<Handle>,
+    log: Rc<RefCell<Vec<usize>>>,
+    rng: Rng,
+    ledger: Ledger,
+    ids: Vec<SmId>,
+    clock: Clock,
+    next: u64,
+}
+
+/// Replays the operations in `data` on server streams and their store; panics if an
+/// invariant breaks.
 pub fn server(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let Ok(setup) = Setup::arbitrary(&mut u) else {
         return;
     };
-    let config = ServerConfig {
-        namespaces: match setup.namespaces % 3 {
-            0 => vec![Namespace::Sm2, Namespace::Sm3],
-            1 => vec![Namespace::Sm1],
-            _ => Namespace::ALL.to_vec(),
-        },
-        resume: setup.resume,
-        max_resume: u32::from(setup.max_resume),
-        default_resume: u32::from(setup.default_resume),
-        location: None,
-        ack: setup.ack.policy(),
-        max_queue: usize::from(setup.max_queue % 32),
-    };
-    let store_config = StoreConfig {
-        max_hibernated: usize::from(setup.max_hibernated % 8),
-        max_remembered: usize::from(setup.max_remembered % 8),
-    };
-    let max_hibernated = store_config.max_hibernated;
-
-    let (Ok(juliet), Ok(romeo), Ok(mallory)) = (
-        "juliet@example.com".parse::<BareJid>(),
-        "romeo@example.net".parse::<BareJid>(),
-        "mallory@example.org".parse::<BareJid>(),
-    ) else {
+    let Some(mut world) = World::new(&setup) else {
         return;
     };
-    let mut world = World {
-        current: Server::new(config.clone(), juliet.clone()),
-        config,
-        owners: [juliet, romeo, mallory],
-        old: None,
-        store: SessionStore::new(store_config),
-        in_store: 0,
-        ledger: Ledger::default(),
-        ids: Vec::new(),
-        pending_resume: None,
-        clock: Clock::new(),
-    };
-    for feature in world.current.features() {
-        check_emitted(&feature);
-    }
-
     for _ in 0..MAX_OPS {
         // `arbitrary` pads exhausted input with zeros; stop instead of replaying padding.
         if u.is_empty() {
@@ -162,300 +166,532 @@ pub fn server(data: &[u8]) {
             break;
         };
         world.step(op);
+        world.settle_wakes_of_the_timer();
         world.drain();
-        world.check(max_hibernated);
+        world.check();
     }
+    world.finish();
 }
 
 impl World {
+    fn new(setup: &Setup) -> Option<Self> {
+        let store = StoreConfig {
+            max_hibernated: usize::from(setup.max_hibernated % 8),
+            max_per_account: usize::from(setup.max_per_account % 5),
+            max_remembered: usize::from(setup.max_remembered % 8),
+        };
+        let config = ServerConfig {
+            namespaces: match setup.namespaces % 3 {
+                0 => vec![Namespace::Sm2, Namespace::Sm3],
+                1 => vec![Namespace::Sm1],
+                _ => Namespace::ALL.to_vec(),
+            },
+            resume: setup.resume,
+            max_resume: u32::from(setup.max_resume),
+            default_resume: u32::from(setup.default_resume),
+            ack: setup.ack.policy(),
+            max_queue: usize::from(setup.max_queue % 32),
+            enable: if setup.ask {
+                EnablePolicy::Ask
+            } else {
+                EnablePolicy::Accept
+            },
+            handover_timeout: Duration::from_secs(u64::from(setup.handover_timeout % 30)),
+            store,
+            ..ServerConfig::default()
+        };
+        let owners = [
+            "juliet@example.com".parse().ok()?,
+            "romeo@example.net".parse().ok()?,
+            "mallory@example.org".parse().ok()?,
+        ];
+        let log = Rc::default();
+        let store = SessionStore::new(config.clone());
+        for feature in store.features() {
+            check_emitted(&feature);
+        }
+        let world = Self {
+            config,
+            owners,
+            streams: Vec::new(),
+            store,
+            log,
+            rng: Rng(setup.seed),
+            ledger: Ledger::default(),
+            ids: Vec::new(),
+            clock: Clock::new(),
+            next: 0,
+        };
+        world.store.set_timer_handle(world.handle(TIMER));
+        Some(world)
+    }
+
+    fn handle(&self, index: usize) -> Handle {
+        Handle {
+            index,
+            log: Rc::clone(&self.log),
+        }
+    }
+
+    /// The stream an operand picks, if it is still there.
+    fn pick(&self, s: u8) -> Option<usize> {
+        let n = self.streams.len();
+        (n > 0)
+            .then(|| usize::from(s) % n)
+            .filter(|&i| self.streams[i].is_some())
+    }
+
+    fn jid(&self, owner: &BareJid, r: u8) -> Option<FullJid> {
+        owner.with_resource_str(&format!("r{}", r % 3)).ok()
+    }
+
     fn step(&mut self, op: Op) {
         let now = self.clock.0;
         match op {
-            Op::Feed(input) => {
-                let Some(element) = input.build(&self.ids) else {
-                    return;
-                };
-                if self.current.is_closed() {
-                    // Reading on after the end is the caller's mistake, and nothing is routed.
-                    let result = self.current.handle_element(now, element);
-                    assert!(
-                        matches!(result, Err(Error::Misuse(Misuse::Closed(_)))),
-                        "{result:?}"
-                    );
-                    return;
-                }
-                match self.current.handle_element(now, element) {
-                    Ok(Incoming::ResumeRequest(r)) => self.pending_resume = Some(r.previd),
-                    Ok(_) => {}
-                    Err(e) => self.on_error(&e),
+            Op::Open(o) => {
+                if self.streams.len() < MAX_STREAMS {
+                    let owner = self.owners[usize::from(o) % 3].clone();
+                    let handle = self.handle(self.streams.len());
+                    let server = self.store.stream(owner, handle, &mut self.rng);
+                    self.streams.push(Some(server));
                 }
             }
-            Op::Bound => {
-                let full = format!("{}/fuzz", self.current.owner());
-                if let Ok(jid) = full.parse::<FullJid>() {
-                    // Refused on a resumed stream: never both resumed and bound.
-                    let resumed = self.current.is_resumed();
-                    let result = self.current.bound(now, jid);
-                    assert!(!resumed || result.is_err());
+            Op::Feed(s, input) => {
+                let element = input.build(&self.ids);
+                if let (Some(i), Some(element)) = (self.pick(s), element) {
+                    self.feed(i, element, 0);
                 }
             }
-            Op::AcceptEnable(seed) => {
-                if let Ok(enabled) = self.current.accept_enable(now, &mut Rng(seed)) {
-                    check_emitted(&enabled);
-                    if let Some(id) = self.current.id().cloned() {
-                        assert_eq!(id.as_str().len(), 32, "128-bit SM-ID");
-                        self.store
-                            .register(id.clone(), self.current.owner().clone());
-                        self.ids.push(id);
-                    }
+            Op::Inline(s, input, p) => {
+                let element = input.build(&self.ids);
+                if let (Some(i), Some(element)) = (self.pick(s), element) {
+                    self.feed(i, element, p);
                 }
             }
-            Op::RejectEnable => {
-                if let Ok(failed) = self
-                    .current
-                    .reject_enable(now, DefinedCondition::FeatureNotImplemented)
-                {
-                    check_emitted(&failed);
+            Op::Bind(s, r) => self.bind(s, r),
+            Op::Enable(s, ns, resume, max, p) => {
+                if let Some(i) = self.pick(s) {
+                    let ns = self.config.namespaces[usize::from(ns) % self.config.namespaces.len()];
+                    let mut enable = Enable::new(ns);
+                    enable.resume = resume;
+                    enable.max = max.map(u32::from);
+                    self.feed(i, enable.into(), p);
                 }
             }
-            Op::Claim => self.claim(),
-            Op::RejectResume(h) => {
-                if let Ok(failed) = self.current.reject_resume(now, h) {
-                    self.pending_resume = None;
-                    check_emitted(&failed);
-                }
-            }
-            Op::Send(kind) => {
-                let was_on = self.current.is_enabled();
-                match self.current.send(now, stanza(kind)) {
-                    Ok(()) if was_on => self.ledger.created += 1,
-                    Ok(()) => {}
-                    Err(Error::Peer(PeerError::QueueOverflow { .. })) => {
-                        self.ledger.created += 1;
-                        self.end_current();
-                    }
-                    Err(Error::Misuse(Misuse::NotAStanza(_) | Misuse::Closed(_))) => {}
-                    Err(other) => panic!("send failed unexpectedly: {other:?}"),
-                }
-            }
-            Op::RequestAck => self.current.request_ack(now),
-            Op::Disconnect(other) => {
-                if let Some(session) = self.current.handle_disconnect(now) {
-                    self.hibernate(session);
-                } else {
-                    self.end_current();
-                }
-                self.new_stream(other);
-            }
-            Op::NewStream(other) => {
-                if let Some(mut older) = self.old.take() {
-                    older.close(now);
-                    drain_server(&mut older, &mut self.ledger, &mut self.ids);
-                    if let Some(id) = older.id() {
-                        self.store.end(id, older.handled());
-                    }
-                }
-                let previous = std::mem::replace(
-                    &mut self.current,
-                    Server::new(self.config.clone(), self.owners[0].clone()),
-                );
-                self.old = Some(previous);
-                self.new_stream(other);
-            }
-            Op::Close => {
-                self.current.close(now);
-                self.end_current();
-            }
-            Op::StorePush(id, kind) => {
-                let Some(id) = self
+            Op::Resume(s, id, h, p) => {
+                let previd = self
                     .ids
                     .get(usize::from(id) % self.ids.len().max(1))
-                    .cloned()
-                else {
-                    return;
-                };
-                if self.store.push(now, &id, stanza(kind)).is_ok() {
-                    self.ledger.created += 1;
-                    self.in_store += 1;
+                    .cloned();
+                if let (Some(i), Some(previd)) = (self.pick(s), previd) {
+                    let ns = self.config.namespaces[0];
+                    let resume = Resume::new(ns, previd, h.map(u32::from));
+                    self.feed(i, resume.into(), p);
                 }
             }
-            Op::StorePushTo(other, kind) => {
-                let full = format!("{}/fuzz", self.owners[usize::from(other)]);
-                let Ok(jid) = full.parse::<FullJid>() else {
-                    return;
-                };
-                let Some(id) = self.store.find(&jid).cloned() else {
-                    return;
-                };
-                match self.store.push(now, &id, stanza(kind)) {
-                    Ok(()) => {
-                        self.ledger.created += 1;
-                        self.in_store += 1;
-                    }
-                    // find() takes no time: push expires a session already past its deadline
-                    // (its stanzas come back in StoreEvent::Expired) and hands this one back.
-                    Err(StoreError::UnknownSession { stanza, .. }) => {
-                        assert!(
-                            self.store.find(&jid).is_none(),
-                            "push refused a live lookup"
-                        );
-                        drop(stanza);
-                    }
-                    Err(_) => {}
+            Op::Accept(s) => {
+                if let Some(server) = self.pick(s).and_then(|i| self.streams[i].as_mut()) {
+                    let _ = server.accept_enable(now);
                 }
             }
-            Op::Advance(secs) => self.advance(Duration::from_secs(u64::from(secs))),
-            Op::AdvanceMillis(ms) => self.advance(Duration::from_millis(u64::from(ms))),
+            Op::Reject(s) => {
+                if let Some(server) = self.pick(s).and_then(|i| self.streams[i].as_mut()) {
+                    let _ = server.reject_enable(now, DefinedCondition::PolicyViolation);
+                }
+            }
+            Op::Send(s, kind) => {
+                if let Some(i) = self.pick(s) {
+                    self.next += 1;
+                    let stanza = numbered(kind, self.next);
+                    self.send_on(i, stanza);
+                }
+            }
+            Op::Route(o, r, kind) => self.route(o, r, kind),
+            Op::RequestAck(s) => {
+                if let Some(server) = self.pick(s).and_then(|i| self.streams[i].as_mut()) {
+                    server.request_ack(now);
+                }
+            }
+            Op::Wake => {
+                let woken: Vec<usize> = std::mem::take(&mut *self.log.borrow_mut());
+                for i in woken {
+                    if let Some(Some(server)) = self.streams.get_mut(i) {
+                        server.handle_wake(now);
+                    }
+                }
+            }
+            Op::WakeOne(s) => {
+                if let Some(server) = self.pick(s).and_then(|i| self.streams[i].as_mut()) {
+                    server.handle_wake(now);
+                }
+            }
+            Op::Disconnect(s) => {
+                if let Some(server) = self.pick(s).and_then(|i| self.streams[i].as_mut()) {
+                    server.handle_disconnect(now);
+                    assert!(server.is_closed());
+                }
+            }
+            Op::Close(s) => {
+                if let Some(server) = self.pick(s).and_then(|i| self.streams[i].as_mut()) {
+                    server.close(now);
+                    assert!(server.is_closed());
+                }
+            }
+            Op::Drop(s) => {
+                if let Some(i) = self.pick(s) {
+                    self.drain();
+                    drop(self.streams[i].take());
+                }
+            }
+            Op::Advance(secs) => self.tick(Duration::from_secs(u64::from(secs))),
+            Op::AdvanceMillis(ms) => self.tick(Duration::from_millis(u64::from(ms))),
+            Op::WallStep(secs) => {
+                self.clock.step_wall(secs);
+                self.tick(Duration::ZERO);
+            }
             Op::FireTimeout => {
-                let next = [self.current.poll_timeout(), self.store.poll_timeout()]
-                    .into_iter()
+                let deadline = self
+                    .streams
+                    .iter()
                     .flatten()
+                    .filter_map(Server::poll_timeout)
+                    .chain(self.store.poll_timeout())
                     .min();
-                if let Some(deadline) = next {
+                if let Some(deadline) = deadline {
                     self.clock.reach(deadline);
                 }
-                self.advance(Duration::ZERO);
-                let now = self.clock.0;
-                let mut rounds = 0;
-                while self.current.poll_timeout().is_some_and(|d| d <= now) {
-                    self.current.handle_timeout(now);
-                    rounds += 1;
-                    assert!(rounds <= 3, "handle_timeout does not move the deadline on");
+                self.tick(Duration::ZERO);
+            }
+            Op::Restart => self.restart(),
+            Op::Migrate(o, r, count, seed) => self.migrate(o, r, count, seed),
+            Op::Reseed(seed) => self.rng = Rng(seed),
+        }
+    }
+
+    fn feed(&mut self, i: usize, element: Element, p: u8) {
+        let now = self.clock.0;
+        let Some(server) = self.streams[i].as_mut() else {
+            return;
+        };
+        let closed = server.is_closed();
+        let result = match placement(p) {
+            crate::Placement::TopLevel => server.handle_element(now, element),
+            other => server.handle_inline(now, element, other),
+        };
+        if closed {
+            // Reading on after the end hands the element back; a loop keyed on
+            // "is this fatal" ends.
+            assert!(matches!(&result, Err(e) if e.is_fatal()), "{result:?}");
+        }
+        if let Err(e) = result
+            && check_error(&e)
+        {
+            assert!(server.is_closed(), "fatal, yet the stream goes on");
+            assert_eq!(server.unacked(), 0, "a fatal error left stanzas behind");
+        }
+    }
+
+    fn bind(&mut self, s: u8, r: u8) {
+        let now = self.clock.0;
+        let Some(i) = self.pick(s) else {
+            return;
+        };
+        let Some(server) = self.streams[i].as_mut() else {
+            return;
+        };
+        let Some(jid) = server
+            .owner()
+            .with_resource_str(&format!("r{}", r % 3))
+            .ok()
+        else {
+            return;
+        };
+        let resumed = server.is_resumed();
+        let result = server.handle_bind(now, jid.clone());
+        // Never both resumed and bound.
+        assert!(!resumed || result.is_err());
+        if result.is_ok() {
+            assert!(
+                matches!(self.store.route(&jid), Some(Route::Live(h)) if h.index == i),
+                "a bound JID routes to its stream"
+            );
+        }
+    }
+
+    /// Gives `stanza` to stream `i`; the ledger follows it.
+    fn send_on(&mut self, i: usize, stanza: Element) {
+        let now = self.clock.0;
+        let Some(server) = self.streams[i].as_mut() else {
+            return;
+        };
+        let is_stanza = elements::is_stanza(&stanza);
+        let n = self.next;
+        match server.send(now, stanza) {
+            Ok(()) => self.ledger.give(n),
+            Err(refused) => {
+                let (reason, stanza) = refused.into_parts();
+                match reason {
+                    Refusal::NotAStanza => assert!(!is_stanza),
+                    Refusal::Closed => assert!(server.is_closed() || server.is_resume_pending()),
+                    Refusal::QueueFull { .. } => assert!(server.is_closed()),
+                    other => panic!("send refused unexpectedly: {other:?}"),
                 }
-                assert!(self.store.poll_timeout().is_none_or(|d| d > now));
+                if is_stanza {
+                    self.ledger.give(n);
+                    self.ledger.done(&stanza);
+                }
             }
         }
     }
 
-    fn advance(&mut self, by: Duration) {
+    /// What a router does with a stanza for a full JID.
+    fn route(&mut self, o: u8, r: u8, kind: u8) {
+        let now = self.clock.0;
+        let owner = self.owners[usize::from(o) % 3].clone();
+        let Some(jid) = self.jid(&owner, r) else {
+            return;
+        };
+        self.next += 1;
+        let stanza = numbered(kind, self.next);
+        match self.store.route(&jid) {
+            Some(Route::Live(handle)) => {
+                assert!(
+                    self.streams.get(handle.index).is_some_and(Option::is_some),
+                    "routed to a stream that is gone"
+                );
+                self.send_on(handle.index, stanza);
+            }
+            Some(Route::Hibernated(id)) => {
+                assert!(
+                    self.store.hibernated(&owner).iter().any(|(h, _)| *h == id),
+                    "routed to {id}, which the account does not list"
+                );
+                let is_stanza = elements::is_stanza(&stanza);
+                match self.store.push(now, &jid, stanza) {
+                    Ok(()) => self.ledger.give(self.next),
+                    Err(refused) => {
+                        let (reason, stanza) = refused.into_parts();
+                        assert!(matches!(
+                            reason,
+                            Refusal::NotAStanza
+                                | Refusal::QueueFull { .. }
+                                | Refusal::UnknownSession
+                        ));
+                        if is_stanza {
+                            self.ledger.give(self.next);
+                            self.ledger.done(&stanza);
+                        }
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Time moves on by `by`; every stream and the store get a (possibly spurious) timeout.
+    fn tick(&mut self, by: Duration) {
         self.clock.advance(by);
         let now = self.clock.0;
-        self.current.handle_timeout(now);
+        for server in self.streams.iter_mut().flatten() {
+            server.handle_timeout(now);
+        }
         self.store.handle_timeout(now);
     }
 
-    fn on_error(&mut self, e: &Error) {
-        if check_peer_error(e) {
-            assert_eq!(self.current.unacked(), 0, "fatal error left stanzas behind");
-            assert!(!self.current.is_enabled());
-            self.end_current();
+    /// The store's timer task runs whenever its handle was woken.
+    fn settle_wakes_of_the_timer(&mut self) {
+        let timer_woken = {
+            let mut log = self.log.borrow_mut();
+            let before = log.len();
+            log.retain(|&i| i != TIMER);
+            log.len() != before
+        };
+        if timer_woken {
+            self.store.handle_timeout(self.clock.0);
         }
     }
 
-    fn claim(&mut self) {
+    /// A server restart: every stream hibernates, the store is written and read back.
+    fn restart(&mut self) {
         let now = self.clock.0;
-        let Some(previd) = self.pending_resume.clone() else {
+        for server in self.streams.iter_mut().flatten() {
+            server.handle_disconnect(now);
+        }
+        self.drain();
+        let snapshot = self.store.snapshot(now);
+        #[cfg(feature = "serde")]
+        let snapshot = {
+            let json = serde_json::to_string(&snapshot);
+            assert!(json.is_ok(), "our own snapshot serialises: {json:?}");
+            let back = json.ok().and_then(|j| serde_json::from_str(&j).ok());
+            assert!(back.is_some(), "our own snapshot deserialises");
+            back.unwrap_or(snapshot)
+        };
+        let restored = SessionStore::restore(self.config.clone(), snapshot, now);
+        assert!(restored.is_ok(), "our own snapshot restores: {restored:?}");
+        if let Ok(store) = restored {
+            for slot in &mut self.streams {
+                // Closed: dropping one touches nothing.
+                drop(slot.take());
+            }
+            self.log.borrow_mut().clear();
+            self.store = store;
+            self.store.set_timer_handle(self.handle(TIMER));
+        }
+    }
+
+    /// Another node hibernated a session (with `count` stanzas) and hands the record over:
+    /// it is adopted here, or refused and handed back whole.
+    fn migrate(&mut self, o: u8, r: u8, count: u8, seed: u64) {
+        let now = self.clock.0;
+        let owner = self.owners[usize::from(o) % 2].clone();
+        let Some(jid) = self.jid(&owner, r) else {
             return;
         };
-        // An account that owns nothing learns nothing, whatever the id (XEP-0198 §5).
-        assert_eq!(
-            self.store.claim(now, &previd, &self.owners[2]),
-            Claim::Failed { h: None }
-        );
-        let owner = self.current.owner().clone();
-        match self.store.claim(now, &previd, &owner) {
-            Claim::Hibernated(session) => {
-                self.in_store -= session.unacked() as u64;
-                self.accept(session);
+        let node = SessionStore::new(self.config.clone());
+        let mut stream = node.stream(owner, self.handle(TIMER), &mut Rng(seed));
+        if stream.handle_bind(now, jid).is_err() {
+            return;
+        }
+        let ns = self.config.namespaces[0];
+        let _ = stream.handle_element(now, Enable::new(ns).with_resume().into());
+        let _ = stream.accept_enable(now);
+        for _ in 0..count % 4 {
+            self.next += 1;
+            if stream.send(now, numbered(0, self.next)).is_ok() {
+                self.ledger.give(self.next);
             }
-            Claim::Live => {
-                let taken = self
-                    .old
-                    .as_mut()
-                    .filter(|old| old.id() == Some(&previd))
-                    .and_then(|old| old.take_over(now).ok());
-                match taken {
-                    Some((session, error)) => {
-                        check_emitted(&error.into());
-                        self.accept(session);
-                    }
-                    None => {
-                        let _ = self.current.reject_resume(now, None);
-                        self.pending_resume = None;
-                    }
-                }
+        }
+        stream.handle_disconnect(now);
+        while let Some(out) = stream.poll_transmit() {
+            if !out.is_counted() && elements::is_stanza(&out) {
+                self.ledger.done(&out);
             }
-            Claim::Failed { h } => {
-                if let Ok(failed) = self.current.reject_resume(now, h) {
-                    check_emitted(&failed);
-                }
-                self.pending_resume = None;
+        }
+        while let Some(event) = stream.poll_event() {
+            if let ServerEvent::HandedBack { stanzas, .. } = event {
+                stanzas.iter().for_each(|u| self.ledger.done(&u.stanza));
+            }
+        }
+        drop(stream);
+        let Some(record) = node.snapshot(now).sessions.pop() else {
+            // Not resumable here (or evicted at once): the node handed the stanzas back.
+            while let Some(StoreEvent::HandedBack { stanzas, .. }) = node.poll_event() {
+                stanzas.iter().for_each(|u| self.ledger.done(&u.stanza));
+            }
+            return;
+        };
+        drop(node);
+        if let Err(refused) = self.store.adopt(now, record) {
+            let (reason, record) = refused.into_parts();
+            assert!(
+                matches!(
+                    reason,
+                    Refusal::DuplicateId(_) | Refusal::ResourceInUse | Refusal::Invalid(_)
+                ),
+                "{reason:?}"
+            );
+            for u in record.into_unacked() {
+                self.ledger.done(&u.stanza);
             }
         }
     }
 
-    fn accept(&mut self, session: HibernatedSession) {
-        let now = self.clock.0;
-        self.pending_resume = None;
-        match self.current.accept_resume(now, session) {
-            Ok(resumed) => check_emitted(&resumed),
-            Err(Error::Misuse(Misuse::WrongSession(session))) => {
-                self.ledger.destroyed += session.into_unacked().len() as u64;
-            }
-            Err(e) => self.on_error(&e),
-        }
-    }
-
-    fn hibernate(&mut self, session: HibernatedSession) {
-        self.in_store += session.unacked() as u64;
-        self.store.hibernate(self.clock.0, session);
-    }
-
-    /// The current stream is over for good: remember its `h` for a late `<resume/>`.
-    fn end_current(&mut self) {
-        self.pending_resume = None;
-        if let Some(id) = self.current.id() {
-            self.store.end(id, self.current.handled());
-        }
-    }
-
-    fn new_stream(&mut self, other: bool) {
-        // Whatever the ending stream still has to report must be drained first.
-        drain_server(&mut self.current, &mut self.ledger, &mut self.ids);
-        let owner = self.owners[usize::from(other)].clone();
-        self.current = Server::new(self.config.clone(), owner);
-        self.pending_resume = None;
-    }
-
+    /// Every element written and every event, into the ledger.
     fn drain(&mut self) {
-        drain_server(&mut self.current, &mut self.ledger, &mut self.ids);
-        if let Some(old) = self.old.as_mut() {
-            drain_server(old, &mut self.ledger, &mut self.ids);
+        for i in 0..self.streams.len() {
+            let Some(server) = self.streams[i].as_mut() else {
+                continue;
+            };
+            while let Some(out) = server.poll_transmit() {
+                if !out.is_counted() && elements::is_stanza(&out) {
+                    // Written while stream management was off: it left for good.
+                    self.ledger.done(&out);
+                }
+                check_emitted(&out);
+            }
+            while let Some(event) = server.poll_event() {
+                match event {
+                    ServerEvent::Acked { stanzas, .. } => {
+                        assert!(!stanzas.is_empty(), "an Acked event acknowledges something");
+                        stanzas.iter().for_each(|s| self.ledger.done(s));
+                    }
+                    ServerEvent::HandedBack { stanzas, .. } => {
+                        assert!(!stanzas.is_empty(), "HandedBack carries stanzas");
+                        stanzas.iter().for_each(|u| self.ledger.done(&u.stanza));
+                    }
+                    ServerEvent::Enabled { id: Some(id) } => self.ids.push(id),
+                    _ => {}
+                }
+            }
         }
         while let Some(event) = self.store.poll_event() {
-            match event {
-                StoreEvent::Expired { stanzas, .. } => {
-                    self.ledger.destroyed += stanzas.len() as u64;
-                    self.in_store -= stanzas.len() as u64;
+            let StoreEvent::HandedBack { stanzas, .. } = event;
+            stanzas.iter().for_each(|u| self.ledger.done(&u.stanza));
+        }
+        self.ids.truncate(64);
+    }
+
+    /// Nothing lost, limits kept, indexes in agreement.
+    fn check(&self) {
+        let now = self.clock.0;
+        let live: usize = self.streams.iter().flatten().map(Server::unacked).sum();
+        let snapshot = self.store.snapshot(now);
+        let stored: usize = snapshot
+            .sessions
+            .iter()
+            .map(HibernatedSession::unacked)
+            .sum();
+        assert_eq!(
+            self.ledger.held(),
+            live + stored,
+            "a stanza was lost or invented"
+        );
+        let limits = &self.config.store;
+        let mut listed = 0;
+        for owner in &self.owners {
+            let sessions = self.store.hibernated(owner);
+            assert!(
+                sessions.len() <= limits.max_per_account,
+                "per-account limit"
+            );
+            listed += sessions.len();
+            for (id, jid) in sessions {
+                if let Some(jid) = jid {
+                    assert!(
+                        matches!(self.store.route(&jid), Some(Route::Hibernated(h)) if h == id),
+                        "the JID index of {id} is stale"
+                    );
+                }
+            }
+            for (jid, route) in self.store.resources(owner) {
+                if let Route::Live(handle) = route {
+                    let stream = self.streams.get(handle.index).and_then(Option::as_ref);
+                    assert!(
+                        stream.is_some_and(|s| !s.is_closed() && s.resource() == Some(&jid)),
+                        "{jid} routes to a stream that does not hold it"
+                    );
                 }
             }
         }
+        assert_eq!(listed, self.store.hibernated_count(), "indexes disagree");
+        assert!(self.store.hibernated_count() <= limits.max_hibernated);
     }
 
-    fn check(&self, max_hibernated: usize) {
-        let max_queue = self.config.max_queue;
-        assert!(
-            self.current.unacked() <= max_queue,
-            "queue beyond its bound"
-        );
-        assert!(self.store.hibernated() <= max_hibernated);
-        let old = self.old.as_ref().map_or(0, Server::unacked);
-        assert_eq!(
-            self.ledger.created,
-            self.ledger.destroyed + (self.current.unacked() + old) as u64 + self.in_store,
-            "a stanza was lost or invented"
-        );
-    }
-}
-
-fn drain_server(server: &mut Server, ledger: &mut Ledger, ids: &mut Vec<SmId>) {
-    while let Some(out) = server.poll_transmit() {
-        assert!(!out.is_stanza() || crate::elements::is_stanza(&out));
-        check_emitted(&out);
-    }
-    while let Some(event) = server.poll_event() {
-        if let Some(id) = ledger.on_event(&event) {
-            ids.push(id);
+    /// Every stream closes and every session expires: everything comes back.
+    fn finish(&mut self) {
+        let now = self.clock.0;
+        for server in self.streams.iter_mut().flatten() {
+            server.close(now);
         }
+        self.drain();
+        self.clock.advance(Duration::from_secs(u64::from(u32::MAX)));
+        self.tick(Duration::ZERO);
+        self.drain();
+        assert_eq!(
+            self.ledger.held(),
+            0,
+            "stanzas still held after every deadline"
+        );
     }
 }

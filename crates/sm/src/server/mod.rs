@@ -204,7 +204,9 @@ impl<H: StreamHandle> Server<H> {
     /// # Errors
     /// The JID is handed back: [`Refusal::ResourceInUse`] if another live stream holds it
     /// (pick another resource, RFC 6120 §7.7.2.2), [`Refusal::Resumed`] on a resumed stream
-    /// (XEP-0198 §5: never both), [`Refusal::Closed`] on a closed one.
+    /// (XEP-0198 §5: never both), [`Refusal::Closed`] on a closed one,
+    /// [`Refusal::AlreadyBound`] if this stream bound another resource before (one per
+    /// stream, RFC 6120 §7.1). Binding the same JID again is a no-op.
     pub fn handle_bind(&mut self, now: Now, jid: FullJid) -> Result<(), Refused<FullJid>> {
         self.last_now = Some(now);
         if self.resumed || self.is_resume_pending() {
@@ -212,6 +214,11 @@ impl<H: StreamHandle> Server<H> {
         }
         if self.phase == Phase::Closed {
             return Err(Refused::new(Refusal::Closed, jid));
+        }
+        match &self.resource {
+            Some(bound) if *bound == jid => return Ok(()),
+            Some(_) => return Err(Refused::new(Refusal::AlreadyBound, jid)),
+            None => {}
         }
         if jid.to_bare() != self.owner {
             return Err(Refused::new(Refusal::NotOwner, jid));
@@ -447,7 +454,7 @@ impl<H: StreamHandle> Server<H> {
                 return Ok(());
             }
         }
-        self.core.send(now, stanza, limit).map_err(|stanza| {
+        self.core.send(now, stanza, limit, true).map_err(|stanza| {
             self.core.overflow(limit);
             self.fail(HandBackReason::QueueOverflow);
             Refused::new(Refusal::QueueFull { limit }, stanza)

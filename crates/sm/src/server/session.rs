@@ -146,8 +146,8 @@ impl<H: StreamHandle> Server<H> {
                 match self.store.with(|t| t.collect_handover(key, &previd)) {
                     Ok(Some(session)) => self.adopt_handed_over(now, session, h, placement),
                     Ok(None) => {}
-                    // Another stream resumed the session after us: it wins.
-                    Err(()) => self.refuse_resume(previd, None, placement),
+                    // A newer `<resume/>` for the session came on another stream: it wins.
+                    Err(()) => self.superseded(),
                 }
             }
             _ => {}
@@ -166,6 +166,23 @@ impl<H: StreamHandle> Server<H> {
             StreamCondition::Conflict,
             "en",
             "This session was resumed on another stream.",
+        );
+        self.core.nonza(error, Placement::TopLevel);
+        self.close_stream();
+        self.core.event(ServerEvent::TakenOver);
+    }
+
+    /// A newer `<resume/>` for the same session arrived on another stream while this one
+    /// waited for the take-over (the client gave up on this connection, or this request is
+    /// stale). The newer one wins; this stream gets `conflict`, as a stream whose session is
+    /// taken over does, so that the session stays resumable: `<failed/>` would tell the client
+    /// to give it up.
+    fn superseded(&mut self) {
+        self.core.abort_connection();
+        let error = StreamError::new(
+            StreamCondition::Conflict,
+            "en",
+            "This session is being resumed on another stream.",
         );
         self.core.nonza(error, Placement::TopLevel);
         self.close_stream();
@@ -242,7 +259,12 @@ impl<H: StreamHandle> Server<H> {
         self.close_stream();
     }
 
-    fn hibernate(&mut self, now: Now, session: HibernatedSession) {
+    /// Hibernates `session` for its granted time from `now`, when its last stream was lost.
+    /// The deadline is set here, not when the session left a stream: a session handed over to
+    /// a stream that then lost its connection was in memory all along, and a wall-clock step
+    /// in between must not shorten (or stretch) its life.
+    fn hibernate(&mut self, now: Now, mut session: HibernatedSession) {
+        session.deadline = HibernatedSession::deadline_from(now, session.max);
         let (id, jid) = (session.id.clone(), session.resource.clone());
         let due = now.monotonic_for(session.deadline);
         match self.store.with(|t| t.hibernate(session, due)) {
@@ -288,9 +310,13 @@ impl<H: StreamHandle> Server<H> {
                 // moves to the stream taking the session over.
                 self.core.unsend_counted();
                 let session = self.detach(now);
-                if let Some(session) = self.give_up(session) {
-                    let stanzas = self.store.with(|t| t.end_session(session));
-                    self.core.hand_back(reason, stanzas);
+                match self.give_up(session) {
+                    Some(session) => {
+                        let stanzas = self.store.with(|t| t.end_session(session));
+                        self.core.hand_back(reason, stanzas);
+                    }
+                    // A stream waiting to take the session over got it, with every stanza.
+                    None => self.core.event(ServerEvent::TakenOver),
                 }
             }
             _ => self.core.hand_back_all(reason),

@@ -246,8 +246,9 @@ impl<H: StreamHandle> SessionStore<H> {
     /// storage), after validating it like peer data; it hibernates until its deadline.
     ///
     /// # Errors
-    /// The session is handed back: [`Refusal::Invalid`] with the check that failed, or
-    /// [`Refusal::DuplicateId`] if this store already knows the SM-ID.
+    /// The session is handed back: [`Refusal::Invalid`] with the check that failed,
+    /// [`Refusal::DuplicateId`] if this store already knows the SM-ID, or
+    /// [`Refusal::ResourceInUse`] if its full JID is bound here already (live or hibernated).
     pub fn adopt(
         &self,
         now: Now,
@@ -260,6 +261,16 @@ impl<H: StreamHandle> SessionStore<H> {
             if t.id_known(&session.id) {
                 let id = session.id.clone();
                 return Err(Refused::new(Refusal::DuplicateId(id), session));
+            }
+            // One session per full JID: a record for a JID that is live here, or held by
+            // another hibernated session, would leave one of them unroutable.
+            let taken = session.resource.as_ref().is_some_and(|jid| {
+                t.accounts
+                    .get(&jid.to_bare())
+                    .is_some_and(|a| a.resources.contains_key(jid))
+            });
+            if taken {
+                return Err(Refused::new(Refusal::ResourceInUse, session));
             }
             let due = now.monotonic_for(session.deadline);
             t.hibernate(session, due).map_err(|session| {

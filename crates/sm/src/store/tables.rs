@@ -198,6 +198,20 @@ impl<H: StreamHandle> Tables<H> {
         {
             return Claim::Hibernated(session);
         }
+        // Handed over to an earlier claimant that has not collected it yet (its client gave
+        // up on that stream and resumes here): the newer claimant takes it, and the earlier
+        // one is woken to find the take-over gone.
+        if self.takeovers.get(previd).is_some_and(|t| {
+            t.claimant != key && t.session.as_ref().is_some_and(|s| s.owner == *owner)
+        }) && let Some(Takeover {
+            handle,
+            session: Some(session),
+            ..
+        }) = self.takeovers.remove(previd)
+        {
+            self.wakes.push(handle);
+            return Claim::Hibernated(session);
+        }
         let live_owner = self.live.get(previd).and_then(|k| {
             let stream = self.streams.get(k)?;
             Some((*k, stream.owner.clone(), stream.handle.clone()))

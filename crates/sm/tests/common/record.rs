@@ -32,7 +32,7 @@ impl Dir {
 /// Why a stanza came back to its sender's application.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Cause {
-    /// `Event::HandedBack` from the sending state machine. `failed_h` is the `h` of the
+    /// `HandedBack` from the sending state machine. `failed_h` is the `h` of the
     /// `<failed/>` that preceded a `ResumeFailed` hand-back.
     Machine {
         /// The reason given.
@@ -40,14 +40,16 @@ pub(crate) enum Cause {
         /// The `h` the server's `<failed/>` carried (client, `ResumeFailed` only).
         failed_h: Option<u32>,
     },
-    /// `StoreEvent::Expired`: the hibernated session was never resumed.
-    Expired,
-    /// The server had no stream or session for the client: stored offline, never sent.
+    /// `StoreEvent::HandedBack` from the session store: the hibernated session expired or
+    /// was evicted, or a dropped stream could not keep the stanza.
+    Store(HandBackReason),
+    /// The server had no managed stream or session for the client: stored offline, never
+    /// sent.
     Offline,
-    /// `SessionStore::push` refused it (queue full or unknown session).
+    /// `SessionStore::push` refused it (queue full).
     StoreRefused,
-    /// `Misuse::Closed`: `send` on a closed stream.
-    Closed,
+    /// `send` handed it back in `Refused` (queue full): never written.
+    Refused,
 }
 
 impl Cause {
@@ -60,12 +62,12 @@ impl Cause {
     /// duplicate, the application decides whether to resend.
     pub(crate) const fn promises_undelivered(self) -> bool {
         match self {
-            Self::Offline | Self::StoreRefused | Self::Closed => true,
+            Self::Offline | Self::StoreRefused | Self::Refused => true,
             Self::Machine {
                 reason: HandBackReason::ResumeFailed,
                 failed_h,
             } => failed_h.is_some(),
-            Self::Machine { .. } | Self::Expired => false,
+            Self::Machine { .. } | Self::Store(_) => false,
         }
     }
 }
@@ -253,7 +255,7 @@ fn check_log(log: &Log, exactly_once: bool, problem: &mut impl FnMut(String)) {
         if exactly_once
             && let Some(c) = causes
                 .iter()
-                .find(|c| !matches!(c, Cause::Offline | Cause::Expired))
+                .find(|c| !matches!(c, Cause::Offline | Cause::Store(HandBackReason::Expired)))
         {
             problem(format!("#{n} handed back although nothing was lost: {c:?}"));
         }

@@ -1,13 +1,18 @@
-//! A client and a server (one per stream) wired through seeded lossy links, in virtual time.
+//! A client and the server streams it connects to, wired through seeded lossy links, in
+//! virtual time.
 //!
 //! Modelled on the `Pair` in quinn-proto's tests: the harness owns the clock and the wires,
-//! drives both machines until nothing moves, and jumps the clock to the next deadline when
-//! idle. It plays the server exactly as a real one would: bind before `<enable/>`, register
-//! the SM-ID, hibernate on disconnect, claim on `<resume/>` (taking over a stream that is
-//! still open), push stanzas for a hibernated client into the store, and bind afresh after a
-//! failed resumption (that part is in `serving`). Every stanza's fate goes into a [`Record`].
+//! drives the machines until nothing moves, and jumps the clock to the next deadline when idle.
+//! The server side is a [`SessionStore`] whose streams answer `<enable/>` and `<resume/>`
+//! themselves; the harness only does what a server's connection tasks do: read and write,
+//! bind a resource, notice a dead connection, and call [`Server::handle_wake`] when a stream's
+//! handle was woken (wake-ups are delivered in an order the dice pick, like tasks scheduled on
+//! a runtime). Every stanza's fate goes into a [`Record`]; where each session is goes into the
+//! model of `serving`, against which every store answer is checked.
 
-use std::collections::{HashMap, VecDeque};
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use jid::{BareJid, FullJid};
@@ -15,23 +20,21 @@ use minidom::Element;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use xmpp_sm::{
-    Answer, Client, ClientConfig, Error, Event, HandBackReason, Incoming, Misuse, Namespace,
-    PeerError, Server, ServerConfig, SessionStore, SmId, StoreConfig, StoreError,
+    Client, ClientConfig, ClientEvent, EnablePolicy, HandBackReason, Incoming, Monotonic,
+    Namespace, Now, Placement, Refusal, Server, ServerConfig, SessionStore, SmId, StreamHandle,
 };
 
 use super::link::{Dice, Link};
 use super::record::{Cause, Dir, Record};
-use super::serving::{Request, Route, Where};
+use super::serving::Where;
 
 /// Everything that makes one run differ from another.
 #[derive(Debug, Clone)]
 pub(crate) struct Setup {
     /// The client's configuration (resume is requested).
     pub(crate) client: ClientConfig,
-    /// Every server stream's configuration.
+    /// The store's configuration, which every server stream uses.
     pub(crate) server: ServerConfig,
-    /// The session store's configuration.
-    pub(crate) store: StoreConfig,
     /// The dialect the client enables.
     pub(crate) ns: Namespace,
     /// Seed of the network dice and of the SM-ID generator.
@@ -43,27 +46,28 @@ pub(crate) struct Setup {
     /// Whether the client application sends while `<enable/>` is unanswered (such stanzas
     /// are handed back if that stream breaks, although the server may have handled them).
     pub(crate) send_while_enabling: bool,
-    /// Whether the server answers `<enable/>`/`<resume/>` later (after an asynchronous
-    /// lookup, say) rather than at once: elements may arrive while the request is pending.
-    pub(crate) defer_answers: bool,
 }
 
 impl Setup {
-    /// Defaults everywhere, every dialect's counting the same: sm:3, no loss, no shift.
+    /// Defaults everywhere, every dialect offered: sm:3, no loss, no shift.
     pub(crate) fn new(seed: u64) -> Self {
         let mut server = ServerConfig::default();
         server.namespaces = Namespace::ALL.to_vec();
         Self {
             client: ClientConfig::default(),
             server,
-            store: StoreConfig::default(),
             ns: Namespace::Sm3,
             seed,
             loss_permille: 0,
             shift: None,
             send_while_enabling: true,
-            defer_answers: false,
         }
+    }
+
+    /// The server decides on each `<enable/>` later ([`EnablePolicy::Ask`], after an
+    /// asynchronous lookup, say): elements may arrive while the request is pending.
+    pub(crate) fn defer_enables(&mut self) {
+        self.server.enable = EnablePolicy::Ask;
     }
 }
 
@@ -85,43 +89,76 @@ pub(crate) struct Stats {
     pub(crate) resume_failures: u32,
     pub(crate) takeovers: u32,
     pub(crate) expiries: u32,
+    pub(crate) evictions: u32,
     pub(crate) drops: u32,
+    pub(crate) stream_drops: u32,
     pub(crate) overflows: u32,
     pub(crate) ack_timeouts: u32,
+    pub(crate) request_timeouts: u32,
     pub(crate) retransmitted: u32,
+    pub(crate) restarts: u32,
 }
 
-/// One stream: a server machine and the two directions of its connection.
+/// Which task a wake-up is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Task {
+    Stream(usize),
+    Timer,
+}
+
+/// The harness's [`StreamHandle`]: a wake-up is written down, and the harness delivers it.
+#[derive(Debug, Clone)]
+pub(crate) struct Wake {
+    pub(crate) task: Task,
+    log: Rc<RefCell<Vec<Task>>>,
+}
+
+impl StreamHandle for Wake {
+    fn wake(&self) {
+        self.log.borrow_mut().push(self.task);
+    }
+}
+
+/// One stream: a server machine (until its task is dropped) and both directions of its
+/// connection.
 #[derive(Debug)]
 pub(crate) struct Stream {
-    pub(crate) server: Server,
+    pub(crate) server: Option<Server<Wake>>,
     pub(super) up: Link,
     pub(super) down: Link,
-    /// The server has not yet noticed that the connection is gone.
+    /// The server's task still reads from the connection.
     pub(super) alive: bool,
-    /// The session enabled or resumed on this stream, numbered by the harness.
+    /// The harness's number of the session on this stream (for order checks).
     pub(super) session: Option<u64>,
-    /// A request the server has not answered yet (`Setup::defer_answers`).
-    pub(super) pending: Option<Request>,
+    /// The resumable session the stream holds.
+    pub(super) id: Option<SmId>,
+    /// Stanzas the server had handled, as of the last time the stream was open.
+    pub(super) handled: u32,
+    /// The resumption time its last `<enabled/>` granted.
+    pub(super) max: u32,
+    /// An `<enable/>` waits for `accept_enable` ([`EnablePolicy::Ask`]).
+    pub(super) pending_enable: bool,
 }
 
-/// What the network can do next.
+/// What the network and the scheduler can do next.
 #[derive(Debug, Clone, Copy)]
 enum Move {
     /// Deliver the oldest element from client to server on stream `i`.
     Up(usize),
     /// Deliver the oldest element from server to client on stream `i`.
     Down(usize),
-    /// The server of stream `i` answers its pending request.
+    /// The server of stream `i` accepts its pending `<enable/>`.
     Answer(usize),
+    /// The task of stream `i` runs after its handle was woken.
+    Wake(usize),
 }
 
 /// The harness. See the module docs.
 #[derive(Debug)]
 pub(crate) struct Pair {
-    pub(crate) now: SystemTime,
+    pub(crate) now: Now,
     pub(crate) client: Client,
-    pub(crate) store: SessionStore,
+    pub(crate) store: SessionStore<Wake>,
     pub(crate) streams: Vec<Stream>,
     /// The stream the client is attached to.
     pub(crate) current: Option<usize>,
@@ -132,13 +169,20 @@ pub(crate) struct Pair {
     pub(super) dice: Dice,
     pub(super) ids: ChaCha20Rng,
     pub(super) owner: BareJid,
-    pub(super) route: Route,
+    /// The full JID the client bound last: where the server routes stanzas for it.
+    pub(super) jid: Option<FullJid>,
+    /// Where the harness believes each session is.
     pub(super) sessions: HashMap<SmId, Where>,
     pub(super) remembered: VecDeque<SmId>,
-    pub(super) failed_h: Option<u32>,
-    /// Harness numbers of resumable sessions, by SM-ID.
-    pub(super) numbers: HashMap<SmId, u64>,
+    /// Each resumable session's harness number and granted resumption time.
+    pub(super) grants: HashMap<SmId, (u64, u32)>,
     pub(super) next_number: u64,
+    /// Streams waiting for a take-over, by the SM-ID they asked for.
+    pub(super) claims: HashMap<SmId, usize>,
+    /// Wake-ups written by the handles, not yet delivered.
+    log: Rc<RefCell<Vec<Task>>>,
+    woken: BTreeSet<usize>,
+    failed_h: Option<u32>,
     /// Client bookkeeping: stanzas given to `send` = acknowledged + handed back + held.
     given: u64,
     acked: u64,
@@ -148,13 +192,22 @@ pub(crate) struct Pair {
 /// Deliveries in one `drive` before the harness calls it a livelock.
 const MAX_STEPS: usize = 100_000;
 
+fn t0() -> Now {
+    Now::new(
+        Monotonic::ZERO,
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+    )
+}
+
 impl Pair {
     /// A client on a fresh stream, `<enable/>` in flight (nothing delivered yet).
     pub(crate) fn new(setup: Setup) -> Self {
+        let log = Rc::default();
+        let store = SessionStore::new(setup.server.clone());
         let mut pair = Self {
-            now: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            now: t0(),
             client: Client::new(setup.client.clone()),
-            store: SessionStore::new(setup.store.clone()),
+            store,
             streams: Vec::new(),
             current: None,
             record: Record::default(),
@@ -163,25 +216,36 @@ impl Pair {
             dice: Dice::new(setup.seed, setup.loss_permille),
             ids: ChaCha20Rng::seed_from_u64(setup.seed ^ 0x5eed),
             owner: "juliet@example.com".parse().expect("valid jid"),
-            route: Route::Offline,
+            jid: None,
             sessions: HashMap::new(),
             remembered: VecDeque::new(),
-            failed_h: None,
-            numbers: HashMap::new(),
+            grants: HashMap::new(),
             next_number: 0,
+            claims: HashMap::new(),
+            log,
+            woken: BTreeSet::new(),
+            failed_h: None,
             given: 0,
             acked: 0,
             handed: 0,
             setup,
         };
+        pair.store.set_timer_handle(pair.handle(Task::Timer));
         pair.connect();
         pair
     }
 
+    pub(super) fn handle(&self, task: Task) -> Wake {
+        Wake {
+            task,
+            log: Rc::clone(&self.log),
+        }
+    }
+
     /// The server of the client's stream.
-    pub(crate) fn server(&self) -> &Server {
+    pub(crate) fn server(&self) -> &Server<Wake> {
         let i = self.current.expect("attached to a stream");
-        &self.streams[i].server
+        self.streams[i].server.as_ref().expect("not dropped")
     }
 
     // ----- the applications -----
@@ -197,62 +261,28 @@ impl Pair {
         if !allowed {
             return;
         }
-        let stanza = self.record.new_stanza(Dir::ClientToServer, self.now);
+        let stanza = self.record.new_stanza(Dir::ClientToServer, self.now.wall());
         self.given += 1;
         match self.client.send(self.now, stanza) {
             Ok(()) => self.drain_client(),
-            Err(Error::Peer(PeerError::QueueOverflow { .. })) => {
-                // Fatal: every held stanza was handed back; the client closes the stream with
-                // a stream error, which the server reads before the connection ends.
+            Err(refused) => {
+                assert!(
+                    matches!(refused.reason(), Refusal::QueueFull { .. }),
+                    "client send: {refused:?}"
+                );
+                // The stanza comes back in `Refused`, every held one in `HandedBack`, and the
+                // `resource-constraint` stream error is queued: the stream is over.
                 self.stats.overflows += 1;
+                self.handed += 1;
+                let stanza = refused.into_inner();
+                self.record
+                    .handed_back(Dir::ClientToServer, &stanza, Cause::Refused, None);
                 self.phase = Phase::Off;
                 self.drain_client();
-                if let Some(i) = self.current.take() {
-                    self.streams[i].up.close();
-                    self.streams[i].down.cut();
-                    self.server_notices(i);
+                if self.current.is_some() {
+                    self.client_disconnects(true, true);
                 }
             }
-            Err(e) => panic!("client send: {e:?}"),
-        }
-    }
-
-    /// The server's router sends one stanza to the client, wherever the client is.
-    pub(crate) fn server_send(&mut self) {
-        let stanza = self.record.new_stanza(Dir::ServerToClient, self.now);
-        if let Route::Hibernated(id, jid) = &self.route {
-            // How a router finds the session of a client that is away.
-            assert_eq!(self.store.find(jid), Some(id), "store.find({jid})");
-        }
-        match self.route.clone() {
-            Route::Offline => {
-                let cause = Cause::Offline;
-                self.record
-                    .handed_back(Dir::ServerToClient, &stanza, cause, None);
-            }
-            Route::Hibernated(id, _) => match self.store.push(self.now, &id, stanza) {
-                Ok(()) => {}
-                Err(StoreError::QueueFull(full)) => {
-                    let cause = Cause::StoreRefused;
-                    self.record
-                        .handed_back(Dir::ServerToClient, &full.stanza, cause, None);
-                }
-                Err(e) => panic!("push to hibernated session {id}, which the model holds: {e:?}"),
-            },
-            Route::Stream(i) => match self.streams[i].server.send(self.now, stanza) {
-                Ok(()) => self.drain_server(i),
-                Err(Error::Misuse(Misuse::Closed(stanza))) => {
-                    self.record
-                        .handed_back(Dir::ServerToClient, &stanza, Cause::Closed, None);
-                }
-                Err(e @ Error::Peer(PeerError::QueueOverflow { .. })) => {
-                    self.stats.overflows += 1;
-                    self.drain_server(i);
-                    let error = e.answer().map(Answer::into_element);
-                    self.server_fails(i, error);
-                }
-                Err(e) => panic!("server send: {e:?}"),
-            },
         }
     }
 
@@ -265,14 +295,16 @@ impl Pair {
     /// The client's server asks for an ack.
     pub(crate) fn server_request_ack(&mut self) {
         if let Some(i) = self.current.filter(|&i| self.streams[i].alive) {
-            self.streams[i].server.request_ack(self.now);
+            if let Some(server) = self.streams[i].server.as_mut() {
+                server.request_ack(self.now);
+            }
             self.drain_server(i);
         }
     }
 
-    // ----- the network -----
+    // ----- the network and the scheduler -----
 
-    /// Delivers up to `n` elements, each from a link picked by the dice.
+    /// Delivers up to `n` elements or wake-ups, each picked by the dice.
     pub(crate) fn step(&mut self, n: usize) {
         for _ in 0..n {
             if !self.step_one() {
@@ -284,12 +316,12 @@ impl Pair {
     /// Delivers the next element from the client on its stream (for scenarios).
     pub(crate) fn deliver_to_server(&mut self) {
         if let Some(i) = self.current {
-            self.deliver(i, Dir::ClientToServer);
+            self.deliver_on(i, Dir::ClientToServer);
         }
     }
 
     /// Delivers the next element in flight on stream `i` in direction `dir` (for scenarios;
-    /// the server side reads only while it has not noticed, the client only its stream).
+    /// a server reads only while its task runs, the client only its stream).
     pub(crate) fn deliver_on(&mut self, i: usize, dir: Dir) {
         let reads = match dir {
             Dir::ClientToServer => self.streams[i].alive,
@@ -300,7 +332,7 @@ impl Pair {
         }
     }
 
-    /// The client's server answers its pending request now (for scenarios).
+    /// The client's server accepts its pending `<enable/>` now (for scenarios).
     pub(crate) fn answer(&mut self) {
         if let Some(i) = self.current {
             self.answer_pending(i);
@@ -320,16 +352,16 @@ impl Pair {
 
     /// Lets `duration` pass, jumping from deadline to deadline and driving at each.
     pub(crate) fn wait(&mut self, duration: Duration) {
-        let target = self.now + duration;
+        let target = self.now.monotonic() + duration;
         for _ in 0..10_000 {
             self.drive();
             match self.next_deadline() {
                 Some(t) if t <= target => {
-                    self.now = self.now.max(t);
+                    self.advance_to(t);
                     self.fire_timers();
                 }
                 _ => {
-                    self.now = target;
+                    self.advance_to(target);
                     self.drive();
                     return;
                 }
@@ -338,11 +370,15 @@ impl Pair {
         panic!("deadlines do not advance: {:?}", self.next_deadline());
     }
 
-    /// The server restarts: its session store goes through serde and back (`serde` feature:
-    /// hibernated sessions, their stanzas and remembered `h` survive).
-    pub(crate) fn persist_store(&mut self) {
-        let json = serde_json::to_string(&self.store).expect("store serialises");
-        self.store = serde_json::from_str(&json).expect("store deserialises");
+    /// The wall clock is stepped (NTP, a suspended VM): the monotonic clock does not move.
+    pub(crate) fn step_wall_clock(&mut self, secs: i32) {
+        let step = Duration::from_secs(u64::from(secs.unsigned_abs()));
+        let wall = if secs < 0 {
+            self.now.wall().checked_sub(step)
+        } else {
+            self.now.wall().checked_add(step)
+        };
+        self.now = self.now.with_wall(wall.unwrap_or(self.now.wall()));
     }
 
     /// Cuts directions of the client's connection. Nobody notices yet.
@@ -383,23 +419,17 @@ impl Pair {
         }
     }
 
-    /// Every server whose connection is broken notices (reads what is still in flight
-    /// first).
-    pub(crate) fn servers_notice(&mut self) {
-        for i in 0..self.streams.len() {
-            let s = &self.streams[i];
-            let broken = self.current != Some(i) || !s.up.is_open() || !s.down.is_open();
-            if s.alive && broken {
-                self.server_notices(i);
-            }
-        }
-    }
-
     /// The client opens a new stream (dropping its current one, if any) and resumes, or binds
     /// and enables when it has nothing to resume.
     pub(crate) fn reconnect(&mut self, server_notices: bool, flush: bool) {
         self.client_disconnects(server_notices, flush);
         self.connect();
+    }
+
+    /// XEP-0198 §5 take-over: the client resumes on a new connection while the server still
+    /// holds the old one open (it has not noticed the client left).
+    pub(crate) fn take_over(&mut self) {
+        self.reconnect(false, false);
     }
 
     /// Brings every stanza to its fate and checks invariant (d): over a healthy link, after a
@@ -423,7 +453,8 @@ impl Pair {
         self.client_request_ack();
         self.server_request_ack();
         self.drive();
-        let (client, server) = (self.client.unacked(), self.streams[i].server.unacked());
+        let server = self.streams[i].server.as_ref().map_or(0, Server::unacked);
+        let client = self.client.unacked();
         if client != 0 || server != 0 {
             return Err(format!(
                 "(d) queues after acks: client {client}, server {server}"
@@ -433,13 +464,14 @@ impl Pair {
         self.phase = Phase::Off;
         self.drain_client();
         self.current = None;
-        self.streams[i].server.close(self.now);
+        if let Some(server) = self.streams[i].server.as_mut() {
+            server.close(self.now);
+        }
         self.drain_server(i);
-        self.server_fails(i, None);
         self.servers_notice();
         let longest = Duration::from_secs(u64::from(self.setup.server.max_resume) + 1);
         self.wait(longest);
-        match self.store.hibernated() {
+        match self.store.hibernated_count() {
             0 => Ok(()),
             n => Err(format!(
                 "{n} sessions still hibernated after every deadline"
@@ -448,6 +480,11 @@ impl Pair {
     }
 
     // ----- internals -----
+
+    fn advance_to(&mut self, t: Monotonic) {
+        let by = t - self.now.monotonic();
+        self.now = self.now.advance(by);
+    }
 
     fn is_healthy(&self) -> bool {
         self.current.is_some_and(|i| {
@@ -458,21 +495,27 @@ impl Pair {
 
     /// A new stream for the client: `<resume/>` or bind + `<enable/>` in flight.
     fn connect(&mut self) {
-        let server = Server::new(self.setup.server.clone(), self.owner.clone());
+        let i = self.streams.len();
+        let handle = self.handle(Task::Stream(i));
+        let server = self.store.stream(self.owner.clone(), handle, &mut self.ids);
         self.streams.push(Stream {
-            server,
+            server: Some(server),
             up: Link::default(),
             down: Link::default(),
             alive: true,
             session: None,
-            pending: None,
+            id: None,
+            handled: 0,
+            max: 0,
+            pending_enable: false,
         });
-        let i = self.streams.len() - 1;
         self.current = Some(i);
         if self.client.can_resume() {
-            let resume = self.client.resume(self.now).expect("can_resume");
+            self.client
+                .resume(self.now, Placement::TopLevel)
+                .expect("can_resume");
             self.phase = Phase::Resuming;
-            self.streams[i].up.write(resume);
+            self.drain_client();
         } else {
             self.enable_afresh(i);
         }
@@ -480,37 +523,37 @@ impl Pair {
 
     /// Binds a resource (the round trip is not modelled) and sends `<enable/>`.
     fn enable_afresh(&mut self, i: usize) {
-        let jid: FullJid = format!("{}/r{}", self.owner, self.streams.len())
-            .parse()
-            .expect("valid jid");
-        self.streams[i]
-            .server
-            .bound(self.now, jid)
+        let jid: FullJid = format!("{}/r{i}", self.owner).parse().expect("valid jid");
+        let server = self.streams[i].server.as_mut().expect("a live stream");
+        server
+            .handle_bind(self.now, jid.clone())
             .expect("a fresh or failed-resume stream can bind");
-        let enable = self
-            .client
-            .enable(self.now, self.setup.ns)
+        self.jid = Some(jid);
+        self.client
+            .enable(self.now, self.setup.ns, Placement::TopLevel)
             .expect("client is off");
         if let Some((client_base, server_base)) = self.setup.shift {
             self.client.__shift_counters(client_base, server_base);
         }
         self.phase = Phase::Enabling;
-        self.streams[i].up.write(enable);
+        self.drain_client();
     }
 
     fn step_one(&mut self) -> bool {
+        self.collect_wakes();
         let mut moves = Vec::new();
         for (i, s) in self.streams.iter().enumerate() {
             if s.alive && s.up.is_busy() {
                 moves.push(Move::Up(i));
             }
-            if s.alive && s.pending.is_some() {
+            if s.alive && s.pending_enable {
                 moves.push(Move::Answer(i));
             }
             if self.current == Some(i) && s.down.is_busy() {
                 moves.push(Move::Down(i));
             }
         }
+        moves.extend(self.woken.iter().map(|&i| Move::Wake(i)));
         if moves.is_empty() {
             return false;
         }
@@ -518,8 +561,38 @@ impl Pair {
             Move::Up(i) => self.deliver(i, Dir::ClientToServer),
             Move::Down(i) => self.deliver(i, Dir::ServerToClient),
             Move::Answer(i) => self.answer_pending(i),
+            Move::Wake(i) => self.run_woken(i),
         }
         true
+    }
+
+    /// Moves wake-ups from the handles' log to the set to deliver; the store's timer task
+    /// drains the store at once.
+    pub(super) fn collect_wakes(&mut self) {
+        let woken: Vec<Task> = std::mem::take(&mut *self.log.borrow_mut());
+        let mut timer = false;
+        for task in woken {
+            match task {
+                Task::Stream(i) => {
+                    self.woken.insert(i);
+                }
+                Task::Timer => timer = true,
+            }
+        }
+        if timer {
+            self.drain_store();
+        }
+    }
+
+    fn run_woken(&mut self, i: usize) {
+        self.woken.remove(&i);
+        if !self.streams[i].alive {
+            return;
+        }
+        if let Some(server) = self.streams[i].server.as_mut() {
+            server.handle_wake(self.now);
+        }
+        self.drain_server(i);
     }
 
     pub(super) fn deliver(&mut self, i: usize, dir: Dir) {
@@ -550,10 +623,12 @@ impl Pair {
                 self.record.delivered(Dir::ServerToClient, &stanza, session);
             }
             Ok(Incoming::Handled) => {}
-            // A stream error (`conflict` after a takeover, or a fatal error): the stream is
+            // A stream error (`conflict` after a take-over, or a fatal error): the stream is
             // over; the server already knows.
             Ok(Incoming::NotOurs(e)) if e.is("error", xmpp_sm::ns::STREAM) => {
+                self.drain_client();
                 self.client_disconnects(false, false);
+                return;
             }
             Ok(other) => panic!("client: unexpected {other:?}"),
             Err(e) => panic!("client refused {shown}: {e:?}"),
@@ -566,21 +641,24 @@ impl Pair {
         self.client.handle_timeout(self.now);
         self.drain_client();
         for i in 0..self.streams.len() {
-            if self.streams[i].alive {
-                self.streams[i].server.handle_timeout(self.now);
-                self.drain_server(i);
+            if !self.streams[i].alive {
+                continue;
             }
+            if let Some(server) = self.streams[i].server.as_mut() {
+                server.handle_timeout(self.now);
+            }
+            self.drain_server(i);
         }
         self.store.handle_timeout(self.now);
-        self.drain_store(None);
+        self.drain_store();
     }
 
-    fn next_deadline(&self) -> Option<SystemTime> {
+    fn next_deadline(&self) -> Option<Monotonic> {
         let servers = self
             .streams
             .iter()
             .filter(|s| s.alive)
-            .filter_map(|s| s.server.poll_timeout());
+            .filter_map(|s| s.server.as_ref()?.poll_timeout());
         [self.client.poll_timeout(), self.store.poll_timeout()]
             .into_iter()
             .flatten()
@@ -598,23 +676,23 @@ impl Pair {
         let (mut afresh, mut timed_out) = (false, false);
         while let Some(event) = self.client.poll_event() {
             match event {
-                Event::Enabled { .. } => {
+                ClientEvent::Enabled { .. } => {
                     self.phase = Phase::On;
                     self.stats.enables += 1;
                 }
-                Event::Resumed { retransmitted, .. } => {
+                ClientEvent::Resumed { retransmitted, .. } => {
                     assert_eq!(retransmitted, self.client.unacked(), "retransmitted count");
                     self.phase = Phase::On;
                     self.stats.resumes += 1;
                     self.stats.retransmitted += u32::try_from(retransmitted).unwrap_or(u32::MAX);
                 }
-                Event::ResumeFailed { h, .. } => {
+                ClientEvent::ResumeFailed { h, .. } => {
                     self.phase = Phase::Off;
                     self.failed_h = h;
                     self.stats.resume_failures += 1;
                     afresh = true;
                 }
-                Event::HandedBack { reason, stanzas } => {
+                ClientEvent::HandedBack { reason, stanzas } => {
                     let failed_h = self
                         .failed_h
                         .filter(|_| reason == HandBackReason::ResumeFailed);
@@ -629,13 +707,24 @@ impl Pair {
                         );
                     }
                 }
-                Event::AckTimeout { .. } => {
+                ClientEvent::AckTimeout { .. } => {
                     self.stats.ack_timeouts += 1;
                     timed_out = true;
                 }
-                Event::Acked { count, .. } => {
-                    assert!(count > 0, "an Acked event acknowledges something");
-                    self.acked += u64::from(count);
+                ClientEvent::RequestTimedOut { .. } => {
+                    // Enable: stanzas handed back, the stream failed; resume: the session
+                    // waits for a new stream. Either way this connection is given up.
+                    self.stats.request_timeouts += 1;
+                    self.phase = if self.client.can_resume() {
+                        Phase::Disconnected
+                    } else {
+                        Phase::Off
+                    };
+                    timed_out = true;
+                }
+                ClientEvent::Acked { stanzas, .. } => {
+                    assert!(!stanzas.is_empty(), "an Acked event acknowledges something");
+                    self.acked += stanzas.len() as u64;
                 }
                 other => panic!("client: unexpected event {other:?}"),
             }
@@ -655,8 +744,8 @@ impl Pair {
             let i = self.current.expect("a resumption fails on a stream");
             self.enable_afresh(i);
         }
-        if timed_out {
-            // An unanswered `<r/>`: the stream is dead; the server may not know yet.
+        if timed_out && self.current.is_some() {
+            // An unanswered request: the stream is dead; the server may not know yet.
             let server_notices = self.dice.chance(500);
             self.client_disconnects(server_notices, false);
         }

@@ -9,6 +9,12 @@
 //!     handed back as undecided), and across sessions in the exactly-once property;
 //! (d) over a healthy link, after a resumption and an exchange of acks, both queues are empty.
 //!
+//! The server side is a `SessionStore` whose streams answer every request themselves; the
+//! operations include take-overs (resuming while the old stream is open, completed through
+//! the streams' wake-ups in an order the dice pick), aborted connection tasks (a dropped
+//! `Server`), wall-clock steps, and server restarts through a validated `StoreSnapshot`
+//! (serialised to JSON with the `serde` feature).
+//!
 //! The number of cases comes from `PROPTEST_CASES` (proptest's default config reads it).
 
 mod common;
@@ -18,7 +24,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
-use xmpp_sm::{AckPolicy, HandBackReason, Namespace};
+use xmpp_sm::{AckPolicy, HandBackReason, Namespace, Route};
 
 use common::pair::{Pair, Setup, Stats};
 use common::record::{Cause, Dir};
@@ -53,10 +59,18 @@ enum Op {
         server_notices: bool,
         flush: bool,
     },
+    /// The client resumes on a new connection while the server still holds the old one open.
+    TakeOver,
+    /// A server connection task is aborted (its `Server` dropped): the client's, or another.
+    DropStream {
+        current: bool,
+    },
     /// Virtual time passes, in seconds (long enough ones expire hibernated sessions).
     Wait(u16),
-    /// The server restarts with its store serialised and read back.
-    PersistStore,
+    /// The wall clock is stepped by this many seconds; the monotonic clock does not move.
+    WallStep(i32),
+    /// The server restarts: its store goes through a snapshot and back.
+    Restart,
 }
 
 fn apply(pair: &mut Pair, op: &Op) {
@@ -77,8 +91,11 @@ fn apply(pair: &mut Pair, op: &Op) {
             server_notices,
             flush,
         } => pair.reconnect(server_notices, flush),
+        Op::TakeOver => pair.take_over(),
+        Op::DropStream { current } => pair.drop_stream(current),
         Op::Wait(secs) => pair.wait(Duration::from_secs(u64::from(secs))),
-        Op::PersistStore => pair.persist_store(),
+        Op::WallStep(secs) => pair.step_wall_clock(secs),
+        Op::Restart => pair.restart(),
     }
 }
 
@@ -141,8 +158,12 @@ fn any_setup() -> impl Strategy<Value = Setup> {
         (prop::bool::weighted(0.9), prop::bool::weighted(0.9)),
         (60u32..=600, 60u32..=600),
         (queue_limit(), queue_limit()),
-        prop_oneof![3 => Just(10_000usize), 1 => 0usize..=2],
-        prop_oneof![3 => Just(10_000usize), 1 => 0usize..=2],
+        (
+            prop_oneof![3 => Just(10_000usize), 1 => 0usize..=2],
+            prop_oneof![3 => Just(10_000usize), 1 => 0usize..=2],
+            prop_oneof![3 => Just(10usize), 1 => 0usize..=2],
+        ),
+        prop_oneof![3 => Just(Some(30u64)), 1 => Just(None), 1 => (5u64..=60).prop_map(Some)],
     );
     let network = (
         any::<u64>(),
@@ -161,8 +182,8 @@ fn any_setup() -> impl Strategy<Value = Setup> {
                 (client_resume, server_resume),
                 (max_resume, default_resume),
                 queues,
-                remembered,
-                max_hibernated,
+                (remembered, max_hibernated, max_per_account),
+                request_timeout,
             ),
             (seed, ns, loss_permille, shift, send_while_enabling, defer_answers),
         )| {
@@ -171,18 +192,22 @@ fn any_setup() -> impl Strategy<Value = Setup> {
             setup.client.max = max;
             setup.client.resume = client_resume;
             setup.client.max_queue = queues.0;
+            setup.client.request_timeout = request_timeout.map(Duration::from_secs);
             setup.server.ack = server_ack;
             setup.server.resume = server_resume;
             setup.server.max_resume = max_resume;
             setup.server.default_resume = default_resume;
             setup.server.max_queue = queues.1;
-            setup.store.max_remembered = remembered;
-            setup.store.max_hibernated = max_hibernated;
+            setup.server.store.max_remembered = remembered;
+            setup.server.store.max_hibernated = max_hibernated;
+            setup.server.store.max_per_account = max_per_account;
             setup.ns = ns;
             setup.loss_permille = loss_permille;
             setup.shift = shift;
             setup.send_while_enabling = send_while_enabling;
-            setup.defer_answers = defer_answers;
+            if defer_answers {
+                setup.defer_enables();
+            }
             setup
         },
     )
@@ -190,7 +215,8 @@ fn any_setup() -> impl Strategy<Value = Setup> {
 
 /// Nothing that may legitimately lose track of a stanza: resumable, roomy, no expiry within
 /// a run, no sends while `<enable/>` is unanswered. Links still drop and disconnect, servers
-/// may answer late, and stale `<resume/>` requests still arrive.
+/// may answer late, tasks are aborted, the server restarts, take-overs race with the old
+/// stream's traffic, and stale `<resume/>` requests still arrive.
 fn faithful_setup() -> impl Strategy<Value = Setup> {
     (
         ack_policy(),
@@ -213,7 +239,11 @@ fn faithful_setup() -> impl Strategy<Value = Setup> {
                 setup.loss_permille = loss_permille;
                 setup.shift = shift;
                 setup.send_while_enabling = false;
-                setup.defer_answers = defer;
+                // Nothing may give up: no request deadline (a deferred enable may wait).
+                setup.client.request_timeout = None;
+                if defer {
+                    setup.defer_enables();
+                }
                 setup
             },
         )
@@ -244,8 +274,11 @@ fn op(long_waits: bool) -> impl Strategy<Value = Op> {
             server_notices,
             flush
         }),
+        2 => Just(Op::TakeOver),
+        1 => any::<bool>().prop_map(|current| Op::DropStream { current }),
         2 => wait.prop_map(Op::Wait),
-        1 => Just(Op::PersistStore),
+        1 => prop_oneof![(-86_400i32..=86_400), (-5i32..=5)].prop_map(Op::WallStep),
+        1 => Just(Op::Restart),
     ]
 }
 
@@ -303,10 +336,14 @@ fn generators_reach_every_path() {
         total.resume_failures += stats.resume_failures;
         total.takeovers += stats.takeovers;
         total.expiries += stats.expiries;
+        total.evictions += stats.evictions;
         total.drops += stats.drops;
+        total.stream_drops += stats.stream_drops;
         total.overflows += stats.overflows;
         total.ack_timeouts += stats.ack_timeouts;
+        total.request_timeouts += stats.request_timeouts;
         total.retransmitted += stats.retransmitted;
+        total.restarts += stats.restarts;
     }
     let Stats {
         enables,
@@ -314,10 +351,14 @@ fn generators_reach_every_path() {
         resume_failures,
         takeovers,
         expiries,
+        evictions,
         drops,
+        stream_drops,
         overflows,
         ack_timeouts,
+        request_timeouts,
         retransmitted,
+        restarts,
     } = total;
     for (path, count) in [
         ("enables", enables),
@@ -325,10 +366,14 @@ fn generators_reach_every_path() {
         ("resume failures", resume_failures),
         ("takeovers", takeovers),
         ("expiries", expiries),
+        ("evictions", evictions),
         ("drops", drops),
+        ("dropped streams", stream_drops),
         ("overflows", overflows),
         ("ack timeouts", ack_timeouts),
+        ("request timeouts", request_timeouts),
         ("retransmissions", retransmitted),
+        ("restarts", restarts),
     ] {
         assert!(count >= 5, "only {count} {path} in 200 runs: {total:?}");
     }
@@ -366,7 +411,7 @@ fn resume_across_the_wrap() {
     (0..3).for_each(|_| pair.client_send());
     (0..3).for_each(|_| pair.server_send());
     pair.client_disconnects(true, false);
-    assert_eq!(pair.store.hibernated(), 1);
+    assert_eq!(pair.store.hibernated_count(), 1);
     pair.reconnect(false, false);
     pair.drive();
     assert!(pair.client.is_enabled());
@@ -396,9 +441,9 @@ fn expired_session_hands_back_everything_unhandled() {
     pair.wait(Duration::from_secs(301)); // the default resumption time is 300 s
     assert_eq!(pair.stats.expiries, 1);
     let expired = [
-        (1, Cause::Expired),
-        (2, Cause::Expired),
-        (3, Cause::Expired),
+        (1, Cause::Store(HandBackReason::Expired)),
+        (2, Cause::Store(HandBackReason::Expired)),
+        (3, Cause::Store(HandBackReason::Expired)),
     ];
     assert_eq!(pair.record.down.handed_back(), expired);
     // The store remembers h=2: the client's first two count as handled, the rest come back.
@@ -429,10 +474,17 @@ fn takeover_of_a_live_stream() {
     pair.drive();
     assert_eq!((pair.stats.takeovers, pair.stats.resumes), (1, 1));
     assert!(
-        !pair.streams[old].server.is_enabled(),
+        pair.streams[old]
+            .server
+            .as_ref()
+            .is_some_and(|s| s.is_closed()),
         "old stream closed with conflict"
     );
-    assert_eq!(pair.store.hibernated(), 0, "taken over, never hibernated");
+    assert_eq!(
+        pair.store.hibernated_count(),
+        0,
+        "taken over, never hibernated"
+    );
     assert_eq!(pair.record.down.delivered(), [1, 2, 3]);
     assert_eq!(pair.record.up.delivered(), [1]);
     pair.settle().expect("settles");
@@ -446,7 +498,7 @@ fn takeover_of_a_live_stream() {
 fn failed_resume_applies_h_first() {
     for remembered in [10, 0] {
         let mut setup = manual(4);
-        setup.store.max_remembered = remembered;
+        setup.server.store.max_remembered = remembered;
         let mut pair = enabled_pair(setup);
         (0..4).for_each(|_| pair.client_send());
         pair.step(2); // the server handles two; their ack never comes
@@ -499,7 +551,7 @@ fn resumed_stream_asks_for_acks_afresh() {
 #[test]
 fn stanzas_before_the_enable_answer_are_counted() {
     let mut setup = manual(6);
-    setup.defer_answers = true;
+    setup.defer_enables();
     setup.shift = Some((u32::MAX - 1, u32::MAX));
     let mut pair = Pair::new(setup);
     (0..3).for_each(|_| pair.client_send()); // in flight behind `<enable/>`
@@ -536,9 +588,15 @@ fn stale_resume_leaves_the_session_resumable() {
     (0..3).for_each(|_| pair.deliver_on(fresh, Dir::ServerToClient));
     pair.deliver_on(fresh, Dir::ClientToServer); // <a h='2'/>
     assert_eq!(pair.server().unacked(), 0);
-    pair.deliver_on(stale, Dir::ClientToServer); // <resume h='0'/> takes the session over
+    pair.deliver_on(stale, Dir::ClientToServer); // <resume h='0'/> asks for the session
+    let claimant = pair.streams[stale].server.as_ref().expect("running");
+    assert!(
+        claimant.is_resume_pending(),
+        "the newer stream still holds it"
+    );
+    assert_eq!(pair.stats.takeovers, 0);
+    pair.drive(); // wake-ups: the session moves; the newer stream reads `conflict`
     assert_eq!(pair.stats.takeovers, 1);
-    pair.drive(); // the newer stream reads `conflict`
     assert!(
         pair.client.can_resume(),
         "conflict ends the stream, not the session"
@@ -559,10 +617,18 @@ fn store_finds_a_hibernated_session_by_full_jid() {
     let jid = pair.server().resource().cloned().expect("bound");
     let id = pair.server().id().cloned().expect("resumable");
     pair.client_disconnects(true, false);
-    assert_eq!(pair.store.hibernated(), 1);
-    assert_eq!(pair.store.find(&jid), Some(&id));
+    assert_eq!(pair.store.hibernated_count(), 1);
+    assert!(matches!(pair.store.route(&jid), Some(Route::Hibernated(h)) if h == id));
+    assert_eq!(
+        pair.store.hibernated(&jid.to_bare()),
+        [(id, Some(jid.clone()))]
+    );
     pair.reconnect(false, false);
     pair.drive();
     assert_eq!(pair.stats.resumes, 1);
-    assert_eq!(pair.store.find(&jid), None, "claimed: no longer hibernated");
+    assert!(
+        matches!(pair.store.route(&jid), Some(Route::Live(_))),
+        "claimed: live on the new stream"
+    );
+    assert!(pair.store.hibernated(&jid.to_bare()).is_empty());
 }
