@@ -1,5 +1,5 @@
 //! The client side of XEP-0357: is push supported (§4.1), and the commands to enable (§5) and
-//! disable (§6) it. The commands themselves are [`Enable`] and [`Disable`]; this module adds
+//! disable (§6) it. The commands themselves are [`Enable`](crate::Enable) and [`Disable`](crate::Disable); this module adds
 //! the discovery request and the reading of replies.
 //!
 //! ```

@@ -1,14 +1,14 @@
 //! Fuzz entry points (hidden feature `__fuzzing`), compiled in ordinary builds so CI checks
 //! them; each `fuzz/fuzz_targets/push0_*.rs` calls one. None may panic on any input.
 //!
-//! - [`elements`]: bytes as XML; whatever parses as a XEP-0357 element must survive
+//! - [`elements()`]: bytes as XML; whatever parses as a XEP-0357 element must survive
 //!   parse -> serialise -> parse unchanged, through `Element` and through XML text.
-//! - [`registry`]: bytes as operations on a [`Registry`](crate::Registry) (commands from
+//! - [`registry()`]: bytes as operations on a [`Registry`](crate::Registry) (commands from
 //!   users and strangers, answers from services, triggers, hibernation, time passing, wall
 //!   clock steps, persistence round trips), with its invariants checked after each: tables
 //!   within their bounds and consistent, every publish answered at most once, everything it
 //!   emits parses.
-//! - [`app_server`]: bytes as operations on an [`AppServer`](crate::AppServer) (publishes
+//! - [`app_server()`]: bytes as operations on an [`AppServer`](crate::AppServer) (publishes
 //!   with right, wrong and missing secrets, raw stanzas, node churn); every iq-set publish and
 //!   disco query is answered exactly once.
 

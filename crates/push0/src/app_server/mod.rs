@@ -292,7 +292,8 @@ impl AppServer {
 
     /// Checks the store's invariants (tests and fuzzing).
     #[cfg(any(test, feature = "__fuzzing"))]
-    pub(crate) fn assert_invariants(&self) {
+    #[doc(hidden)]
+    pub fn assert_invariants(&self) {
         self.store.assert_invariants();
     }
 }

@@ -67,6 +67,17 @@ pub struct NodeStoreConfig {
     pub max_nodes_per_owner: usize,
 }
 
+impl NodeStoreConfig {
+    /// At most `max_nodes` in total and `max_nodes_per_owner` per owner.
+    #[must_use]
+    pub const fn new(max_nodes: usize, max_nodes_per_owner: usize) -> Self {
+        Self {
+            max_nodes,
+            max_nodes_per_owner,
+        }
+    }
+}
+
 impl Default for NodeStoreConfig {
     fn default() -> Self {
         Self {

@@ -363,9 +363,27 @@ impl From<&Summary> for DataForm {
 ///
 /// A form without `type` is stored as `type='submit'`; a form without `FORM_TYPE` is accepted
 /// as it is (Prosody stores whatever form the client sent). `Debug` does not show the secret.
-#[derive(Clone, PartialEq)]
+///
+/// Two publish options are equal when they carry the same `FORM_TYPE` and the same values for
+/// the same fields in the same order: field types and labels do not matter to an app server
+/// (the XEP's examples give `FORM_TYPE` no type, our builder makes it hidden).
+#[derive(Clone)]
 pub struct PublishOptions {
     form: DataForm,
+}
+
+impl PartialEq for PublishOptions {
+    fn eq(&self, other: &Self) -> bool {
+        let data = |o: &Self| {
+            o.form
+                .fields
+                .iter()
+                .filter(|f| f.var.as_deref() != Some("FORM_TYPE"))
+                .map(|f| (f.var.clone(), f.values.clone()))
+                .collect::<Vec<_>>()
+        };
+        form_type(&self.form) == form_type(&other.form) && data(self) == data(other)
+    }
 }
 
 impl fmt::Debug for PublishOptions {

@@ -182,6 +182,16 @@ impl Default for Backoff {
 }
 
 impl Backoff {
+    /// `first`, doubled per attempt up to `max`, for `attempts` sends in all.
+    #[must_use]
+    pub const fn new(first: Duration, max: Duration, attempts: u32) -> Self {
+        Self {
+            first,
+            max,
+            attempts,
+        }
+    }
+
     /// The delay before send number `attempt + 1`, after send `attempt` (1-based) failed.
     #[must_use]
     pub fn delay(&self, attempt: u32) -> Duration {

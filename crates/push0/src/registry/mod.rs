@@ -340,7 +340,8 @@ impl Registry {
 
     /// Checks every cross-table invariant (tests and fuzzing).
     #[cfg(any(test, feature = "__fuzzing"))]
-    pub(crate) fn assert_invariants(&self) {
+    #[doc(hidden)]
+    pub fn assert_invariants(&self) {
         let mut total = 0;
         let mut pending = 0;
         let mut hibernating = 0;
