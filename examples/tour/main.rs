@@ -8,6 +8,8 @@
 //! the same thing. To add a protocol's scenes, write `mod <name>;` with a
 //! `pub(crate) fn run() -> Result` and call it from `main` below.
 
+#[cfg(feature = "psa")]
+mod psa;
 mod sm;
 mod story;
 
@@ -15,6 +17,8 @@ use crate::story::{Result, say, scene};
 
 fn main() -> Result {
     sm::run()?;
+    #[cfg(feature = "psa")]
+    psa::run()?;
     scene("The end");
     say(
         "Every stanza was acknowledged, retransmitted once after a resumption, or handed back \
