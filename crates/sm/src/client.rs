@@ -9,7 +9,7 @@ use crate::elements::{self, Enable, Enabled, Failed, Nonza, Resume, Resumed, SmI
 use crate::error::{Error, Misuse, PeerError, Refusal, Refused};
 use crate::event::{ClientEvent, HandBackReason, Incoming, Request};
 use crate::ns::Namespace;
-use crate::transmit::{Placement, Transmit};
+use crate::transmit::{Inline, Placement, Transmit};
 
 /// Where a client stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -456,6 +456,14 @@ impl Client {
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.core.poll_transmit()
+    }
+
+    /// Takes the inline requests out of the output queue, for the SASL2 `<authenticate/>`
+    /// being built: a `<resume/>` ([`Inline::sasl2`]) and an `<enable/>` for inside its
+    /// Bind2 `<bind/>` ([`Inline::bind2`]).
+    #[must_use]
+    pub fn take_inline(&mut self) -> Inline {
+        self.core.take_inline()
     }
 
     /// The next event.

@@ -15,7 +15,7 @@ use crate::error::{Answer, PeerError};
 use crate::event::{CoreEvent, HandBackReason};
 use crate::ns::Namespace;
 use crate::seq::{self, AckPosition};
-use crate::transmit::{Placement, Transmit, Unacked};
+use crate::transmit::{Inline, Placement, Transmit, Unacked};
 
 /// A stanza held until the peer acknowledges it.
 #[derive(Debug, Clone, PartialEq)]
@@ -356,6 +356,21 @@ impl<E: CoreEvent> Core<E> {
             }
             None => self.request_ack(now),
         }
+    }
+
+    /// Takes the inline elements out of the output queue (the top-level ones stay, in order).
+    pub(crate) fn take_inline(&mut self) -> Inline {
+        let mut inline = Inline::default();
+        let mut rest = VecDeque::with_capacity(self.transmit.len());
+        for t in self.transmit.drain(..) {
+            match t.placement() {
+                Placement::Sasl2 => inline.sasl2.push(t.into_element()),
+                Placement::Bind2 => inline.bind2.push(t.into_element()),
+                _ => rest.push_back(t),
+            }
+        }
+        self.transmit = rest;
+        inline
     }
 
     pub(crate) fn poll_transmit(&mut self) -> Option<Transmit> {

@@ -207,6 +207,30 @@ pub enum ServerEvent {
     },
 }
 
+impl ServerEvent {
+    /// The stanzas this event hands back (those of [`ServerEvent::HandedBack`]), empty for
+    /// every other event: `for u in event.into_handed_back() { store_offline(u) }`.
+    #[must_use]
+    pub fn into_handed_back(self) -> Vec<Unacked> {
+        match self {
+            Self::HandedBack { stanzas, .. } => stanzas,
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl ClientEvent {
+    /// The stanzas this event hands back (those of [`ClientEvent::HandedBack`]), empty for
+    /// every other event.
+    #[must_use]
+    pub fn into_handed_back(self) -> Vec<Unacked> {
+        match self {
+            Self::HandedBack { stanzas, .. } => stanzas,
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// The events the shared stream core reports, built into each role's own event type.
 pub(crate) trait CoreEvent {
     fn acked(h: u32, stanzas: Vec<Element>) -> Self;

@@ -24,6 +24,17 @@ pub enum Placement {
     Bind2,
 }
 
+/// The XEP-0198 elements of one login's SASL2 exchange, by where they go (see
+/// [`Server::take_inline`](crate::Server::take_inline)).
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Inline {
+    /// For inside SASL2 `<authenticate/>` (client) or `<success/>` (server), in order.
+    pub sasl2: Vec<Element>,
+    /// For inside Bind2 `<bind/>` (client) or `<bound/>` (server), in order.
+    pub bind2: Vec<Element>,
+}
+
 /// An element to write, in the order [`poll_transmit`](crate::Server::poll_transmit) returns
 /// them, with its [`Placement`].
 ///

@@ -381,3 +381,63 @@ fn a_wall_clock_step_fires_no_ack_timer() {
     );
     assert_eq!(a.poll_timeout(), Some(deadline));
 }
+
+#[test]
+fn a_stanza_sent_through_the_store_reaches_the_live_stream_on_wake() {
+    let mut w = World::new(ServerConfig::default());
+    let mut a = w.stream("a", juliet());
+    let mut client = enabled_pair(&mut w, &mut a);
+    w.store
+        .send(w.now, &balcony(), chat("routed"))
+        .expect("a live stream takes it");
+    w.store
+        .send(w.now, &balcony(), chat("routed too"))
+        .expect("a live stream takes it");
+    assert_eq!(w.woken(), ["a"], "woken once for the batch");
+    a.handle_wake(w.now);
+    let out = drain(&mut a);
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(out[0].contains(">routed<") && out[1].contains("routed too"));
+    assert_eq!(a.unacked(), 2, "counted and held until acknowledged");
+    let _ = client.handle_element(w.now, out[0].parse().expect("xml"));
+}
+
+#[test]
+fn stanzas_waiting_for_a_stream_that_hibernates_go_into_its_session() {
+    let mut w = World::new(ServerConfig::default());
+    let mut a = w.stream("a", juliet());
+    let _client = enabled_pair(&mut w, &mut a);
+    w.store
+        .send(w.now, &balcony(), chat("in the inbox"))
+        .expect("routed");
+    // The connection is lost before the task took the stanza.
+    a.handle_disconnect(w.now);
+    assert!(events(&mut a).iter().all(|e| !matches!(e, ServerEvent::HandedBack { .. })));
+    let (id, _) = w.store.hibernated(&juliet()).pop().expect("hibernated");
+    let mut b = w.stream("b", juliet());
+    let resume = xmpp_sm::elements::Resume::new(Namespace::Sm3, id, Some(0));
+    let _ = b.handle_element(w.now, resume.into());
+    let out = drain(&mut b);
+    assert!(out.iter().any(|x| x.contains("in the inbox")), "{out:?}");
+}
+
+#[test]
+fn stanzas_waiting_for_a_stream_follow_its_session_to_the_stream_taking_it_over() {
+    let mut w = World::new(ServerConfig::default());
+    let mut a = w.stream("a", juliet());
+    let _client = enabled_pair(&mut w, &mut a);
+    let id = a.id().cloned().expect("resumable");
+    let mut b = w.stream("b", juliet());
+    let resume = xmpp_sm::elements::Resume::new(Namespace::Sm3, id, Some(0));
+    let _ = b.handle_element(w.now, resume.into());
+    // Routed to A while B waits for the take-over.
+    w.store
+        .send(w.now, &balcony(), chat("in flight"))
+        .expect("routed");
+    a.handle_wake(w.now);
+    assert!(a.is_closed());
+    b.handle_wake(w.now);
+    let out = drain(&mut b);
+    assert!(out[0].starts_with("<resumed"));
+    assert!(out.iter().any(|x| x.contains("in flight")), "{out:?}");
+}

@@ -30,7 +30,7 @@ pub use jid;
 pub use minidom;
 pub use rand_core;
 pub use xmpp_parsers;
-pub use xmpp_tether_core::{self as core, Monotonic, Now};
+pub use xmpp_tether_core::{Monotonic, Now, framing, time};
 
 #[cfg(feature = "psa")]
 pub use xmpp_psa as psa;

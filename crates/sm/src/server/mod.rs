@@ -15,7 +15,7 @@ use crate::event::{HandBackReason, Incoming, ServerEvent};
 use crate::ns::Namespace;
 use crate::session::RecordLimits;
 use crate::store::{SessionStore, StreamHandle, StreamKey};
-use crate::transmit::{Placement, Transmit};
+use crate::transmit::{Inline, Placement, Transmit};
 
 /// Where a server stream stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,8 +75,9 @@ impl Phase {
 ///   [`is_enabled`](Self::is_enabled), [`is_resumed`](Self::is_resumed),
 ///   [`is_resume_pending`](Self::is_resume_pending), [`is_closed`](Self::is_closed),
 ///   [`unacked`](Self::unacked), [`handled`](Self::handled), [`features`](Self::features);
-/// - input: [`handle_element`](Self::handle_element), [`handle_inline`](Self::handle_inline),
-///   [`handle_bind`](Self::handle_bind), [`handle_wake`](Self::handle_wake),
+/// - input: [`handle_element`](Self::handle_element), [`handle_inline`](Self::handle_inline)
+///   (or [`handle_authenticate`](Self::handle_authenticate) and
+///   [`handle_bind2`](Self::handle_bind2) for SASL2 and Bind2), [`handle_bind`](Self::handle_bind), [`handle_wake`](Self::handle_wake),
 ///   [`handle_timeout`](Self::handle_timeout), [`handle_disconnect`](Self::handle_disconnect);
 /// - commands: [`send`](Self::send), [`request_ack`](Self::request_ack),
 ///   [`accept_enable`](Self::accept_enable), [`reject_enable`](Self::reject_enable),
@@ -132,10 +133,15 @@ impl<H: StreamHandle> Server<H> {
         self.store.config()
     }
 
-    /// The `<sm/>` stream features to offer after authentication, one per configured dialect.
+    /// The `<sm/>` stream features to offer now, one per configured dialect: none once
+    /// stream management is on, the stream was resumed or is closed (a client that sees
+    /// `<sm/>` again would enable or resume a second time).
     #[must_use]
     pub fn features(&self) -> Vec<Element> {
-        features(self.config())
+        match self.phase {
+            Phase::Off if !self.resumed => features(self.config()),
+            _ => Vec::new(),
+        }
     }
 
     /// The authenticated account.
@@ -285,6 +291,39 @@ impl<H: StreamHandle> Server<H> {
             }
             e.into()
         })
+    }
+
+    /// Feeds a SASL2 `<authenticate/>` (XEP-0388): the `<resume/>` inside it, if any
+    /// (XEP-0198 §9.2), answered at [`Placement::Sasl2`]. Call it once authentication has
+    /// succeeded, before binding; then [`is_resume_pending`](Self::is_resume_pending) says
+    /// whether to wait for a take-over and [`is_resumed`](Self::is_resumed) whether to skip
+    /// Bind2. `Ok(Incoming::NotOurs)` hands the element back when it carries no resumption.
+    ///
+    /// # Errors
+    /// As [`handle_element`](Self::handle_element).
+    pub fn handle_authenticate(
+        &mut self,
+        now: Now,
+        authenticate: &Element,
+    ) -> Result<Incoming, Error> {
+        match elements::inline::resume_in_authenticate(authenticate) {
+            Some(resume) => self.handle_inline(now, resume.clone(), Placement::Sasl2),
+            None => Ok(Incoming::NotOurs(authenticate.clone())),
+        }
+    }
+
+    /// Feeds a Bind2 `<bind/>` (XEP-0386) after [`handle_bind`](Self::handle_bind) bound
+    /// the resource it asked for: the `<enable/>` inside it, if any (XEP-0198 §9.1),
+    /// answered at [`Placement::Bind2`]. `Ok(Incoming::NotOurs)` hands the element back when
+    /// it carries no `<enable/>`.
+    ///
+    /// # Errors
+    /// As [`handle_element`](Self::handle_element).
+    pub fn handle_bind2(&mut self, now: Now, bind: &Element) -> Result<Incoming, Error> {
+        match elements::inline::enable_in_bind(bind) {
+            Some(enable) => self.handle_inline(now, enable.clone(), Placement::Bind2),
+            None => Ok(Incoming::NotOurs(bind.clone())),
+        }
     }
 
     fn handle_nonza(
@@ -496,6 +535,16 @@ impl<H: StreamHandle> Server<H> {
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.core.poll_transmit()
+    }
+
+    /// Takes the answers to inline requests out of the output queue, for the SASL2
+    /// `<success/>` being built: the `<resumed/>` or `<failed/>` of an inline resume
+    /// ([`Inline::sasl2`]) and the `<enabled/>` or `<failed/>` for inside `<bound/>`
+    /// ([`Inline::bind2`]). Put them in that order (XEP-0198 §9.2.1); what stays in
+    /// `poll_transmit` (retransmissions after a resumption) goes after `<success/>`.
+    #[must_use]
+    pub fn take_inline(&mut self) -> Inline {
+        self.core.take_inline()
     }
 
     /// The next event.

@@ -13,7 +13,7 @@ use crate::error::PeerError;
 use crate::event::{HandBackReason, ServerEvent};
 use crate::session::HibernatedSession;
 use crate::store::{Claim, StreamHandle};
-use crate::transmit::Placement;
+use crate::transmit::{Placement, Unacked};
 
 impl<H: StreamHandle> Server<H> {
     /// Looks the session up for a `<resume/>` and answers, or waits for a take-over.
@@ -125,6 +125,8 @@ impl<H: StreamHandle> Server<H> {
     /// this stream waits for has been handed over. A spurious call is a no-op.
     pub fn handle_wake(&mut self, now: Now) {
         self.last_now = Some(now);
+        // Routed stanzas first: a session handed over below takes them along.
+        self.take_routed(now);
         match &self.phase {
             Phase::On => {
                 let Some(id) = self.id.clone() else {
@@ -227,16 +229,23 @@ impl<H: StreamHandle> Server<H> {
     /// Gives a detached session to the stream waiting for it, if one is; otherwise returns it.
     fn give_up(&mut self, session: Option<HibernatedSession>) -> Option<HibernatedSession> {
         let session = session?;
-        let key = self.key;
-        self.store.with(|t| t.detach(key, session))
+        let (key, limit) = (self.key, self.config().max_queue);
+        // A stream holding a session has been given a time (enabling or resuming took one).
+        let Some(now) = self.last_now else {
+            return Some(session);
+        };
+        self.store.with(|t| t.detach(key, session, now, limit))
     }
 
     /// The connection is gone. A resumable session hibernates in the store until its
     /// deadline (or goes straight to a stream that is taking it over); otherwise every
     /// unacknowledged stanza is handed back in [`ServerEvent::HandedBack`]. The stream is
-    /// closed.
+    /// closed. On a stream that is already closed it does nothing.
     pub fn handle_disconnect(&mut self, now: Now) {
         self.last_now = Some(now);
+        if self.phase == Phase::Closed {
+            return;
+        }
         self.core.abort_connection();
         match &self.phase {
             Phase::On if self.id.is_some() => {
@@ -279,9 +288,12 @@ impl<H: StreamHandle> Server<H> {
     /// Ends the stream cleanly (the client closed it, or the server ends it without
     /// hibernating): every unacknowledged stanza is handed back and the session's last `h`
     /// is remembered for a late `<resume/>`. A session another stream is taking over goes
-    /// there instead.
+    /// there instead. On a stream that is already closed it does nothing.
     pub fn close(&mut self, now: Now) {
         self.last_now = Some(now);
+        if self.phase == Phase::Closed {
+            return;
+        }
         self.end(now, HandBackReason::StreamClosed);
     }
 
@@ -328,8 +340,39 @@ impl<H: StreamHandle> Server<H> {
     fn close_stream(&mut self) {
         self.phase = Phase::Closed;
         self.core.reset_requests();
+        let (key, limit, now) = (self.key, self.config().max_queue, self.last_now);
+        // A stream never given a time was never bound, so nothing was routed to it.
+        let stranded = self.store.with(|t| t.close(now, key, limit));
+        // Routed here, but with nowhere to go now (the session ended): handed back.
+        if let Some(now) = now {
+            let stranded = stranded
+                .into_iter()
+                .map(|stanza| Unacked::new(stanza, now.wall()))
+                .collect();
+            self.core.hand_back(HandBackReason::StreamClosed, stranded);
+        }
+    }
+
+    /// Takes the stanzas [`SessionStore::send`](crate::SessionStore::send) routed here, as
+    /// if given to [`send`](Self::send). One the stream refuses (its queue overflowed and it
+    /// closed) is routed again, or handed back.
+    fn take_routed(&mut self, now: Now) {
         let key = self.key;
-        self.store.with(|t| t.close(key));
+        let routed = self.store.with(|t| t.take_inbox(key));
+        for stanza in routed {
+            let Err(refused) = self.send(now, stanza) else {
+                continue;
+            };
+            let again = match self.resource.clone() {
+                Some(jid) => self.store.send(now, &jid, refused.into_inner()),
+                None => Err(refused),
+            };
+            if let Err(refused) = again {
+                let stanza = Unacked::new(refused.into_inner(), now.wall());
+                self.core
+                    .hand_back(HandBackReason::StreamClosed, vec![stanza]);
+            }
+        }
     }
 }
 

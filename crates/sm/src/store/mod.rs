@@ -27,17 +27,18 @@ use crate::transmit::Unacked;
 /// by calling the stream's [`Server::handle_wake`] (or the store's
 /// [`SessionStore::handle_timeout`]).
 ///
-/// A stream is woken when another stream asks to take its session over, and when a session it
-/// waits for has been handed over to it. With tokio this is typically an
-/// `Arc<tokio::sync::Notify>` (`notify_one`) or a channel sender that queues a wake-up
-/// command. `wake` is called after the store's lock is released, and must not block.
+/// A stream is woken when stanzas were routed to it ([`SessionStore::send`]), when another
+/// stream asks to take its session over, and when a session it waits for has been handed over
+/// to it. With tokio this is typically an `Arc<tokio::sync::Notify>` (`notify_one`) or a
+/// channel sender that queues a wake-up. `wake` is called after the store's lock is released,
+/// and must not block.
 pub trait StreamHandle: Clone {
     /// Make the task call `handle_wake` (or the store's `handle_timeout`) soon.
     fn wake(&self);
 }
 
-/// A handle that never wakes anything, for single-stream uses and tests. Take-overs then
-/// complete only at [`ServerConfig::handover_timeout`].
+/// A handle that never wakes anything, for single-stream uses and tests: call `handle_wake`
+/// yourself. Take-overs then complete only at [`ServerConfig::handover_timeout`].
 impl StreamHandle for () {
     fn wake(&self) {}
 }
@@ -197,6 +198,24 @@ impl<H: StreamHandle> SessionStore<H> {
     #[must_use]
     pub fn hibernated_count(&self) -> usize {
         self.with(|t| t.hibernated.len())
+    }
+
+    /// Delivers a stanza to the full JID `jid`: into the inbox of its live stream (whose task
+    /// is woken and takes it in [`Server::handle_wake`]), or into its hibernated session
+    /// (delivered on resumption, or handed back in a [`StoreEvent`] if the session expires).
+    /// Either way the library keeps it from here: a stream that closes with stanzas in its
+    /// inbox passes them on to wherever its session went.
+    ///
+    /// # Errors
+    /// The stanza is handed back: [`Refusal::UnknownSession`] when nothing is bound on `jid`
+    /// (RFC 6121 §8.5.3.2 says what to do then: a message may go to the bare JID or offline),
+    /// or [`Refusal::QueueFull`] at [`ServerConfig::max_queue`].
+    pub fn send(&self, now: Now, jid: &FullJid, stanza: Element) -> Result<(), Refused<Element>> {
+        let limit = self.config.max_queue;
+        match self.with(|t| t.route_stanza(now, jid, stanza, limit)) {
+            tables::Routed::Inbox | tables::Routed::Hibernated => Ok(()),
+            tables::Routed::Refused(refused) => Err(refused),
+        }
     }
 
     /// Queues a stanza for the hibernated session of `jid`: delivered on resumption, or handed

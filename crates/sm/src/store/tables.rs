@@ -8,11 +8,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use jid::{BareJid, FullJid};
+use minidom::Element;
 use xmpp_tether_core::{Monotonic, Now};
 
 use super::{StoreEvent, StreamHandle};
 use crate::config::ServerConfig;
 use crate::elements::SmId;
+use crate::error::{Refusal, Refused};
 use crate::event::HandBackReason;
 use crate::session::HibernatedSession;
 use crate::transmit::Unacked;
@@ -35,6 +37,20 @@ pub(crate) struct Stream<H> {
     pub(crate) jid: Option<FullJid>,
     /// The SM-ID while the stream holds a resumable session.
     pub(crate) id: Option<SmId>,
+    /// Stanzas routed to this stream ([`crate::SessionStore::send`]) that its task has not
+    /// taken yet ([`crate::Server::handle_wake`]).
+    pub(crate) inbox: VecDeque<Element>,
+}
+
+/// Where [`Tables::route_stanza`] put a stanza.
+#[derive(Debug)]
+pub(crate) enum Routed {
+    /// In a live stream's inbox (its task has been woken if needed).
+    Inbox,
+    /// In a hibernated session.
+    Hibernated,
+    /// Nowhere: handed back.
+    Refused(Refused<Element>),
 }
 
 #[derive(Debug, Default)]
@@ -134,6 +150,7 @@ impl<H: StreamHandle> Tables<H> {
                 owner,
                 jid: None,
                 id: None,
+                inbox: VecDeque::new(),
             },
         );
         key
@@ -251,9 +268,23 @@ impl<H: StreamHandle> Tables<H> {
     pub(crate) fn detach(
         &mut self,
         key: StreamKey,
-        session: HibernatedSession,
+        mut session: HibernatedSession,
+        now: Now,
+        limit: usize,
     ) -> Option<HibernatedSession> {
         let id = session.id.clone();
+        // Stanzas routed to the stream but not taken yet travel with its session.
+        let inbox = self.take_inbox(key);
+        for stanza in inbox {
+            if let Err(refused) = session.push(now, stanza, limit) {
+                self.orphaned(
+                    Some(id.clone()),
+                    session.owner.clone(),
+                    session.resource.clone(),
+                    vec![Unacked::new(refused.into_inner(), now.wall())],
+                );
+            }
+        }
         if self.live.get(&id) == Some(&key) {
             self.live.remove(&id);
         }
@@ -473,15 +504,81 @@ impl<H: StreamHandle> Tables<H> {
         self.forget_account_if_empty(&bare);
     }
 
-    /// Stream `key` is gone: it leaves every index.
-    pub(crate) fn close(&mut self, key: StreamKey) {
-        self.unroute(key);
-        if let Some(stream) = self.streams.remove(&key)
-            && let Some(id) = stream.id
-            && self.live.get(&id) == Some(&key)
-        {
-            self.live.remove(&id);
+    /// Routes a stanza for `jid`: into its live stream's inbox (waking the stream's task when
+    /// the inbox was empty), or its hibernated session, both within `limit`.
+    pub(crate) fn route_stanza(
+        &mut self,
+        now: Now,
+        jid: &FullJid,
+        stanza: Element,
+        limit: usize,
+    ) -> Routed {
+        let slot = self
+            .accounts
+            .get(&jid.to_bare())
+            .and_then(|a| a.resources.get(jid))
+            .cloned();
+        match slot {
+            Some(Slot::Live(key)) => match self.streams.get_mut(&key) {
+                Some(stream) if stream.inbox.len() >= limit => {
+                    Routed::Refused(Refused::new(Refusal::QueueFull { limit }, stanza))
+                }
+                Some(stream) => {
+                    if stream.inbox.is_empty() {
+                        self.wakes.push(stream.handle.clone());
+                    }
+                    stream.inbox.push_back(stanza);
+                    Routed::Inbox
+                }
+                None => Routed::Refused(Refused::new(Refusal::UnknownSession, stanza)),
+            },
+            Some(Slot::Hibernated(id)) => {
+                self.expire_if_due(now, &id);
+                match self.hibernated.get_mut(&id) {
+                    Some(h) => match h.session.push(now, stanza, limit) {
+                        Ok(()) => Routed::Hibernated,
+                        Err(refused) => Routed::Refused(refused),
+                    },
+                    None => Routed::Refused(Refused::new(Refusal::UnknownSession, stanza)),
+                }
+            }
+            None => Routed::Refused(Refused::new(Refusal::UnknownSession, stanza)),
         }
+    }
+
+    /// Takes the stanzas waiting in stream `key`'s inbox.
+    pub(crate) fn take_inbox(&mut self, key: StreamKey) -> VecDeque<Element> {
+        self.streams
+            .get_mut(&key)
+            .map(|s| std::mem::take(&mut s.inbox))
+            .unwrap_or_default()
+    }
+
+    /// Stream `key` is gone: it leaves every index. Stanzas still in its inbox are routed
+    /// again (to the session it left behind, or the stream that took it over); those with
+    /// nowhere to go are returned.
+    pub(crate) fn close(&mut self, now: Option<Now>, key: StreamKey, limit: usize) -> Vec<Element> {
+        self.unroute(key);
+        let Some(stream) = self.streams.remove(&key) else {
+            return Vec::new();
+        };
+        if let Some(id) = &stream.id
+            && self.live.get(id) == Some(&key)
+        {
+            self.live.remove(id);
+        }
+        // Everything in the inbox was routed to this stream's JID.
+        let mut refused = Vec::new();
+        for stanza in stream.inbox {
+            let routed = match (&stream.jid, now) {
+                (Some(jid), Some(now)) => self.route_stanza(now, jid, stanza, limit),
+                _ => Routed::Refused(Refused::new(Refusal::UnknownSession, stanza)),
+            };
+            if let Routed::Refused(r) = routed {
+                refused.push(r.into_inner());
+            }
+        }
+        refused
     }
 
     /// Expires `id` if its deadline has passed, even if the timer has not fired yet: a
