@@ -52,17 +52,6 @@ pub(crate) fn stanza_error(stanza: &Element) -> Option<StanzaError> {
     StanzaError::try_from(copy).ok()
 }
 
-/// How deeply elements nest below (and including) `el`, without recursion.
-pub(crate) fn depth(el: &Element) -> usize {
-    let mut deepest = 0;
-    let mut stack = vec![(el, 1usize)];
-    while let Some((e, d)) = stack.pop() {
-        deepest = deepest.max(d);
-        stack.extend(e.children().map(|c| (c, d + 1)));
-    }
-    deepest
-}
-
 /// Whether XML 1.0 allows `c` in character data (§2.2; Rust strings hold no surrogates).
 pub(crate) const fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..)
@@ -155,13 +144,5 @@ mod tests {
             .expect("test XML");
         let error = stanza_error(&iq).expect("an error");
         assert_eq!(error.type_, xmpp_parsers::stanza_error::ErrorType::Wait);
-    }
-
-    #[test]
-    fn depth_counts_levels() {
-        let el: Element = "<a xmlns='u'><b><c/></b><d/></a>"
-            .parse()
-            .expect("test XML");
-        assert_eq!(depth(&el), 3);
     }
 }

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use jid::{BareJid, FullJid};
-use minidom::Element;
 use rand_core::CryptoRng;
 use xmpp_tether_core::Now;
+use xmpp_tether_core::framing::{Limits, parse_element};
 
 use super::Registry;
 use super::commands::owned_by;
@@ -27,7 +27,6 @@ use super::table::{Hibernating, Registration, Suspension, Timer};
 use super::transmit::Options;
 use crate::elements::PublishOptions;
 use crate::error::{ParseError, RestoreError};
-use crate::xml;
 
 /// How deeply a stored publish-options form may nest (`x` > `field` > `value` is 3).
 const MAX_FORM_DEPTH: usize = 8;
@@ -342,7 +341,8 @@ impl Registry {
         Ok(out)
     }
 
-    /// Stored publish options: bounded in size and depth, then parsed.
+    /// Stored publish options: read with the workspace's bounded parser (size and depth),
+    /// then parsed as a form.
     fn stored_options(&self, text: &str) -> Result<Options, ParseError> {
         let limit = self.config.max_options_bytes;
         if text.len() > limit {
@@ -351,16 +351,12 @@ impl Registry {
                 limit,
             });
         }
-        let el: Element = text
-            .parse()
-            .map_err(|e: minidom::Error| ParseError::InvalidForm {
-                detail: e.to_string(),
-            })?;
-        if xml::depth(&el) > MAX_FORM_DEPTH {
-            return Err(ParseError::InvalidForm {
-                detail: format!("nested deeper than {MAX_FORM_DEPTH}"),
-            });
-        }
+        let limits = Limits::DEFAULT
+            .with_max_depth(MAX_FORM_DEPTH)
+            .with_max_element_bytes(limit);
+        let el = parse_element(text.as_bytes(), &limits).map_err(|e| ParseError::InvalidForm {
+            detail: e.to_string(),
+        })?;
         Ok(Options::new(PublishOptions::try_from(&el)?))
     }
 
