@@ -16,7 +16,14 @@ started=$(date +%s)
 step "rustfmt"
 cargo fmt --all --check
 
-step "real peers: Debian packages and the Python virtualenv"
+step "the tour builds from pure-Rust crates (no C library, no C compiler)"
+if cargo tree -p xmpp-tether -e normal,build,dev --prefix none -f '{p}' \
+    | sort -u | grep -E '^(cc|cmake|bindgen|pkg-config|ring|[a-z0-9_-]+-sys) '; then
+    echo "the tour's dependency tree needs a C toolchain (above)" >&2
+    exit 1
+fi
+
+step "real peers: Debian packages, the Python virtualenv, xmpp.js"
 ./scripts/setup-peers.sh
 
 step "clippy (all targets, all features, -D warnings)"
