@@ -10,6 +10,8 @@
 
 #[cfg(feature = "psa")]
 mod psa;
+#[cfg(feature = "rsnf")]
+mod rsnf;
 mod sm;
 mod story;
 
@@ -19,6 +21,8 @@ fn main() -> Result {
     sm::run()?;
     #[cfg(feature = "psa")]
     psa::run()?;
+    #[cfg(feature = "rsnf")]
+    rsnf::run()?;
     scene("The end");
     say(
         "Every stanza was acknowledged, retransmitted once after a resumption, or handed back \

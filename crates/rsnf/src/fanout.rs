@@ -69,11 +69,15 @@ impl Policy {
         I: IntoIterator<Item = Resource<'c, K>>,
     {
         let mut fan_out = FanOut::new(self, notification);
-        resources
-            .into_iter()
-            .filter(|r| fan_out.delivers(r.available, r.priority, r.caps))
-            .map(|r| r.key)
-            .collect()
+        let resources = resources.into_iter();
+        // Room for every resource up front: most of an account's resources usually get it.
+        let mut to = Vec::with_capacity(resources.size_hint().0);
+        for r in resources {
+            if fan_out.delivers(r.available, r.priority, r.caps) {
+                to.push(r.key);
+            }
+        }
+        to
     }
 }
 

@@ -98,8 +98,9 @@
 //!
 //! ## Where it stands on XEP-0351
 //!
-//! - **Version**: XEP-0351 0.1 (2014-08-28, Experimental), the only one; namespace
-//!   `urn:xmpp:rsf:0` ([`NS_RSF`]). It defines no XML of its own.
+//! - **Version**: XEP-0351 0.1 (2014-08-28), the seed; the current 0.2 (2017-09-11) only
+//!   moved it to Deferred, with no change to the protocol. Namespace `urn:xmpp:rsf:0`
+//!   ([`NS_RSF`]). It defines no XML of its own.
 //! - **Grammar** (§3.3): see [`filter`](crate::filter) for every rule, including where the
 //!   XEP is silent: node ids with `+` and `-` (split at the last `+events-`), several features
 //!   for one node (merged), unsorted or duplicate kinds (normalised), unknown kinds (kept and
@@ -108,7 +109,11 @@
 //!   as a knob with a documented default: purges (like retractions), `+events-` without
 //!   `+notify` (nothing), unknown or resolving caps (nothing), collections (like
 //!   configuration), unknown kinds (to unfiltered resources), negative priorities (none,
-//!   RFC 6121 §8.5.2.1.1), and a mixed `<items/>` (delivered if either part is wanted).
+//!   RFC 6121 §8.5.2.1.1), a mixed `<items/>` (delivered if either part is wanted), and
+//!   what "the payload's NodeID" names: the node id by default, as XEP-0060 §9.2 and
+//!   Prosody do, or also the payload namespace ([`PayloadMatch`]), so that Example 1's
+//!   generic node reaches `geoloc+notify`. [`Policy::legacy`] is the XEP-0060 rule, which
+//!   Prosody 0.12's mod_pep matches event for event (`tests/rsnf_prosody.rs`).
 //! - **Sender side** (§3.1, §3.2): [`Sender`]. RSF is decided per stream from the peer's
 //!   XEP-0115 stream-feature caps, never remembered per domain; unresolved or absent caps
 //!   mean legacy (the sender MUST NOT assume support). In RSF mode node notification switches
@@ -116,7 +121,7 @@
 //!   force a peer that lies about `urn:xmpp:rsf:0` back to legacy.
 //! - **Caps** (XEP-0115 1.6): `ver` checked with xmpp-parsers' `compute_disco`/`hash_caps`
 //!   (form fields sorted by `var` first, which xmpp-parsers does not do); duplicate features,
-//!   identities or form types make a result ill-formed. Legacy caps without `hash` (pre-1.3)
+//!   identities or form types make a result ill-formed. Legacy caps without `hash` (before 1.5)
 //!   cannot be parsed by xmpp-parsers' `Caps` and count as no caps.
 //! - **Out of scope**: access models and subscriptions (the caller's PubSub service), the
 //!   `<headers/>` SHIM of collection subscriptions, and what to do with a malformed

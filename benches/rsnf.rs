@@ -1,0 +1,240 @@
+//! Criterion benches for `xmpp-rsnf` (XEP-0351 recipient-side notification filtering).
+//!
+//! `cargo bench -p tether-benches --bench rsnf` (add `-- --warm-up-time 1 --measurement-time 3`
+//! for a quicker run). One group, `fan_out`, measured in the same run as its baseline:
+//! - `minidom_parse`: `minidom` parsing the notification from its bytes, what every server
+//!   pays for the message anyway (the baseline);
+//! - `classify`: [`Notification::classify`] on the parsed message;
+//! - `recipients_10k`: the fan-out decision for that notification to 10,000 resources of
+//!   which 50 distinct caps sets are shared (each set names 24 PEP nodes, some with `+events-`
+//!   lists), 90% available, a few with negative priority, through
+//!   [`Policy::recipients`] — decided once per distinct caps set, then looked up per resource;
+//! - `walk_10k`: the floor of any fan-out, walking the same table and collecting the JIDs of
+//!   the available resources with no caps decision;
+//! - `recipients_10k_distinct`: the same with 10,000 distinct caps sets, the worst case where
+//!   nothing is shared and every resource costs a full decision.
+//!
+//! At the end the bench prints the figures per resource and as ratios to the parse
+//! (target: under 5 ns per resource).
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{Criterion, Throughput};
+use jid::FullJid;
+use minidom::Element;
+use xmpp_tether::rsnf::{CapsInfo, CapsState, Notification, Policy, Resource};
+
+/// A PEP geolocation notification as a recipient's server gets it from a peer (XEP-0080
+/// payload, XEP-0351 §3.2 addressing to the bare JID).
+const NOTIFICATION: &str = concat!(
+    "<message xmlns='jabber:server' from='romeo@montague.example' to='juliet@capulet.example' ",
+    "type='headline' id='5c1a9e0b-2f34-4d6e-8a7b-9c0d1e2f3a4b'>",
+    "<event xmlns='http://jabber.org/protocol/pubsub#event'>",
+    "<items node='http://jabber.org/protocol/geoloc'><item id='d81a52b8-0f9c-11dc-9bf5'>",
+    "<geoloc xmlns='http://jabber.org/protocol/geoloc' xml:lang='en'>",
+    "<accuracy>20</accuracy><country>Italy</country><lat>45.44</lat><locality>Venice</locality>",
+    "<lon>12.33</lon><timestamp>2024-05-01T12:00:00Z</timestamp></geoloc></item></items></event>",
+    "</message>",
+);
+const RESOURCES: usize = 10_000;
+const DISTINCT: usize = 50;
+
+/// PEP nodes a client may care about.
+const NODES: [&str; 24] = [
+    "http://jabber.org/protocol/geoloc",
+    "http://jabber.org/protocol/tune",
+    "http://jabber.org/protocol/mood",
+    "http://jabber.org/protocol/activity",
+    "http://jabber.org/protocol/nick",
+    "urn:xmpp:avatar:metadata",
+    "urn:xmpp:avatar:data",
+    "urn:xmpp:bookmarks:1",
+    "urn:xmpp:mds:displayed:0",
+    "eu.siacs.conversations.axolotl.devicelist",
+    "urn:xmpp:omemo:2:devices",
+    "urn:xmpp:omemo:2:bundles",
+    "storage:bookmarks",
+    "urn:xmpp:microblog:0",
+    "urn:xmpp:microblog:0:comments",
+    "http://jabber.org/protocol/physloc",
+    "urn:xmpp:pep-vcard-conversion:0",
+    "urn:xmpp:vcard4",
+    "urn:xmpp:reach:0",
+    "urn:xmpp:spoiler:0",
+    "urn:xmpp:gaming:0",
+    "http://jabber.org/protocol/waitinglist",
+    "urn:xmpp:attention:0",
+    "urn:xmpp:ping",
+];
+
+/// Caps set `i` of `n`: every node but one (which one depends on `i`) with `+notify`, a
+/// third of them with an `+events-` list, and the usual non-filter features.
+fn caps_set(i: usize) -> CapsInfo {
+    let mut features = vec![
+        "http://jabber.org/protocol/caps".to_owned(),
+        "http://jabber.org/protocol/disco#info".to_owned(),
+        "urn:xmpp:ping".to_owned(),
+        format!("urn:example:client:{i}"),
+    ];
+    for (n, node) in NODES.iter().enumerate() {
+        if (n + i) % NODES.len() == 0 {
+            continue;
+        }
+        features.push(format!("{node}+notify"));
+        match (n + i) % 6 {
+            0 => features.push(format!("{node}+events-config-retract")),
+            3 => features.push(format!("{node}+events-sub")),
+            _ => {}
+        }
+    }
+    CapsInfo::from_features(features)
+}
+
+struct Account {
+    jid: FullJid,
+    available: bool,
+    priority: i8,
+    caps: CapsState,
+}
+
+fn accounts(distinct: usize) -> Vec<Account> {
+    let sets: Vec<CapsState> = (0..distinct)
+        .map(|i| CapsState::Known(caps_set(i)))
+        .collect();
+    (0..RESOURCES)
+        .map(|i| Account {
+            jid: FullJid::new(&format!("juliet@capulet.example/r{i}")).expect("a full JID"),
+            available: i % 10 != 9,
+            priority: if i % 50 == 7 { -1 } else { (i % 5) as i8 },
+            caps: sets[i % distinct].clone(),
+        })
+        .collect()
+}
+
+fn main() {
+    let message: Element = NOTIFICATION.parse().expect("the bench notification parses");
+    let notification = Notification::classify(&message)
+        .expect("it classifies")
+        .expect("it is a notification");
+    let policy = Policy::default();
+    let shared = accounts(DISTINCT);
+    let distinct = accounts(RESOURCES);
+    let delivered = fan_out(&policy, &notification, &shared).len();
+    assert!(
+        delivered > RESOURCES / 2,
+        "most resources get it ({delivered})"
+    );
+
+    let mut c = Criterion::default().configure_from_args();
+    let mut g = c.benchmark_group("fan_out");
+    g.bench_function("minidom_parse", |b| {
+        b.iter_with_large_drop(|| Element::from_reader(black_box(NOTIFICATION.as_bytes())));
+    });
+    g.bench_function("classify", |b| {
+        b.iter(|| Notification::classify(black_box(&message)));
+    });
+    g.throughput(Throughput::Elements(RESOURCES as u64));
+    g.bench_function("walk_10k", |b| {
+        b.iter_with_large_drop(|| walk(black_box(&shared)));
+    });
+    g.bench_function("recipients_10k", |b| {
+        b.iter_with_large_drop(|| fan_out(&policy, black_box(&notification), &shared));
+    });
+    g.bench_function("recipients_10k_distinct", |b| {
+        b.iter_with_large_drop(|| fan_out(&policy, black_box(&notification), &distinct));
+    });
+    g.finish();
+    c.final_summary();
+    let measured = std::env::args().all(|a| {
+        !a.starts_with("--test") && !a.starts_with("--list") && !a.starts_with("--profile-time")
+    });
+    if measured {
+        report(delivered);
+    }
+}
+
+/// What a server's PEP fan-out is: the recipients' full JIDs.
+fn fan_out<'a>(policy: &Policy, n: &Notification, accounts: &'a [Account]) -> Vec<&'a FullJid> {
+    policy.recipients(
+        n,
+        accounts.iter().map(|a| {
+            Resource::new(&a.jid, &a.caps)
+                .with_available(a.available)
+                .with_priority(a.priority)
+        }),
+    )
+}
+
+/// The floor of any fan-out: walking the same table and collecting the available resources'
+/// JIDs, with no caps decision at all.
+fn walk(accounts: &[Account]) -> Vec<&FullJid> {
+    let mut to = Vec::with_capacity(accounts.len());
+    for a in accounts {
+        if a.available && a.priority >= 0 {
+            to.push(&a.jid);
+        }
+    }
+    to
+}
+
+fn report(delivered: usize) {
+    let (Some(parse), Some(shared)) = (estimate_ns("minidom_parse"), estimate_ns("recipients_10k"))
+    else {
+        return;
+    };
+    let per = shared / RESOURCES as f64;
+    println!(
+        "\nxmpp-rsnf fan-out of one {}-byte notification to {RESOURCES} resources \
+         ({delivered} delivered), against minidom parsing it:",
+        NOTIFICATION.len()
+    );
+    println!("  minidom parse              {:>9.2} us", parse / 1000.0);
+    if let Some(classify) = estimate_ns("classify") {
+        println!(
+            "  classify                   {:>9.2} us = {:.1}% of the parse",
+            classify / 1000.0,
+            100.0 * classify / parse
+        );
+    }
+    println!(
+        "  10k resources, {DISTINCT} caps sets {:>8.2} us = {:.2}x the parse; \
+         {per:.2} ns per resource = {:.3}% of the parse (target: < 5 ns)",
+        shared / 1000.0,
+        shared / parse,
+        100.0 * per / parse
+    );
+    if let Some(walk) = estimate_ns("walk_10k") {
+        println!(
+            "  walking the 10k table only   {:>6.2} us; the decision adds {:.2} ns per resource",
+            walk / 1000.0,
+            (shared - walk) / RESOURCES as f64
+        );
+    }
+    if let Some(distinct) = estimate_ns("recipients_10k_distinct") {
+        println!(
+            "  10k resources, 10k caps sets {:>6.2} us = {:.2}x the parse; {:.2} ns per resource",
+            distinct / 1000.0,
+            distinct / parse,
+            distinct / RESOURCES as f64
+        );
+    }
+}
+
+/// Criterion's headline estimate (the slope when it has one, else the mean), read back from
+/// where criterion saved it.
+fn estimate_ns(bench: &str) -> Option<f64> {
+    let home = std::env::var_os("CRITERION_HOME")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("criterion"))
+        })
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/criterion"));
+    let path = home.join("fan_out").join(bench).join("new/estimates.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let estimate = json
+        .get("slope")
+        .filter(|s| !s.is_null())
+        .or_else(|| json.get("mean"))?;
+    estimate.get("point_estimate")?.as_f64()
+}
