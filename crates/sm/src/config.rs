@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use minidom::Element;
+
+use crate::elements::Feature;
 use crate::ns::Namespace;
 
 /// When a state machine asks its peer for an acknowledgement, and how long it waits.
@@ -137,6 +140,38 @@ impl Default for ServerConfig {
             store: StoreConfig::default(),
         }
     }
+}
+
+impl ServerConfig {
+    /// The `<sm/>` stream features this configuration offers, one per dialect.
+    #[must_use]
+    pub fn features(&self) -> Vec<Element> {
+        self.namespaces
+            .iter()
+            .map(|&ns| {
+                let mut feature = Feature::new(ns);
+                if ns == Namespace::Sm1 && self.resume {
+                    feature.max = Some(self.max_resume);
+                }
+                feature.into()
+            })
+            .collect()
+    }
+
+    /// What a session record read back is checked against.
+    pub(crate) const fn record_limits(&self) -> RecordLimits {
+        RecordLimits {
+            max_queue: self.max_queue,
+            max_resume: self.max_resume,
+        }
+    }
+}
+
+/// The limits a session record is checked against (from a [`ServerConfig`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordLimits {
+    pub(crate) max_queue: usize,
+    pub(crate) max_resume: u32,
 }
 
 /// The limits of a [`crate::SessionStore`].

@@ -16,10 +16,11 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use xmpp_tether_core::framing::{self, Limits};
 
+use crate::config::RecordLimits;
 use crate::core::{Counters, Queued};
 use crate::elements::SmId;
 use crate::ns::Namespace;
-use crate::session::{HibernatedSession, RecordLimits};
+use crate::session::HibernatedSession;
 use crate::transmit::Unacked;
 
 #[derive(Serialize, Deserialize)]

@@ -7,6 +7,7 @@ use jid::{BareJid, FullJid};
 use minidom::Element;
 use xmpp_tether_core::Now;
 
+use crate::config::RecordLimits;
 use crate::core::Counters;
 use crate::elements::{self, SmId};
 use crate::error::{RecordError, Refusal, Refused};
@@ -30,13 +31,6 @@ pub struct HibernatedSession {
     pub(crate) counters: Counters,
     pub(crate) max: u32,
     pub(crate) deadline: SystemTime,
-}
-
-/// The limits a session record is checked against (from [`crate::ServerConfig`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RecordLimits {
-    pub(crate) max_queue: usize,
-    pub(crate) max_resume: u32,
 }
 
 impl HibernatedSession {

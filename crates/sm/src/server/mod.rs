@@ -4,16 +4,16 @@ mod session;
 
 use jid::{BareJid, FullJid};
 use minidom::Element;
+use rand_core::CryptoRng;
 use xmpp_parsers::stanza_error::DefinedCondition;
 use xmpp_tether_core::{Monotonic, Now};
 
 use crate::config::{EnablePolicy, ServerConfig};
 use crate::core::{Core, Counters};
-use crate::elements::{self, Enable, Enabled, Failed, Feature, Nonza, Resume, SmId};
+use crate::elements::{self, Enable, Enabled, Failed, Nonza, Resume, SmId};
 use crate::error::{Error, Misuse, PeerError, Refusal, Refused};
 use crate::event::{HandBackReason, Incoming, ServerEvent};
 use crate::ns::Namespace;
-use crate::session::RecordLimits;
 use crate::store::{SessionStore, StreamHandle, StreamKey};
 use crate::transmit::{Inline, Placement, Transmit};
 
@@ -109,6 +109,16 @@ pub struct Server<H: StreamHandle> {
     last_now: Option<Now>,
 }
 
+impl<H: StreamHandle> SessionStore<H> {
+    /// A new stream, authenticated as `owner` and reachable through `handle`. A candidate
+    /// SM-ID (128 bits) is drawn from `rng` now, so that an `<enable/>` is answered without a
+    /// second call.
+    pub fn stream(&self, owner: BareJid, handle: H, rng: &mut impl CryptoRng) -> Server<H> {
+        let key = self.with(|t| t.open(owner.clone(), handle));
+        Server::new(self.clone(), key, owner, SmId::random(rng))
+    }
+}
+
 impl<H: StreamHandle> Server<H> {
     pub(crate) fn new(store: SessionStore<H>, key: StreamKey, owner: BareJid, id: SmId) -> Self {
         let core = Core::new(store.config().ack.clone());
@@ -139,7 +149,7 @@ impl<H: StreamHandle> Server<H> {
     #[must_use]
     pub fn features(&self) -> Vec<Element> {
         match self.phase {
-            Phase::Off if !self.resumed => features(self.config()),
+            Phase::Off if !self.resumed => self.config().features(),
             _ => Vec::new(),
         }
     }
@@ -566,28 +576,5 @@ impl<H: StreamHandle> Server<H> {
             operation,
             state: self.phase.name(),
         }
-    }
-}
-
-/// The `<sm/>` features a server with `config` offers.
-pub(crate) fn features(config: &ServerConfig) -> Vec<Element> {
-    config
-        .namespaces
-        .iter()
-        .map(|&ns| {
-            let mut feature = Feature::new(ns);
-            if ns == Namespace::Sm1 && config.resume {
-                feature.max = Some(config.max_resume);
-            }
-            feature.into()
-        })
-        .collect()
-}
-
-/// What a session record read back is checked against.
-pub(crate) const fn record_limits(config: &ServerConfig) -> RecordLimits {
-    RecordLimits {
-        max_queue: config.max_queue,
-        max_resume: config.max_resume,
     }
 }

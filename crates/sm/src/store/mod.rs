@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use jid::{BareJid, FullJid};
 use minidom::Element;
-use rand_core::CryptoRng;
 use xmpp_tether_core::{Monotonic, Now};
 
 pub use self::snapshot::{EndedSession, StoreSnapshot};
@@ -18,7 +17,6 @@ use crate::config::ServerConfig;
 use crate::elements::SmId;
 use crate::error::{Refusal, Refused};
 use crate::event::HandBackReason;
-use crate::server::Server;
 use crate::session::HibernatedSession;
 use crate::transmit::Unacked;
 
@@ -138,18 +136,10 @@ impl<H: StreamHandle> SessionStore<H> {
         self.with(|t| t.set_timer(handle));
     }
 
-    /// A new stream, authenticated as `owner` and reachable through `handle`. A candidate
-    /// SM-ID (128 bits) is drawn from `rng` now, so that an `<enable/>` is answered without a
-    /// second call.
-    pub fn stream(&self, owner: BareJid, handle: H, rng: &mut impl CryptoRng) -> Server<H> {
-        let key = self.with(|t| t.open(owner.clone(), handle));
-        Server::new(self.clone(), key, owner, SmId::random(rng))
-    }
-
     /// The `<sm/>` stream features to offer after authentication, one per configured dialect.
     #[must_use]
     pub fn features(&self) -> Vec<Element> {
-        crate::server::features(&self.config)
+        self.config.features()
     }
 
     /// Where a stanza for `jid` goes, if anywhere.
@@ -273,7 +263,7 @@ impl<H: StreamHandle> SessionStore<H> {
         now: Now,
         session: HibernatedSession,
     ) -> Result<(), Refused<HibernatedSession>> {
-        if let Err(e) = session.validate(crate::server::record_limits(&self.config)) {
+        if let Err(e) = session.validate(self.config.record_limits()) {
             return Err(Refused::new(Refusal::Invalid(e), session));
         }
         self.with(|t| {

@@ -7,7 +7,6 @@ use super::{SessionStore, StoreEvent, StreamHandle, Tables};
 use crate::config::ServerConfig;
 use crate::elements::SmId;
 use crate::error::{RecordError, RestoreError};
-use crate::server::record_limits;
 use crate::session::HibernatedSession;
 
 /// Everything a [`SessionStore`] holds that outlives its streams: the hibernated sessions
@@ -91,7 +90,7 @@ impl<H: StreamHandle> SessionStore<H> {
         snapshot: StoreSnapshot,
         now: Now,
     ) -> Result<Self, RestoreError> {
-        let limits = record_limits(&config);
+        let limits = config.record_limits();
         let mut ids = std::collections::HashSet::new();
         let mut jids = std::collections::HashSet::new();
         for (index, session) in snapshot.sessions.iter().enumerate() {
