@@ -78,7 +78,7 @@ fn caps_set(i: usize) -> CapsInfo {
         format!("urn:example:client:{i}"),
     ];
     for (n, node) in NODES.iter().enumerate() {
-        if (n + i) % NODES.len() == 0 {
+        if (n + i).is_multiple_of(NODES.len()) {
             continue;
         }
         features.push(format!("{node}+notify"));

@@ -17,9 +17,9 @@ use xmpp_tether::jid::Jid;
 use xmpp_tether::minidom::Element;
 use xmpp_tether::rsnf::{
     CapsCache, CapsEvent, CapsInfo, CapsState, Delivery, EventSet, EventToken, Filter, Handled,
-    NS_RSF, Notification, Policy, Query, Resource, Sender, SenderConfig,
+    NS_RSF, Notification, Policy, Query, Resource, Sender, SenderConfig, caps_for,
 };
-use xmpp_tether::xmpp_parsers::caps::{Caps, compute_disco, hash_caps};
+use xmpp_tether::xmpp_parsers::caps::Caps;
 use xmpp_tether::xmpp_parsers::disco::{DiscoInfoResult, Identity};
 use xmpp_tether::xmpp_parsers::hashes::Algo;
 use xmpp_tether::xmpp_parsers::iq::Iq;
@@ -177,13 +177,13 @@ fn device(name: &'static str, priority: i8, wants: &Filter) -> Result<Device> {
         features: features.into_iter().collect(),
         extensions: Vec::new(),
     };
-    let hash = hash_caps(&compute_disco(&disco), Algo::Sha_1)?;
+    let caps = caps_for(APP, &disco, Algo::Sha_1).ok_or("sha-1 caps")?;
     Ok(Device {
         name,
         jid: format!("juliet@capulet.example/{name}").parse()?,
         priority,
         disco,
-        caps: Caps::new(APP, hash),
+        caps,
         state: CapsState::Unknown,
     })
 }

@@ -33,12 +33,11 @@
 //! use std::time::{Duration, SystemTime};
 //! use jid::Jid;
 //! use minidom::Element;
-//! use xmpp_parsers::caps::{Caps, compute_disco, hash_caps};
 //! use xmpp_parsers::disco::{DiscoInfoResult, Identity};
 //! use xmpp_parsers::hashes::Algo;
 //! use xmpp_parsers::iq::Iq;
 //! use xmpp_rsnf::{CapsCache, CapsEvent, CapsState, EventSet, EventToken, Filter,
-//!                 Handled, Notification, Policy, Resource};
+//!                 Handled, Notification, Policy, Resource, caps_for};
 //! use xmpp_tether_core::{Monotonic, Now};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -55,7 +54,7 @@
 //!     features: wants.features().into_iter().collect(),
 //!     extensions: vec![],
 //! };
-//! let caps = Caps::new("https://example.org/app", hash_caps(&compute_disco(&disco), Algo::Sha_1)?);
+//! let caps = caps_for("https://example.org/app", &disco, Algo::Sha_1).ok_or("sha-1")?;
 //!
 //! // The server: the phone's presence carries `caps`; the cache asks it once.
 //! let mut cache = CapsCache::default();
@@ -119,8 +118,12 @@
 //!   mean legacy (the sender MUST NOT assume support). In RSF mode node notification switches
 //!   are ignored; access models apply in both modes (the caller's). Per-domain overrides
 //!   force a peer that lies about `urn:xmpp:rsf:0` back to legacy.
-//! - **Caps** (XEP-0115 1.6): `ver` checked with xmpp-parsers' `compute_disco`/`hash_caps`
-//!   (form fields sorted by `var` first, which xmpp-parsers does not do); duplicate features,
+//! - **Caps** (XEP-0115 1.6): `ver` recomputed with [`verification_string`] (§5.1) and
+//!   xmpp-parsers' `hash_caps`. Not with xmpp-parsers' `compute_disco`: it sorts each item
+//!   with its `<` appended, so a feature that prefixes another (`…/shim` and
+//!   `…/shim#SubID`, which every slixmpp client advertises) is misordered and a correct ver
+//!   does not verify; nor does it sort form fields by `var`. [`caps_for`] gives a client its
+//!   caps the same way. Duplicate features,
 //!   identities or form types make a result ill-formed. Legacy caps without `hash` (before 1.5)
 //!   cannot be parsed by xmpp-parsers' `Caps` and count as no caps.
 //! - **Out of scope**: access models and subscriptions (the caller's PubSub service), the
@@ -147,7 +150,9 @@ mod ns;
 mod policy;
 mod sender;
 
-pub use crate::caps::{CapsCache, CapsConfig, CapsEvent, CapsKey, Handled, Query};
+pub use crate::caps::{
+    CapsCache, CapsConfig, CapsEvent, CapsKey, Handled, Query, caps_for, verification_string,
+};
 #[cfg(feature = "serde")]
 pub use crate::caps::{CapsSnapshot, SnapshotEntry};
 pub use crate::error::{ClassifyError, QueryFailure, RestoreError, Unverifiable};

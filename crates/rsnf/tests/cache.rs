@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use jid::Jid;
 use minidom::Element;
-use xmpp_parsers::caps::{Caps, compute_disco, hash_caps};
+use xmpp_parsers::caps::Caps;
 use xmpp_parsers::disco::{DiscoInfoResult, Identity};
 use xmpp_parsers::hashes::{Algo, Hash};
 use xmpp_parsers::iq::Iq;
@@ -47,8 +47,7 @@ fn disco(features: &[&str]) -> DiscoInfoResult {
 
 /// A client's caps for `features`, as it would compute them.
 fn caps(features: &[&str]) -> Caps {
-    let hash = hash_caps(&compute_disco(&disco(features)), Algo::Sha_1).expect("sha-1");
-    Caps::new(NODE, hash)
+    xmpp_rsnf::caps_for(NODE, &disco(features), Algo::Sha_1).expect("sha-1")
 }
 
 fn answer(query: &Query, features: &[&str]) -> Element {

@@ -21,7 +21,7 @@ use crate::info::CapsInfo;
 pub use self::cache::{CapsCache, Handled};
 #[cfg(feature = "serde")]
 pub use self::snapshot::{CapsSnapshot, SnapshotEntry};
-pub use self::verify::CapsKey;
+pub use self::verify::{CapsKey, caps_for, verification_string};
 
 /// The bounds and timer of a [`CapsCache`], with what happens at each bound.
 #[derive(Debug, Clone, PartialEq, Eq)]

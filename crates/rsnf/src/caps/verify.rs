@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use minidom::Element;
-use xmpp_parsers::caps::{compute_disco, hash_caps};
+use xmpp_parsers::caps::{Caps, hash_caps};
 use xmpp_parsers::disco::DiscoInfoResult;
 use xmpp_parsers::hashes::Algo;
 use xmpp_parsers::ns;
@@ -25,7 +25,7 @@ pub struct CapsKey {
 impl CapsKey {
     /// The key of `caps`.
     #[must_use]
-    pub fn of(caps: &xmpp_parsers::caps::Caps) -> Self {
+    pub fn of(caps: &Caps) -> Self {
         Self::new(caps.hash.clone(), &caps.ver)
     }
 
@@ -120,7 +120,7 @@ pub(crate) fn check(
     let caps_info = CapsInfo::from_features(&features);
     match ill_formed(&features, &info) {
         Some(reason) => Ok(Checked::ForOne(caps_info, reason)),
-        None => Ok(match verify(key, node, info) {
+        None => Ok(match verify(key, node, &info) {
             Ok(()) => Checked::Verified(caps_info),
             Err(reason) => Checked::ForOne(caps_info, reason),
         }),
@@ -158,27 +158,101 @@ fn ill_formed(features: &[&str], info: &DiscoInfoResult) -> Option<Unverifiable>
 }
 
 /// XEP-0115 §5.4 steps 4-8: the node, the algorithm, and the recomputed hash.
-fn verify(key: &CapsKey, node: &str, mut info: DiscoInfoResult) -> Result<(), Unverifiable> {
+fn verify(key: &CapsKey, node: &str, info: &DiscoInfoResult) -> Result<(), Unverifiable> {
     let expected = format!("{node}#{}", key.ver_base64());
     if let Some(got) = info.node.as_deref().filter(|got| *got != expected) {
         return Err(Unverifiable::NodeMismatch(got.to_owned()));
     }
-    if let Algo::Unknown(name) = &key.algo {
-        return Err(Unverifiable::UnsupportedHash(name.clone()));
-    }
-    // §5.1 step 6.3: the fields of each form are sorted by var; xmpp-parsers' compute_disco
-    // takes them in document order, so sort them here first.
-    for form in &mut info.extensions {
-        form.fields.sort_by(|a, b| a.var.cmp(&b.var));
-    }
-    let input = compute_disco(&info);
-    let hash = hash_caps(&input, key.algo.clone())
+    let hash = hash_caps(&verification_string(info), key.algo.clone())
         .map_err(|_| Unverifiable::UnsupportedHash(String::from(key.algo.clone())))?;
     if *hash.hash == *key.ver {
         Ok(())
     } else {
         Err(Unverifiable::HashMismatch)
     }
+}
+
+/// The XEP-0115 §5.1 verification string of a disco#info result, the input of the `ver`
+/// hash: identities (`category/type/lang/name`), then features, then extended-information
+/// forms (FORM_TYPE, then each field's var and values), each item followed by `<`, each list
+/// sorted by octets.
+///
+/// xmpp-parsers 0.23's `compute_disco` sorts every item with its `<` already appended, which
+/// puts `…/shim#SubID` before `…/shim` (`#` sorts below `<`): every client advertising a
+/// feature that is a prefix of another (slixmpp does, out of the box) gets a different ver
+/// than the one it computed. This function sorts the items themselves, as §5.1 says (and as
+/// Prosody and slixmpp do); hash it with xmpp-parsers' `hash_caps`. Forms without a
+/// FORM_TYPE are left out (§5.4 ignores them).
+#[must_use]
+pub fn verification_string(info: &DiscoInfoResult) -> Vec<u8> {
+    let mut s = String::new();
+    let mut identities: Vec<_> = info
+        .identities
+        .iter()
+        .map(|i| {
+            let lang = i.lang.as_deref().unwrap_or_default();
+            let name = i.name.as_deref().unwrap_or_default();
+            (
+                (&*i.category, &*i.type_, lang, name),
+                format!("{}/{}/{lang}/{name}", i.category, i.type_),
+            )
+        })
+        .collect();
+    identities.sort();
+    for (_, identity) in identities {
+        s.push_str(&identity);
+        s.push('<');
+    }
+    // A BTreeSet: already sorted by octets, duplicates gone (they make a result ill-formed).
+    for feature in &info.features {
+        s.push_str(feature);
+        s.push('<');
+    }
+    let mut forms: Vec<(&str, Vec<Field<'_>>)> = info
+        .extensions
+        .iter()
+        .filter_map(|form| {
+            let form_type = form.form_type()?;
+            let mut fields: Vec<Field<'_>> = form
+                .fields
+                .iter()
+                .filter_map(|f| f.var.as_deref().map(|var| (var, f)))
+                .filter(|(var, _)| *var != "FORM_TYPE")
+                .map(|(var, f)| {
+                    let mut values: Vec<&str> = f.values.iter().map(String::as_str).collect();
+                    values.sort_unstable();
+                    (var, values)
+                })
+                .collect();
+            fields.sort();
+            Some((form_type, fields))
+        })
+        .collect();
+    forms.sort();
+    for (form_type, fields) in forms {
+        s.push_str(form_type);
+        s.push('<');
+        for (var, values) in fields {
+            s.push_str(var);
+            s.push('<');
+            for value in values {
+                s.push_str(value);
+                s.push('<');
+            }
+        }
+    }
+    s.into_bytes()
+}
+
+/// One form field in the verification string: its var and sorted values.
+type Field<'a> = (&'a str, Vec<&'a str>);
+
+/// The caps a client advertises for `info` under `node` (XEP-0115 §4), or `None` for an
+/// algorithm xmpp-parsers cannot compute.
+#[must_use]
+pub fn caps_for(node: &str, info: &DiscoInfoResult, algo: Algo) -> Option<Caps> {
+    let hash = hash_caps(&verification_string(info), algo).ok()?;
+    Some(Caps::new(node, hash))
 }
 
 #[cfg(test)]
@@ -253,6 +327,28 @@ mod tests {
             LIMITS,
         );
         assert!(matches!(checked, Ok(Checked::Verified(_))), "{checked:?}");
+    }
+
+    #[test]
+    fn features_that_prefix_others_sort_as_xep0115_says() {
+        // What slixmpp 1.17 advertises by default, among others: shim and shim#SubID.
+        let query: Element = "<query xmlns='http://jabber.org/protocol/disco#info'>\
+            <identity category='client' type='bot'/>\
+            <feature var='http://jabber.org/protocol/shim'/>\
+            <feature var='http://jabber.org/protocol/shim#SubID'/></query>"
+            .parse()
+            .unwrap();
+        let info = DiscoInfoResult::try_from(query.clone()).unwrap();
+        assert_eq!(
+            verification_string(&info),
+            b"client/bot//<http://jabber.org/protocol/shim<http://jabber.org/protocol/shim#SubID<"
+        );
+        let caps = caps_for("n", &info, Algo::Sha_1).unwrap();
+        let checked = check(&CapsKey::of(&caps), "n", &query, LIMITS);
+        assert!(matches!(checked, Ok(Checked::Verified(_))), "{checked:?}");
+        // xmpp-parsers' own helper orders them the other way round.
+        let theirs = xmpp_parsers::caps::compute_disco(&info);
+        assert_ne!(theirs, verification_string(&info));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use jid::Jid;
 use minidom::Element;
 use minidom::rxml::NcName;
-use xmpp_parsers::caps::{Caps, compute_disco, hash_caps};
+use xmpp_parsers::caps::Caps;
 use xmpp_parsers::disco::{DiscoInfoResult, Identity};
 use xmpp_parsers::hashes::{Algo, Hash};
 use xmpp_tether_core::{Monotonic, Now};
@@ -86,8 +86,7 @@ fn caps_of(set: usize) -> Option<Caps> {
         let hash = Hash::new(Algo::Unknown("x-fuzz".into()), vec![7; 20]);
         return Some(Caps::new(NODE, hash));
     }
-    let hash = hash_caps(&compute_disco(&disco(features, None)), Algo::Sha_1).ok()?;
-    Some(Caps::new(NODE, hash))
+    crate::caps::caps_for(NODE, &disco(features, None), Algo::Sha_1)
 }
 
 /// Replays `data` as operations on a cache with small bounds.
