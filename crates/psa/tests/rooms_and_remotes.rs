@@ -326,3 +326,20 @@ to='romeo@montague.lit/lane'>
 <state-annotation xmlns="urn:xmpp:psa" from="chats.shakespeare.lit"/>
 <status>Ay me!</status>
 </presence>"#;
+
+#[test]
+fn under_all_a_remote_watcher_can_still_say_no() {
+    let mut config = config();
+    config.remote_watchers = RemoteWatchers::All;
+    let mut tracker = Tracker::new(config);
+    tracker.handle_interest(t0(), &jid("tybalt@capulet.lit"), false);
+    let mut presence = available("benvolio@montague.lit/lane", "tybalt@capulet.lit", "hi");
+    assert_eq!(
+        tracker.handle_presence(t0(), &mut presence),
+        Relay::Untracked(Untracked::NotInterested)
+    );
+    tracker
+        .handle_session_paused(t0(), &full("benvolio@montague.lit/lane"))
+        .expect("local");
+    assert!(drain(&mut tracker).transmits.is_empty());
+}

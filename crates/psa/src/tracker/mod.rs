@@ -171,7 +171,13 @@ impl Tracker {
         }
         let id = match self.t.find_party(jid) {
             Some(id) => id,
-            None if !wants && !self.config.is_local(jid.domain()) => return,
+            // By advertisement, an unknown remote JID that does not want them is the default.
+            None if !wants
+                && !self.config.is_local(jid.domain())
+                && self.config.remote_watchers == crate::RemoteWatchers::Advertised =>
+            {
+                return;
+            }
             None => match self.t.ensure_party(jid, &self.config) {
                 Ok(id) => id,
                 Err(table) => return self.refused(table, jid.clone()),
