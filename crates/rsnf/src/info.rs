@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::filter::Filter;
-#[cfg(feature = "serde")]
-use crate::filter::is_filter_feature;
+use crate::filter::{Filter, is_filter_feature};
 use crate::sender::NS_RSF;
 
 /// What this crate takes from one entity's disco features: its notification [`Filter`] and
@@ -72,7 +70,6 @@ impl CapsInfo {
     }
 
     /// Whether `feature` is one this type keeps.
-    #[cfg(feature = "serde")]
     pub(crate) fn keeps(feature: &str) -> bool {
         feature == NS_RSF || is_filter_feature(feature)
     }

@@ -100,7 +100,7 @@
 //! - **Version**: XEP-0351 0.1 (2014-08-28), the seed; the current 0.2 (2017-09-11) only
 //!   moved it to Deferred, with no change to the protocol. Namespace `urn:xmpp:rsf:0`
 //!   ([`NS_RSF`]). It defines no XML of its own.
-//! - **Grammar** (§3.3): see [`filter`](crate::filter) for every rule, including where the
+//! - **Grammar** (§3.3): see [`filter`] for every rule, including where the
 //!   XEP is silent: node ids with `+` and `-` (split at the last `+events-`), several features
 //!   for one node (merged), unsorted or duplicate kinds (normalised), unknown kinds (kept and
 //!   visible to the policy), an empty list (new items only).
@@ -133,8 +133,8 @@
 //!   ([`CapsConfig`]) so a peer cannot grow them.
 //!
 //! ## Features
-//! - `serde`: [`CapsSnapshot`] persists the verified cache; [`CapsCache::restore`] checks it
-//!   on the way back in.
+//! - `serde`: [`CapsSnapshot`] (the verified cache, from [`CapsCache::snapshot`]) serialises;
+//!   [`CapsCache::restore`] checks it on the way back in, like peer data.
 #![forbid(unsafe_code)]
 
 pub mod caps;
@@ -151,10 +151,9 @@ mod policy;
 mod sender;
 
 pub use crate::caps::{
-    CapsCache, CapsConfig, CapsEvent, CapsKey, Handled, Query, caps_for, verification_string,
+    CapsCache, CapsConfig, CapsEvent, CapsKey, CapsSnapshot, Handled, Query, SnapshotEntry,
+    caps_for, verification_string,
 };
-#[cfg(feature = "serde")]
-pub use crate::caps::{CapsSnapshot, SnapshotEntry};
 pub use crate::error::{ClassifyError, QueryFailure, RestoreError, Unverifiable};
 pub use crate::fanout::{FanOut, Resource};
 pub use crate::filter::{EventSet, EventToken, Filter, NodeFilter};

@@ -454,13 +454,11 @@ impl CapsCache {
     }
 
     /// Every verified entry, least recently used first (for snapshots).
-    #[cfg(feature = "serde")]
     pub(crate) fn verified_oldest_first(&self) -> Vec<(&CapsKey, &CapsInfo)> {
         self.verified.oldest_first()
     }
 
     /// Adds a verified entry (restoring a snapshot).
-    #[cfg(feature = "serde")]
     pub(crate) fn insert_verified(&mut self, key: CapsKey, info: CapsInfo) {
         for (key, _) in self.verified.insert((), key, info) {
             self.events.push_back(CapsEvent::Evicted { key });

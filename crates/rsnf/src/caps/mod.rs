@@ -3,7 +3,6 @@
 //! the bookkeeping of the disco#info queries in flight.
 
 mod cache;
-#[cfg(feature = "serde")]
 mod snapshot;
 pub(crate) mod table;
 pub(crate) mod verify;
@@ -19,7 +18,6 @@ use crate::error::{QueryFailure, Unverifiable};
 use crate::info::CapsInfo;
 
 pub use self::cache::{CapsCache, Handled};
-#[cfg(feature = "serde")]
 pub use self::snapshot::{CapsSnapshot, SnapshotEntry};
 pub use self::verify::{CapsKey, caps_for, verification_string};
 

@@ -1,4 +1,4 @@
-//! Persisting the verified part of a [`CapsCache`] (feature `serde`).
+//! Persisting the verified part of a [`CapsCache`] (serialisable with the feature `serde`).
 //!
 //! Only verified entries are worth keeping: they hold for every entity that advertises the
 //! same ver, across restarts. Queries in flight and per-JID entries belong to live
@@ -14,7 +14,6 @@ use std::collections::HashSet;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde::{Deserialize, Serialize};
 use xmpp_parsers::hashes::Algo;
 
 use super::verify::{CapsKey, digest_len};
@@ -23,14 +22,16 @@ use crate::error::RestoreError;
 use crate::info::CapsInfo;
 
 /// The verified entries of a [`CapsCache`], least recently used first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CapsSnapshot {
     /// The entries.
     pub entries: Vec<SnapshotEntry>,
 }
 
 /// One verified caps set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SnapshotEntry {
     /// The hash algorithm, as in `<c hash/>` (`sha-1`).
     pub algo: String,

@@ -121,7 +121,6 @@ where
     }
 
     /// Entries from least to most recently used.
-    #[cfg(any(test, feature = "serde", feature = "__fuzzing"))]
     pub(crate) fn oldest_first(&self) -> Vec<(&K, &V)> {
         let mut all: Vec<(u64, &K, &V)> = self
             .entries
