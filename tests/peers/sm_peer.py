@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """A slixmpp client with XEP-0198 for tether's interop tests, driven line by line on stdin.
 
-Usage: sm_peer.py HOST PORT JID PASSWORD
+Usage: sm_peer.py HOST PORT JID PASSWORD [MECHANISM]
 
 Plain TCP only (127.0.0.1): direct TLS and STARTTLS are off and SASL PLAIN is allowed
-without TLS, as the test server offers nothing else.
+without TLS. With MECHANISM (say SCRAM-SHA-1) slixmpp uses only that one, SCRAM allowed
+without TLS too (slixmpp prefers SCRAM whenever it may use it).
+
+slixmpp answers nothing on its own: it sends no initial presence, and subscription requests
+wait for the `subscribed`/`unsubscribed` commands (no automatic approval).
 
 Commands (stdin), one per line:
   send TO BODY              send one chat message
@@ -13,15 +17,27 @@ Commands (stdin), one per line:
   settle                    wait until slixmpp has written everything it queued (its <r/>
                             bypasses the queue and could overtake stanzas), then ask for an
                             ack and wait until every sent stanza is acknowledged
+  ack                       send <a h/> with what slixmpp has handled (slixmpp itself acks only
+                            when asked, and not before it closes the stream)
   abort                     drop the TCP connection abruptly (no </stream:stream>)
   connect                   connect again; slixmpp resumes the stream when it can
   raw XML                   write XML as it is
+  presence [SHOW]           broadcast available presence (SHOW: away, chat, dnd, xa)
+  unavailable               broadcast unavailable presence
+  subscribe JID | subscribed JID | unsubscribe JID | unsubscribed JID
+                            presence subscription management (RFC 6121 section 3)
+  roster                    fetch the roster
   state                     report the XEP-0198 counters
   quit                      close the stream and exit
 
 Lines printed on stdout, one event each (the Rust test asserts on them):
   CONNECTED | SESSION | ENABLED <id> | RESUMED <h> | SM_FAILED | DISCONNECTED
-  RECV <from> <body> | FLUSHED <seq> | SETTLED <seq> <last_ack> | STATE handled=<n> seq=<n> last_ack=<n> unacked=<n>
+  AUTHENTICATED <mechanism> | AUTH_FAILED <condition>
+  RECV <from> <body> | DELAYED <body> <stamp> <delay-from or ->   (after RECV, with XEP-0203)
+  PRESENCE <from> <type> <show or ->   (type: available, unavailable, subscribe, ...)
+  ROSTER <jid> <subscription> <ask or -> ... then ROSTER_END <count>   (answer to `roster`)
+  ROSTER_PUSH <jid> <subscription> <ask or ->
+  FLUSHED <seq> | SETTLED <seq> <last_ack> | STATE handled=<n> seq=<n> last_ack=<n> unacked=<n>
   STREAM_ERROR <condition> <sm-condition or -> [h=<n> send-count=<n>]
   ERROR <text>              a command failed (the script goes on)
 The whole run is bounded: after 60 s the script exits with status 3.
@@ -35,6 +51,7 @@ import sys
 from slixmpp import ClientXMPP
 
 SM3 = "urn:xmpp:sm:3"
+DELAY = "urn:xmpp:delay"
 RUN_LIMIT = 60.0
 SETTLE_LIMIT = 10.0
 
@@ -44,7 +61,7 @@ def out(*words):
 
 
 class Peer(ClientXMPP):
-    def __init__(self, jid, password, host, port):
+    def __init__(self, jid, password, host, port, mechanism=None):
         super().__init__(jid, password)
         self.host, self.port = host, port
         # Plain TCP on loopback: no TLS of either kind, PLAIN allowed in the clear.
@@ -52,7 +69,14 @@ class Peer(ClientXMPP):
         self.enable_starttls = False
         self.enable_plaintext = True
         # Read from the plugin's config when SASL asks whether PLAIN is acceptable.
-        self.plugin["feature_mechanisms"].config["unencrypted_plain"] = True
+        mechanisms = self.plugin["feature_mechanisms"]
+        mechanisms.config["unencrypted_plain"] = True
+        if mechanism:
+            mechanisms.config["unencrypted_scram"] = True
+            mechanisms.use_mech = mechanism
+        # The test decides every answer to a subscription request.
+        self.roster.auto_authorize = None
+        self.roster.auto_subscribe = False
         self.register_plugin("xep_0198")
         self.sm = self.plugin["xep_0198"]
         self.add_event_handler("connected", lambda _: out("CONNECTED"))
@@ -63,6 +87,31 @@ class Peer(ClientXMPP):
         self.add_event_handler("disconnected", lambda _: out("DISCONNECTED"))
         self.add_event_handler("stream_error", self.on_stream_error)
         self.add_event_handler("message", self.on_message)
+        self.add_event_handler("auth_success", self.on_auth)
+        self.add_event_handler("failed_auth", self.on_auth_failed)
+        self.add_event_handler("presence", self.on_presence)
+        self.add_event_handler("roster_update", self.on_roster_push)
+
+    def on_auth(self, _):
+        mech = self.plugin["feature_mechanisms"].mech
+        out("AUTHENTICATED", getattr(mech, "name", "-"))
+
+    def on_auth_failed(self, failure):
+        condition = "-"
+        if failure is not None and hasattr(failure, "xml"):
+            for child in failure.xml:
+                condition = child.tag.split("}", 1)[-1]
+                break
+        out("AUTH_FAILED", condition)
+
+    def on_presence(self, presence):
+        out("PRESENCE", presence["from"], presence["type"], presence["show"] or "-")
+
+    def on_roster_push(self, iq):
+        if iq["type"] != "set":
+            return  # the answer to `roster`, printed there
+        for jid, item in iq["roster"]["items"].items():
+            out("ROSTER_PUSH", jid, item["subscription"] or "none", item["ask"] or "-")
 
     def on_enabled(self, enabled):
         out("ENABLED", enabled["id"] or "-")
@@ -73,6 +122,9 @@ class Peer(ClientXMPP):
     def on_message(self, msg):
         if msg["type"] in ("chat", "normal") and msg["body"]:
             out("RECV", msg["from"], msg["body"])
+            delay = msg.xml.find("{%s}delay" % DELAY)
+            if delay is not None:
+                out("DELAYED", msg["body"], delay.get("stamp", "-"), delay.get("from", "-"))
 
     def on_stream_error(self, error):
         xml = error.xml
@@ -125,6 +177,8 @@ class Peer(ClientXMPP):
             out("FLUSHED", self.sm.seq)
         elif word == "settle":
             await self.settle()
+        elif word == "ack":
+            self.sm.send_ack()
         elif word == "abort":
             self.abort()
         elif word == "connect":
@@ -133,6 +187,18 @@ class Peer(ClientXMPP):
             self.send_raw(rest)
         elif word == "state":
             self.state()
+        elif word == "presence":
+            self.send_presence(pshow=rest or None)
+        elif word == "unavailable":
+            self.send_presence(ptype="unavailable")
+        elif word in ("subscribe", "subscribed", "unsubscribe", "unsubscribed"):
+            self.send_presence(pto=rest, ptype=word)
+        elif word == "roster":
+            iq = await self.get_roster(timeout=SETTLE_LIMIT)
+            items = iq["roster"]["items"]
+            for jid, item in items.items():
+                out("ROSTER", jid, item["subscription"] or "none", item["ask"] or "-")
+            out("ROSTER_END", len(items))
         elif word == "quit":
             await self.disconnect(wait=2.0)
             return False
@@ -152,8 +218,8 @@ async def stdin_lines():
         yield line.decode().strip()
 
 
-async def run(host, port, jid, password):
-    peer = Peer(jid, password, host, port)
+async def run(host, port, jid, password, mechanism):
+    peer = Peer(jid, password, host, port, mechanism)
     peer.connect(host, port)
     async for line in stdin_lines():
         if not line:
@@ -167,17 +233,18 @@ async def run(host, port, jid, password):
 
 
 def main():
-    if len(sys.argv) != 5:
+    if len(sys.argv) not in (5, 6):
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    host, port, jid, password = sys.argv[1:]
+    host, port, jid, password = sys.argv[1:5]
+    mechanism = sys.argv[5] if len(sys.argv) == 6 else None
     logging.basicConfig(
         level=logging.DEBUG if os.environ.get("TETHER_TRACE") else logging.WARNING,
         stream=sys.stderr,
     )
 
     async def bounded():
-        await asyncio.wait_for(run(host, int(port), jid, password), RUN_LIMIT)
+        await asyncio.wait_for(run(host, int(port), jid, password, mechanism), RUN_LIMIT)
 
     try:
         asyncio.run(bounded())
