@@ -18,7 +18,7 @@
 //!   and the store is written to `--state` (default `server-state.json` in the working
 //!   directory); the next start restores it, so sessions survive a restart.
 //!
-//! **The stream-management glue is 47 lines**: every line between `// sm {` and `// sm }`
+//! **The stream-management glue is 46 lines**: every line between `// sm {` and `// sm }`
 //! and every line ending in `// sm` in this directory (counted by
 //! `tests/server_glue.rs`). Everything else would be here without XEP-0198 too.
 //!
