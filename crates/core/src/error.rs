@@ -137,6 +137,16 @@ pub enum WriteError {
         /// The offending name.
         name: String,
     },
+    /// An attribute named `xmlns` or in the `xmlns` namespace: namespace declarations are
+    /// written from the elements' namespaces, never set as attributes (one would change what
+    /// the element means, or make it not namespace-well-formed).
+    #[error("attribute {name:?} on element {element:?} would be a namespace declaration")]
+    ReservedAttribute {
+        /// The attribute's local name.
+        name: String,
+        /// The element that holds it.
+        element: String,
+    },
     /// Text, an attribute value or a namespace name holds a character that XML 1.0 cannot
     /// carry, even escaped (C0 controls other than tab, newline and carriage return; U+FFFE;
     /// U+FFFF).

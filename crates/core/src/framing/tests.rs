@@ -557,6 +557,26 @@ fn writer_refuses_what_xml_cannot_carry_and_appends_nothing() {
             ..
         })
     ));
+    let declaration = Element::builder("a", "urn:x")
+        .attr("xmlns".try_into().unwrap(), "urn:y")
+        .build();
+    assert_eq!(
+        serialize_element(&declaration, &mut out),
+        Err(WriteError::ReservedAttribute {
+            name: "xmlns".to_owned(),
+            element: "a".to_owned()
+        })
+    );
+    let mut in_xmlns = Element::bare("a", "urn:x");
+    in_xmlns.attrs_mut().insert(
+        minidom::rxml::XMLNS_XMLNS.into(),
+        "p".try_into().unwrap(),
+        "urn:p".to_owned(),
+    );
+    assert!(matches!(
+        serialize_element(&in_xmlns, &mut out),
+        Err(WriteError::ReservedAttribute { .. })
+    ));
     assert_eq!(out, b"kept");
     // Header values are the caller's: forbidden characters are dropped, not written.
     let mut header = Vec::new();

@@ -9,7 +9,7 @@
 //! declared on their own element. It never recurses and validates what it writes, so the
 //! output is always well-formed and namespace-well-formed.
 
-use minidom::rxml::{Namespace, NcNameStr, XMLNS_XML};
+use minidom::rxml::{Namespace, NcNameStr, XMLNS_XML, XMLNS_XMLNS};
 use minidom::{Element, Node};
 
 use super::{ContentNamespace, NS_STREAMS, StreamHeader};
@@ -275,6 +275,12 @@ fn open_tag(
     // may shadow an ancestor's, which is harmless: each element declares what it uses).
     let mut prefixed: Vec<&Namespace<'_>> = Vec::new();
     for ((ns, attr), value) in element.attrs() {
+        if (ns.is_empty() && attr.as_str() == "xmlns") || ns.as_str() == XMLNS_XMLNS {
+            return Err(WriteError::ReservedAttribute {
+                name: attr.as_str().to_owned(),
+                element: name.to_owned(),
+            });
+        }
         out.push(b' ');
         if ns.is_empty() {
             out.extend_from_slice(attr.as_str().as_bytes());
