@@ -11,7 +11,9 @@
 //!
 //! The binary is `target/<profile>/examples/server`, found next to the test executable
 //! (`target/<profile>/deps/…`): `cargo test -p tether-examples` builds it first. The
-//! environment variable `TETHER_EXAMPLE_SERVER` names another binary.
+//! environment variable `TETHER_EXAMPLE_SERVER` names another binary. A binary older than a
+//! source file under `examples/server/` or `crates/*/src/` is refused (`cargo test --test X` alone
+//! does not rebuild examples).
 
 mod proxy;
 
@@ -25,7 +27,7 @@ use std::time::Duration;
 
 pub use self::proxy::{Direction, Link, Proxy};
 use crate::process::{ChildGuard, PeerError, RunDir};
-use crate::{deadline_in, remaining};
+use crate::{deadline_in, remaining, workspace_root};
 
 /// The domain the server serves (its default).
 pub const DOMAIN: &str = "localhost";
@@ -53,7 +55,42 @@ pub fn binary() -> Result<PathBuf, PeerError> {
             program: format!("examples/server next to {}", exe.display()),
             hint: hint(),
         })?;
+    // `cargo test --test X` alone does not rebuild examples: refuse a binary older than its
+    // sources rather than test yesterday's server.
+    let built = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+    let root = workspace_root();
+    let newer = built.and_then(|built| {
+        let crates = std::fs::read_dir(root.join("crates")).into_iter().flatten();
+        let mut dirs = crates.flatten().map(|c| c.path().join("src"));
+        newer_source(&root.join("examples/server"), built)
+            .or_else(|| dirs.find_map(|src| newer_source(&src, built)))
+    });
+    if let Some(source) = newer {
+        return Err(PeerError::Missing {
+            program: format!("{} newer than {}", path.display(), source.display()),
+            hint: hint(),
+        });
+    }
     Ok(path)
+}
+
+/// A `.rs` file under `dir` modified after `built`, if any.
+fn newer_source(dir: &Path, built: std::time::SystemTime) -> Option<PathBuf> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        if meta.is_dir() {
+            if let Some(found) = newer_source(&path, built) {
+                return Some(found);
+            }
+        } else if path.extension().is_some_and(|x| x == "rs")
+            && meta.modified().is_ok_and(|m| m > built)
+        {
+            return Some(path);
+        }
+    }
+    None
 }
 
 /// Options for [`ExampleServer::start`].
