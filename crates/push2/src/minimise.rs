@@ -284,7 +284,7 @@ fn with_stanza_id(
     };
     let by = archive.by.to_string();
     let claims_ours = |c: &Element| c.is("stanza-id", ns::SID) && c.attr("by") == Some(&by);
-    if message.children().any(|c| claims_ours(c)) {
+    if message.children().any(&claims_ours) {
         let kept: Vec<Element> = message
             .children()
             .filter(|c| !claims_ours(c))

@@ -167,6 +167,10 @@ pub struct RequestId(u64);
 
 /// What a [`PushService`] hands out.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every item is a request: boxing it would allocate once more per request"
+)]
 #[non_exhaustive]
 pub enum ServiceTransmit {
     /// An HTTP request to make; report its answer with
@@ -184,6 +188,10 @@ pub enum ServiceTransmit {
 
 /// What a [`PushService`] tells the application.
 #[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one event per notification, consumed at once; the error is its point"
+)]
 #[non_exhaustive]
 pub enum ServiceEvent {
     /// The push resource accepted a notification (once per request).

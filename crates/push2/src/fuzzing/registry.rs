@@ -293,7 +293,7 @@ impl World {
                 let delivery = if ok {
                     Delivery::Delivered
                 } else {
-                    Delivery::Failed(stanza_error(error_type, 1))
+                    Delivery::Failed(Box::new(stanza_error(error_type, 1)))
                 };
                 let _ = self.registry.handle_delivery(
                     now,
@@ -476,11 +476,9 @@ impl World {
         }
         while let Some(event) = self.registry.poll_event() {
             match event {
-                Event::Enabled { replaced, .. } => {
-                    if !replaced {
-                        self.registrations += 1;
-                    }
-                }
+                Event::Enabled {
+                    replaced: false, ..
+                } => self.registrations += 1,
                 Event::Disabled { .. } => self.registrations -= 1,
                 Event::Delivered { .. } | Event::Discarded { .. } => self.outcomes += 1,
                 _ => {}

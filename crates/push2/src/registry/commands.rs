@@ -137,6 +137,10 @@ impl<P: CustomProfiles> Registry<P> {
     ///
     /// # Errors
     /// [`Refused`] with the reason and the `Enable` when validation fails.
+    #[expect(
+        clippy::result_large_err,
+        reason = "the Enable is handed back by value, as std's SendError<T> does"
+    )]
     pub fn enable(
         &mut self,
         now: Now,

@@ -68,7 +68,7 @@ impl<P: CustomProfiles> Registry<P> {
         };
         match delivery {
             Delivery::Delivered => self.on_delivered(now, seq, true),
-            Delivery::Failed(error) => self.on_error(now, rng, seq, error),
+            Delivery::Failed(error) => self.on_error(now, rng, seq, *error),
         }
         Incoming::Handled
     }

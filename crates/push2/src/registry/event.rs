@@ -128,7 +128,7 @@ pub enum Delivery {
     /// The push service took it.
     Delivered,
     /// The push service (or the route to it) failed with this error.
-    Failed(StanzaError),
+    Failed(Box<StanzaError>),
 }
 
 /// A configured bound of a table.
