@@ -39,7 +39,8 @@
 //!   `jabber:server` or `jabber:component:accept` (XEP-0114), or none when every element is
 //!   qualified. The streams namespace may use any prefix on input; we write `stream:`.
 //! - §4.3.3 stream restarts: [`StreamParser::restart`]; bytes already fed belong to the new
-//!   stream. §4.6.1 whitespace keepalives are skipped.
+//!   stream, except after STARTTLS's `<proceed/>`, where [`StreamParser::take_unread`] hands
+//!   them back for the TLS layer. §4.6.1 whitespace keepalives are skipped.
 //! - §11 restricted XML: comments, processing instructions, DTDs and entity references
 //!   other than the predefined ones are refused (by rxml); the encoding is UTF-8 only.
 //! - Every peer fault is a [`FramingError`] with the §4.9.3 condition to answer with

@@ -43,7 +43,8 @@ enum Phase {
 /// - getters: [`limits`](Self::limits), [`header`](Self::header),
 ///   [`is_ended`](Self::is_ended), [`error`](Self::error), [`buffered`](Self::buffered).
 /// - input: [`feed`](Self::feed) the bytes just read.
-/// - command: [`restart`](Self::restart) at a stream restart.
+/// - commands: [`restart`](Self::restart) at a stream restart, and
+///   [`take_unread`](Self::take_unread) when the transport changes under the stream (TLS).
 /// - output: [`poll`](Self::poll) until it returns `Ok(None)`.
 ///
 /// **After every `feed`, call `poll` until it returns `Ok(None)` or an error.** Every event
@@ -157,6 +158,16 @@ impl StreamParser {
             self.pos = 0;
         }
         self.buf.extend_from_slice(bytes);
+    }
+
+    /// Takes the bytes fed but not read yet, leaving none. After `<proceed/>` (RFC 6120
+    /// §5.4.3.3) whatever follows on the connection is TLS, not XML: hand these bytes to the
+    /// TLS layer first, then [`restart`](Self::restart) and feed the decrypted stream.
+    pub fn take_unread(&mut self) -> Vec<u8> {
+        let unread = self.buf.split_off(self.pos);
+        self.buf.clear();
+        self.pos = 0;
+        unread
     }
 
     /// Starts a new stream on the same transport (RFC 6120 §4.3.3): after TLS negotiation

@@ -124,6 +124,20 @@ fn restart_with_the_new_header_in_the_same_chunk() {
 }
 
 #[test]
+fn bytes_after_proceed_can_be_taken_for_tls() {
+    let mut parser = StreamParser::new(Limits::default());
+    parser.feed(HEADER.as_bytes());
+    parser.feed(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>\x16\x03\x01\x02\x00");
+    assert!(matches!(parser.poll(), Ok(Some(StreamEvent::Header(_)))));
+    assert!(matches!(parser.poll(), Ok(Some(StreamEvent::Element(p))) if p.name() == "proceed"));
+    assert_eq!(parser.take_unread(), b"\x16\x03\x01\x02\x00");
+    assert_eq!(parser.buffered(), 0);
+    parser.restart();
+    parser.feed(HEADER.as_bytes());
+    assert!(matches!(parser.poll(), Ok(Some(StreamEvent::Header(_)))));
+}
+
+#[test]
 fn without_restart_a_second_header_is_an_error() {
     let all = format!("{HEADER}<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>{HEADER}");
     let error = error_of(Limits::default(), &all);
