@@ -1,15 +1,15 @@
-//! SASL with rsasl: PLAIN, SCRAM-SHA-1 and SCRAM-SHA-256 (RFC 4616, RFC 5802, RFC 7677),
-//! over plain TCP, so without channel binding or the -PLUS variants. The same exchange serves
-//! legacy SASL (RFC 6120 §6) and SASL2 (XEP-0388); only the wrapping elements differ.
+//! SASL with xmpp-rs's `sasl` crate: PLAIN, SCRAM-SHA-1 and SCRAM-SHA-256 (RFC 4616, RFC 5802,
+//! RFC 7677), over plain TCP, so without channel binding or the -PLUS variants. The same
+//! exchange serves legacy SASL (RFC 6120 §6) and SASL2 (XEP-0388); only the wrapping
+//! elements differ.
 
-use std::io::Cursor;
 use std::sync::Arc;
 
-use rsasl::callback::{Context, Request, SessionCallback, SessionData};
-use rsasl::mechanisms::scram::properties::ScramStoredPassword;
-use rsasl::prelude::{Mechname, SASLConfig, SASLServer, Session, SessionError, State, Validation};
-use rsasl::property::{AuthId, AuthzId, Password};
-use rsasl::validate::{Validate, ValidationError};
+use sasl::common::scram::{Sha1, Sha256};
+use sasl::common::{ChannelBinding, Identity};
+use sasl::secret::{Pbkdf2Sha1, Pbkdf2Sha256, Plain as PlainSecret};
+use sasl::server::mechanisms::{Plain, Scram};
+use sasl::server::{Mechanism, Provider, ProviderError, Response, Validator, ValidatorError};
 
 use crate::accounts::Accounts;
 
@@ -29,105 +29,106 @@ pub(crate) enum Step {
 
 /// One authentication exchange.
 pub(crate) struct Exchange {
-    session: Session<Login>,
+    accounts: Arc<Accounts>,
+    name: &'static str,
+    /// Made from the client's first message (SCRAM needs its GS2 flag).
+    mechanism: Option<Box<dyn Mechanism + Send>>,
 }
 
 impl Exchange {
     /// Starts `mechanism`, or `None` if we do not offer it (answer `invalid-mechanism`).
     pub(crate) fn start(accounts: &Arc<Accounts>, mechanism: &str) -> Option<Self> {
-        if !MECHANISMS.contains(&mechanism) {
-            return None;
-        }
-        let config = SASLConfig::builder()
-            .with_default_mechanisms()
-            .with_callback(Check(Arc::clone(accounts)))
-            .ok()?;
-        let name = Mechname::parse(mechanism.as_bytes()).ok()?;
-        let session = SASLServer::<Login>::new(config)
-            .start_suggested(name)
-            .ok()?;
-        Some(Self { session })
+        let name = MECHANISMS.into_iter().find(|m| *m == mechanism)?;
+        Some(Self {
+            accounts: Arc::clone(accounts),
+            name,
+            mechanism: None,
+        })
     }
 
-    /// Feeds the client's message (`None` when it sent no initial response).
+    /// Feeds the client's message (`None` when it sent no initial response: RFC 4422 §5 says
+    /// to answer with an empty challenge).
     pub(crate) fn step(&mut self, input: Option<&[u8]>) -> Step {
-        let mut out = Cursor::new(Vec::new());
-        match self.session.step(input, &mut out) {
-            Ok(State::Running) => Step::Challenge(out.into_inner()),
-            Ok(State::Finished(sent)) => match self.session.validation() {
-                Some(Some(user)) => {
-                    let data =
-                        matches!(sent, rsasl::prelude::MessageSent::Yes).then(|| out.into_inner());
-                    Step::Success { user, data }
-                }
-                _ => Step::Failure,
+        let Some(input) = input else {
+            return Step::Challenge(Vec::new());
+        };
+        let name = self.name;
+        let accounts = Lookup(Arc::clone(&self.accounts));
+        let mechanism = self
+            .mechanism
+            .get_or_insert_with(|| make(name, accounts, input));
+        match mechanism.respond(input) {
+            Ok(Response::Proceed(challenge)) => Step::Challenge(challenge),
+            Ok(Response::Success(Identity::Username(user), data)) => Step::Success {
+                user,
+                data: (!data.is_empty()).then_some(data),
             },
-            Err(_) => Step::Failure,
+            _ => Step::Failure,
         }
     }
 }
 
-/// The validated local user, or `None`.
-struct Login;
-
-impl Validation for Login {
-    type Value = Option<String>;
-}
-
-/// Looks accounts up for rsasl's mechanisms.
-struct Check(Arc<Accounts>);
-
-impl SessionCallback for Check {
-    fn callback(
-        &self,
-        session: &SessionData,
-        context: &Context,
-        request: &mut Request,
-    ) -> Result<(), SessionError> {
-        let Some(account) = context.get_ref::<AuthId>().and_then(|u| self.0.get(u)) else {
-            return Ok(());
-        };
-        let keys = match session.mechanism().mechanism.as_str() {
-            "SCRAM-SHA-1" => &account.sha1,
-            "SCRAM-SHA-256" => &account.sha256,
-            _ => return Ok(()),
-        };
-        request.satisfy::<ScramStoredPassword>(&ScramStoredPassword::new(
-            keys.iterations,
-            &keys.salt,
-            &keys.stored_key,
-            &keys.server_key,
-        ))?;
-        Ok(())
-    }
-
-    fn validate(
-        &self,
-        session: &SessionData,
-        context: &Context,
-        validate: &mut Validate<'_>,
-    ) -> Result<(), ValidationError> {
-        let user = context.get_ref::<AuthId>();
-        // Acting as someone else (an authzid of another account) is not allowed.
-        let authzid = context.get_ref::<AuthzId>().filter(|a| !a.is_empty());
-        let authzid_ok = match (authzid, user) {
-            (None, _) => true,
-            (Some(authz), Some(user)) => authz == user || authz.split('@').next() == Some(user),
-            (Some(_), None) => false,
-        };
-        let accepted = user.filter(|_| authzid_ok).and_then(|user| {
-            let account = self.0.get(user)?;
-            let ok = match session.mechanism().mechanism.as_str() {
-                // SCRAM already proved the password when the callback above supplied keys.
-                "SCRAM-SHA-1" | "SCRAM-SHA-256" => true,
-                _ => context
-                    .get_ref::<Password>()
-                    .and_then(|p| std::str::from_utf8(p).ok())
-                    .is_some_and(|p| account.password_is(p)),
-            };
-            ok.then(|| user.to_owned())
-        });
-        validate.with::<Login, _>(|| Ok(accepted))?;
-        Ok(())
+/// The mechanism for the client's first message. The `sasl` crate's server SCRAM (0.5.2)
+/// accepts only the GS2 flag `y` when it is told there is no channel binding, and refuses
+/// `n` (a client that supports no channel binding, as xmpp.js sends over plain TCP). So the
+/// flag picks the setting: `n` is accepted where "channel binding available" is set (with no
+/// data, the `c=` the client then sends is exactly its `n,,` header), `y` where it is not. A
+/// `p` (the client wants binding) fails: no -PLUS mechanism is offered on plain TCP.
+fn make(name: &str, accounts: Lookup, first: &[u8]) -> Box<dyn Mechanism + Send> {
+    let binding = match first.first() {
+        Some(b'n') => ChannelBinding::TlsUnique(Vec::new()),
+        _ => ChannelBinding::None,
+    };
+    match name {
+        "SCRAM-SHA-256" => Box::new(Scram::<Sha256, _>::new(accounts, binding)),
+        "SCRAM-SHA-1" => Box::new(Scram::<Sha1, _>::new(accounts, binding)),
+        _ => Box::new(Plain::new(accounts)),
     }
 }
+
+/// Looks accounts up for the `sasl` crate's mechanisms.
+struct Lookup(Arc<Accounts>);
+
+fn user(identity: &Identity) -> Option<&str> {
+    match identity {
+        Identity::Username(user) => Some(user),
+        Identity::None => None,
+    }
+}
+
+impl Validator<PlainSecret> for Lookup {
+    fn validate(&self, identity: &Identity, value: &PlainSecret) -> Result<(), ValidatorError> {
+        let account = user(identity).and_then(|u| self.0.get(u));
+        match account {
+            Some(account) if account.password_is(&value.0) => Ok(()),
+            _ => Err(ValidatorError::AuthenticationFailed),
+        }
+    }
+}
+
+impl Provider<Pbkdf2Sha1> for Lookup {
+    fn provide(&self, identity: &Identity) -> Result<Pbkdf2Sha1, ProviderError> {
+        let account = user(identity).and_then(|u| self.0.get(u));
+        let secret = account.ok_or(ProviderError::AuthenticationFailed)?;
+        Ok(Pbkdf2Sha1 {
+            salt: secret.sha1.salt.clone(),
+            iterations: secret.sha1.iterations,
+            digest: secret.sha1.digest.clone(),
+        })
+    }
+}
+
+impl Provider<Pbkdf2Sha256> for Lookup {
+    fn provide(&self, identity: &Identity) -> Result<Pbkdf2Sha256, ProviderError> {
+        let account = user(identity).and_then(|u| self.0.get(u));
+        let secret = account.ok_or(ProviderError::AuthenticationFailed)?;
+        Ok(Pbkdf2Sha256 {
+            salt: secret.sha256.salt.clone(),
+            iterations: secret.sha256.iterations,
+            digest: secret.sha256.digest.clone(),
+        })
+    }
+}
+
+sasl::impl_validator_using_provider!(Lookup, Pbkdf2Sha1);
+sasl::impl_validator_using_provider!(Lookup, Pbkdf2Sha256);
