@@ -33,10 +33,18 @@ fn parse(xml: &str) -> Result<Element, String> {
     framing::parse_element(xml.as_bytes(), &Limits::DEFAULT).map_err(|e| e.to_string())
 }
 
+/// A stanza as stored: the workspace's writer, which never recurses and never panics on a
+/// caller-built element (minidom's own writer can, on some prefix declarations).
+fn text(stanza: &Element) -> Result<String, String> {
+    let mut out = Vec::new();
+    framing::serialize_element(stanza, &mut out).map_err(|e| e.to_string())?;
+    String::from_utf8(out).map_err(|e| e.to_string())
+}
+
 impl Serialize for Unacked {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         StoredStanza {
-            xml: String::from(&self.stanza),
+            xml: text(&self.stanza).map_err(serde::ser::Error::custom)?,
             first_sent: self.first_sent,
         }
         .serialize(s)
@@ -84,11 +92,14 @@ impl Serialize for HibernatedSession {
             queue: c
                 .queue
                 .iter()
-                .map(|q| StoredStanza {
-                    xml: String::from(&*q.stanza),
-                    first_sent: q.first_sent,
+                .map(|q| {
+                    Ok(StoredStanza {
+                        xml: text(&q.stanza)?,
+                        first_sent: q.first_sent,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, String>>()
+                .map_err(serde::ser::Error::custom)?,
         }
         .serialize(s)
     }
