@@ -26,6 +26,7 @@
 
 mod accounts;
 mod auth;
+mod component;
 mod conn;
 mod io;
 mod iq;
@@ -56,10 +57,13 @@ use crate::roster::Rosters;
 use crate::state::{Clock, Handle, Shared, Signal, lock};
 
 const USAGE: &str = "usage: server [--listen ADDR] [--domain DOMAIN] [--user NAME:PASSWORD]... \
-    [--accounts FILE] [--state FILE] [--trace]";
+    [--accounts FILE] [--state FILE] [--component DOMAIN:SECRET]... [--component-listen ADDR] \
+    [--trace]";
 
 struct Args {
     listen: SocketAddr,
+    component_listen: SocketAddr,
+    components: Vec<String>,
     domain: String,
     users: Vec<String>,
     accounts: Option<PathBuf>,
@@ -94,6 +98,8 @@ fn main() -> ExitCode {
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut parsed = Args {
         listen: SocketAddr::from(([127, 0, 0, 1], 5222)),
+        component_listen: SocketAddr::from(([127, 0, 0, 1], 5347)),
+        components: Vec::new(),
         domain: "localhost".to_owned(),
         users: Vec::new(),
         accounts: None,
@@ -109,6 +115,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     .map_err(|e| format!("--listen: {e}"))?;
             }
             "--domain" => parsed.domain = value("--domain")?,
+            "--component" => parsed.components.push(value("--component")?),
+            "--component-listen" => {
+                parsed.component_listen = value("--component-listen")?
+                    .parse()
+                    .map_err(|e| format!("--component-listen: {e}"))?;
+            }
             "--user" => parsed.users.push(value("--user")?),
             "--accounts" => parsed.accounts = Some(value("--accounts")?.into()),
             "--state" => parsed.state = value("--state")?.into(),
@@ -151,12 +163,22 @@ async fn run(args: Args) -> Result<(), String> {
     ));
     *lock(&shared.offline) = offline;
     *lock(&shared.rosters) = rosters;
+    *lock(&shared.components) =
+        component::Components::parse(args.components.iter().map(String::as_str))?;
     tokio::spawn(store_timer(Arc::clone(&shared)));
 
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
+    if !args.components.is_empty() {
+        let components = TcpListener::bind(args.component_listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.component_listen))?;
+        let at = components.local_addr().map_err(|e| e.to_string())?;
+        println!("components on {at}");
+        tokio::spawn(component::listen(Arc::clone(&shared), components));
+    }
     // Tests wait for this line.
     println!(
         "listening on {local} for {} ({} accounts, {} hibernated sessions restored)",

@@ -27,6 +27,10 @@ impl Shared {
             // No `to`: for the account itself (RFC 6120 §10.3).
             return self.on_server_stanza(now, from, &from.to_bare(), stanza);
         };
+        if lock(&self.components).is_component(to.domain().as_str()) {
+            let stanza = xml::renamespace(stanza, CLIENT, "jabber:component:accept");
+            return self.to_component(now, to.domain().as_str(), stanza);
+        }
         if to.domain().as_str() != self.domain {
             // No server-to-server in this example.
             return self.bounce(now, &stanza, DefinedCondition::RemoteServerNotFound);
@@ -40,6 +44,36 @@ impl Shared {
             // An iq to a bare JID is for the server, on the account's behalf (§8.5.2.1.3).
             Err(bare) => self.on_server_stanza(now, from, &bare, stanza),
         }
+    }
+
+    /// A stanza from a component (its `from` checked, already in `jabber:client`): to a local
+    /// account, or an answer to something the server asked it.
+    pub(crate) fn route_from_component(&self, now: Now, stanza: Element) {
+        let Some(to) = stanza.attr("to").and_then(|t| t.parse::<Jid>().ok()) else {
+            return;
+        };
+        if to.domain().as_str() != self.domain {
+            return self.bounce(now, &stanza, DefinedCondition::RemoteServerNotFound);
+        }
+        match to.try_into_full() {
+            Ok(full) => self.deliver(now, &full, stanza),
+            Err(bare) if bare.node().is_none() => self.on_component_answer(now, stanza),
+            Err(bare) if stanza.name() == "message" => {
+                self.deliver_message(now, &bare, stanza, None);
+            }
+            Err(bare) if stanza.name() == "presence" => {
+                for (jid, _) in self.sessions.resources(&bare) {
+                    self.deliver(now, &jid, stanza.clone());
+                }
+            }
+            Err(_) => self.bounce(now, &stanza, DefinedCondition::ServiceUnavailable),
+        }
+    }
+
+    /// An iq result or error from a component, for the server itself (the push services'
+    /// answers to publishes and notifications).
+    fn on_component_answer(&self, now: Now, stanza: Element) {
+        let _ = (now, stanza);
     }
 
     /// Delivers to one full JID: its live stream, its hibernated session, or (RFC 6121

@@ -14,6 +14,7 @@ use xmpp_tether::sm::{SessionStore, StreamHandle};
 use xmpp_tether::{Monotonic, Now};
 
 use crate::accounts::Accounts;
+use crate::component::Components;
 use crate::offline::Offline;
 use crate::roster::Rosters;
 
@@ -45,6 +46,7 @@ pub(crate) struct Shared {
     /// Every stream and resumable session (XEP-0198).
     pub(crate) sessions: SessionStore<Handle>,
     pub(crate) rosters: Mutex<Rosters>,
+    pub(crate) components: Mutex<Components>,
     pub(crate) offline: Mutex<Offline>,
     /// Each available resource's last broadcast presence (RFC 6121 §4.2).
     pub(crate) presence: Mutex<HashMap<FullJid, Element>>,
@@ -100,6 +102,7 @@ impl Shared {
             accounts: Arc::new(accounts),
             sessions,
             rosters: Mutex::default(),
+            components: Mutex::default(),
             offline: Mutex::default(),
             presence: Mutex::default(),
             conns: Mutex::default(),

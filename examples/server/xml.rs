@@ -1,7 +1,7 @@
 //! Small helpers for building and answering stanzas.
 
-use xmpp_tether::minidom::Element;
 use xmpp_tether::minidom::rxml::{Namespace, NcName};
+use xmpp_tether::minidom::{Element, Node};
 use xmpp_tether::xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
 pub(crate) const CLIENT: &str = "jabber:client";
@@ -68,4 +68,26 @@ fn swap_addresses(request: &Element, reply: &mut Element) {
     if let Some(to) = request.attr("to") {
         set(reply, "from", to);
     }
+}
+
+/// `element` with every element in namespace `from` moved to `to` (a stanza crossing
+/// between `jabber:client` and a component's `jabber:component:accept`, XEP-0114 §3).
+/// Depth is bounded by the framing limits, so the recursion is too.
+pub(crate) fn renamespace(mut element: Element, from: &str, to: &str) -> Element {
+    let ns = if element.ns() == from {
+        to.to_owned()
+    } else {
+        element.ns()
+    };
+    let mut moved = Element::builder(element.name(), ns).build();
+    *moved.attrs_mut() = element.attrs().clone();
+    for node in element.take_nodes() {
+        match node {
+            Node::Element(child) => {
+                moved.append_child(renamespace(child, from, to));
+            }
+            text => moved.append_node(text),
+        }
+    }
+    moved
 }
