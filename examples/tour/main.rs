@@ -10,6 +10,8 @@
 
 #[cfg(feature = "psa")]
 mod psa;
+#[cfg(feature = "push0")]
+mod push0;
 #[cfg(feature = "rsnf")]
 mod rsnf;
 mod sm;
@@ -21,6 +23,8 @@ fn main() -> Result {
     sm::run()?;
     #[cfg(feature = "psa")]
     psa::run()?;
+    #[cfg(feature = "push0")]
+    push0::run()?;
     #[cfg(feature = "rsnf")]
     rsnf::run()?;
     scene("The end");
