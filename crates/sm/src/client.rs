@@ -210,13 +210,13 @@ impl Client {
         let limit = self.config.max_queue;
         let result = match self.phase {
             Phase::Off => {
-                self.core.pass(now, stanza);
+                self.core.pass(stanza, now.wall());
                 return Ok(());
             }
             Phase::Closed => return Err(Refused::new(Refusal::Closed, stanza)),
             // Stanzas sent after `<enable/>` count (§4); the ack policy applies once enabled.
-            Phase::Enabling { .. } => self.core.send(now, stanza, limit, false),
-            Phase::On => self.core.send(now, stanza, limit, true),
+            Phase::Enabling { .. } => self.core.send(now, stanza, now.wall(), limit, false),
+            Phase::On => self.core.send(now, stanza, now.wall(), limit, true),
             Phase::Disconnected | Phase::Resuming { .. } => {
                 self.core.counters.hold(stanza, now.wall(), limit)
             }

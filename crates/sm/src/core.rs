@@ -193,9 +193,9 @@ impl<E: CoreEvent> Core<E> {
     }
 
     /// A stanza while stream management is off: straight out, uncounted.
-    pub(crate) fn pass(&mut self, now: Now, stanza: Element) {
+    pub(crate) fn pass(&mut self, stanza: Element, first_sent: SystemTime) {
         self.transmit
-            .push_back(Transmit::uncounted(stanza, now.wall()));
+            .push_back(Transmit::uncounted(stanza, first_sent));
     }
 
     /// Counts, queues and writes a stanza, asking for an ack if the policy says so and
@@ -206,6 +206,7 @@ impl<E: CoreEvent> Core<E> {
         &mut self,
         now: Now,
         stanza: Element,
+        first_sent: SystemTime,
         limit: usize,
         may_request: bool,
     ) -> Result<(), Element> {
@@ -218,10 +219,7 @@ impl<E: CoreEvent> Core<E> {
         c.sent = c.outbound;
         self.transmit
             .push_back(Transmit::counted(Arc::clone(&stanza)));
-        c.queue.push_back(Queued {
-            stanza,
-            first_sent: now.wall(),
-        });
+        c.queue.push_back(Queued { stanza, first_sent });
         self.waiting_since.get_or_insert(now.monotonic());
         if may_request {
             self.after_send(now);

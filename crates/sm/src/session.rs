@@ -97,22 +97,23 @@ impl HibernatedSession {
     }
 
     /// Queues a stanza that arrived for the client while it is away; it goes out after the
-    /// retransmissions when the session is resumed.
+    /// retransmissions when the session is resumed. `first_sent` is when it was first given to
+    /// the library (wall clock).
     ///
     /// # Errors
     /// The stanza is handed back: [`Refusal::NotAStanza`], or [`Refusal::QueueFull`] at
     /// `limit`.
     pub(crate) fn push(
         &mut self,
-        now: Now,
         stanza: Element,
+        first_sent: SystemTime,
         limit: usize,
     ) -> Result<(), Refused<Element>> {
         if !elements::is_stanza(&stanza) {
             return Err(Refused::new(Refusal::NotAStanza, stanza));
         }
         self.counters
-            .hold(stanza, now.wall(), limit)
+            .hold(stanza, first_sent, limit)
             .map_err(|stanza| Refused::new(Refusal::QueueFull { limit }, stanza))
     }
 

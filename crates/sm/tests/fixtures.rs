@@ -317,9 +317,7 @@ fn expected(file: &str) -> (Vec<Sm>, usize) {
         "xep0198-seed/09-enable-resume.xml" => (vec![enable(Sm1, true)], 0),
         "xep0198-seed/10-enabled-id-resume.xml" => (vec![enabled(Sm1, sm_id, true, None)], 0),
         "xep0198-seed/11-resume-h-foo.xml" => (vec![bad_number("resume", "foo")], 0),
-        "xep0198-seed/12-resumed-without-h.xml" => {
-            (vec![resumed(Sm1, "some-long-sm-id", None)], 0)
-        }
+        "xep0198-seed/12-resumed-without-h.xml" => (vec![resumed(Sm1, "some-long-sm-id", None)], 0),
         "xep0198-seed/15-basic-enabled.xml" => (vec![enabled(Sm1, None, false, None)], 0),
         "xep0198-seed/17-basic-iq-result-a-u1.xml" | "xep0198-seed/19-basic-presence-a-u2.xml" => {
             (vec![seed_a_without_h()], 1)
@@ -353,9 +351,7 @@ fn expected(file: &str) -> (Vec<Sm>, usize) {
             ],
             0,
         ),
-        "inline/07-xep0388-ex09-success-resumed.xml" => {
-            (vec![resumed(Sm3, "124", Some(345))], 0)
-        }
+        "inline/07-xep0388-ex09-success-resumed.xml" => (vec![resumed(Sm3, "124", Some(345))], 0),
         "inline/09-xep0386-ex03-authenticate-bind-enable-sm.xml" => (vec![enable(Sm3, false)], 0),
         other => panic!("no expectation written for fixture {other}: add one"),
     };

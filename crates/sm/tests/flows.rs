@@ -412,7 +412,11 @@ fn stanzas_waiting_for_a_stream_that_hibernates_go_into_its_session() {
         .expect("routed");
     // The connection is lost before the task took the stanza.
     a.handle_disconnect(w.now);
-    assert!(events(&mut a).iter().all(|e| !matches!(e, ServerEvent::HandedBack { .. })));
+    assert!(
+        events(&mut a)
+            .iter()
+            .all(|e| !matches!(e, ServerEvent::HandedBack { .. }))
+    );
     let (id, _) = w.store.hibernated(&juliet()).pop().expect("hibernated");
     let mut b = w.stream("b", juliet());
     let resume = xmpp_sm::elements::Resume::new(Namespace::Sm3, id, Some(0));

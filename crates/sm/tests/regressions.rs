@@ -596,3 +596,46 @@ fn a_wall_clock_step_during_a_take_over_does_not_expire_the_session() {
     assert!(w.events().is_empty());
     assert_eq!(w.store.hibernated_count(), 1);
 }
+
+/// Stanzas routed through `SessionStore::send` wait in the stream's inbox; when they came
+/// back (the stream closed, or hibernated and then expired) they were stamped with the time
+/// the stream took them, not the time they were given to the library.
+#[test]
+fn routed_stanzas_keep_the_time_they_were_routed() {
+    let mut w = World::new(manual_server());
+    let (_client, mut a) = enabled(&mut w, "a");
+    w.store
+        .send(at(1), &balcony(), msg(1))
+        .expect("into the inbox");
+    assert_eq!(w.woken(), ["a"]);
+    // The connection is lost before the task took it: it travels with the session...
+    a.handle_disconnect(at(5));
+    let _ = events(&mut a);
+    // ...and comes back, at expiry, with the time it was routed.
+    w.store.handle_timeout(at(400));
+    assert!(matches!(
+        &w.events()[..],
+        [StoreEvent::HandedBack { reason: HandBackReason::Expired, stanzas, .. }]
+            if *stanzas == [Unacked::new(msg(1), at(1).wall())]
+    ));
+    // On a stream that is not resumable, closing hands it back with that time too.
+    let mut config = manual_server();
+    config.resume = false;
+    let mut w = World::new(config);
+    let mut b = w.stream("b");
+    b.handle_bind(t0(), balcony()).expect("bind");
+    let _ = b.handle_element(t0(), Enable::new(Namespace::Sm3).with_resume().into());
+    assert!(b.is_enabled() && b.id().is_none());
+    let _ = (sent(&mut b), events(&mut b));
+    w.store
+        .send(at(2), &balcony(), msg(2))
+        .expect("into the inbox");
+    b.close(at(9));
+    assert_eq!(
+        events(&mut b),
+        [ServerEvent::HandedBack {
+            reason: HandBackReason::StreamClosed,
+            stanzas: vec![Unacked::new(msg(2), at(2).wall())],
+        }]
+    );
+}

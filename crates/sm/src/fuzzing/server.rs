@@ -453,38 +453,41 @@ impl World {
         };
         self.next += 1;
         let stanza = numbered(kind, self.next);
+        // Where it goes, to check the store agrees with itself; then the store delivers it.
         match self.store.route(&jid) {
-            Some(Route::Live(handle)) => {
+            Some(Route::Live(handle)) => assert!(
+                self.streams.get(handle.index).is_some_and(Option::is_some),
+                "routed to a stream that is gone"
+            ),
+            Some(Route::Hibernated(id)) => assert!(
+                self.store.hibernated(&owner).iter().any(|(h, _)| *h == id),
+                "routed to {id}, which the account does not list"
+            ),
+            None => {}
+        }
+        let is_stanza = elements::is_stanza(&stanza);
+        let routed = if kind % 8 == 7 {
+            // Straight into a hibernated session, as a router that looked it up would.
+            self.store.push(now, &jid, stanza)
+        } else {
+            self.store.send(now, &jid, stanza)
+        };
+        match routed {
+            Ok(()) => self.ledger.give(self.next),
+            Err(refused) => {
+                let (reason, stanza) = refused.into_parts();
                 assert!(
-                    self.streams.get(handle.index).is_some_and(Option::is_some),
-                    "routed to a stream that is gone"
+                    matches!(
+                        reason,
+                        Refusal::NotAStanza | Refusal::QueueFull { .. } | Refusal::UnknownSession
+                    ),
+                    "{reason:?}"
                 );
-                self.send_on(handle.index, stanza);
-            }
-            Some(Route::Hibernated(id)) => {
-                assert!(
-                    self.store.hibernated(&owner).iter().any(|(h, _)| *h == id),
-                    "routed to {id}, which the account does not list"
-                );
-                let is_stanza = elements::is_stanza(&stanza);
-                match self.store.push(now, &jid, stanza) {
-                    Ok(()) => self.ledger.give(self.next),
-                    Err(refused) => {
-                        let (reason, stanza) = refused.into_parts();
-                        assert!(matches!(
-                            reason,
-                            Refusal::NotAStanza
-                                | Refusal::QueueFull { .. }
-                                | Refusal::UnknownSession
-                        ));
-                        if is_stanza {
-                            self.ledger.give(self.next);
-                            self.ledger.done(&stanza);
-                        }
-                    }
+                if is_stanza {
+                    self.ledger.give(self.next);
+                    self.ledger.done(&stanza);
                 }
             }
-            None => {}
         }
     }
 
@@ -642,11 +645,17 @@ impl World {
             .iter()
             .map(HibernatedSession::unacked)
             .sum();
-        assert_eq!(
-            self.ledger.held(),
-            live + stored,
-            "a stanza was lost or invented"
-        );
+        // Stanzas routed into a stream's inbox are held there, out of sight, until its task
+        // runs (it has been woken): the count is exact whenever no wake-up is pending.
+        if self.log.borrow().is_empty() {
+            assert_eq!(
+                self.ledger.held(),
+                live + stored,
+                "a stanza was lost or invented"
+            );
+        } else {
+            assert!(self.ledger.held() >= live + stored, "a stanza was invented");
+        }
         let limits = &self.config.store;
         let mut listed = 0;
         for owner in &self.owners {

@@ -2,6 +2,8 @@
 
 mod session;
 
+use std::time::SystemTime;
+
 use jid::{BareJid, FullJid};
 use minidom::Element;
 use rand_core::CryptoRng;
@@ -487,6 +489,17 @@ impl<H: StreamHandle> Server<H> {
     /// - [`Refusal::QueueFull`]: the client is not acknowledging. The stream is closed with
     ///   `resource-constraint` and every held stanza handed back.
     pub fn send(&mut self, now: Now, stanza: Element) -> Result<(), Refused<Element>> {
+        self.send_at(now, stanza, now.wall())
+    }
+
+    /// [`send`](Self::send) for a stanza first given to the library at `first_sent` (routed
+    /// here by the store earlier).
+    pub(crate) fn send_at(
+        &mut self,
+        now: Now,
+        stanza: Element,
+        first_sent: SystemTime,
+    ) -> Result<(), Refused<Element>> {
         self.last_now = Some(now);
         if !elements::is_stanza(&stanza) {
             return Err(Refused::new(Refusal::NotAStanza, stanza));
@@ -499,15 +512,17 @@ impl<H: StreamHandle> Server<H> {
             }
             // Outbound counting starts only after `<enabled/>` is sent.
             Phase::Off | Phase::EnableRequested { .. } => {
-                self.core.pass(now, stanza);
+                self.core.pass(stanza, first_sent);
                 return Ok(());
             }
         }
-        self.core.send(now, stanza, limit, true).map_err(|stanza| {
-            self.core.overflow(limit);
-            self.fail(HandBackReason::QueueOverflow);
-            Refused::new(Refusal::QueueFull { limit }, stanza)
-        })
+        self.core
+            .send(now, stanza, first_sent, limit, true)
+            .map_err(|stanza| {
+                self.core.overflow(limit);
+                self.fail(HandBackReason::QueueOverflow);
+                Refused::new(Refusal::QueueFull { limit }, stanza)
+            })
     }
 
     /// Sends `<r/>` now, unless one is outstanding or stream management is not on.

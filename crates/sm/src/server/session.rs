@@ -12,7 +12,7 @@ use crate::elements::{Failed, Resumed, SmId};
 use crate::error::PeerError;
 use crate::event::{HandBackReason, ServerEvent};
 use crate::session::HibernatedSession;
-use crate::store::{Claim, StreamHandle};
+use crate::store::{Claim, Routed, StreamHandle};
 use crate::transmit::{Placement, Unacked};
 
 impl<H: StreamHandle> Server<H> {
@@ -344,13 +344,8 @@ impl<H: StreamHandle> Server<H> {
         // A stream never given a time was never bound, so nothing was routed to it.
         let stranded = self.store.with(|t| t.close(now, key, limit));
         // Routed here, but with nowhere to go now (the session ended): handed back.
-        if let Some(now) = now {
-            let stranded = stranded
-                .into_iter()
-                .map(|stanza| Unacked::new(stanza, now.wall()))
-                .collect();
-            self.core.hand_back(HandBackReason::StreamClosed, stranded);
-        }
+        let _ = now;
+        self.core.hand_back(HandBackReason::StreamClosed, stranded);
     }
 
     /// Takes the stanzas [`SessionStore::send`](crate::SessionStore::send) routed here, as
@@ -359,16 +354,27 @@ impl<H: StreamHandle> Server<H> {
     fn take_routed(&mut self, now: Now) {
         let key = self.key;
         let routed = self.store.with(|t| t.take_inbox(key));
-        for stanza in routed {
-            let Err(refused) = self.send(now, stanza) else {
+        let limit = self.config().max_queue;
+        for u in routed {
+            // Stamped with the time the stanza was routed, not the time it is taken.
+            let Err(refused) = self.send_at(now, u.stanza, u.first_sent) else {
                 continue;
             };
+            let stanza = refused.into_inner();
             let again = match self.resource.clone() {
-                Some(jid) => self.store.send(now, &jid, refused.into_inner()),
-                None => Err(refused),
+                Some(jid) => {
+                    match self
+                        .store
+                        .with(|t| t.route_stanza(now, &jid, stanza, u.first_sent, limit))
+                    {
+                        Routed::Refused(refused) => Some(refused.into_inner()),
+                        Routed::Inbox | Routed::Hibernated => None,
+                    }
+                }
+                None => Some(stanza),
             };
-            if let Err(refused) = again {
-                let stanza = Unacked::new(refused.into_inner(), now.wall());
+            if let Some(stanza) = again {
+                let stanza = Unacked::new(stanza, u.first_sent);
                 self.core
                     .hand_back(HandBackReason::StreamClosed, vec![stanza]);
             }

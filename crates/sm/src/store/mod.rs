@@ -12,7 +12,7 @@ use minidom::Element;
 use xmpp_tether_core::{Monotonic, Now};
 
 pub use self::snapshot::{EndedSession, StoreSnapshot};
-pub(crate) use self::tables::{Claim, Slot, StreamKey, Tables};
+pub(crate) use self::tables::{Claim, Routed, Slot, StreamKey, Tables};
 use crate::config::ServerConfig;
 use crate::elements::SmId;
 use crate::error::{Refusal, Refused};
@@ -22,7 +22,7 @@ use crate::transmit::Unacked;
 
 /// The caller's handle to one stream's task (or to the store's timer task): the store calls
 /// [`wake`](Self::wake) when that task has work to do for the library, and the task answers
-/// by calling the stream's [`Server::handle_wake`] (or the store's
+/// by calling the stream's [`Server::handle_wake`](crate::Server::handle_wake) (or the store's
 /// [`SessionStore::handle_timeout`]).
 ///
 /// A stream is woken when stanzas were routed to it ([`SessionStore::send`]), when another
@@ -45,7 +45,7 @@ impl StreamHandle for () {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Route<H> {
-    /// A live stream: deliver it through this handle (then [`Server::send`] on that stream;
+    /// A live stream: deliver it through this handle (then [`Server::send`](crate::Server::send) on that stream;
     /// if that refuses with [`Refusal::Closed`], route it again).
     Live(H),
     /// A hibernated session: [`SessionStore::push`] it.
@@ -191,7 +191,7 @@ impl<H: StreamHandle> SessionStore<H> {
     }
 
     /// Delivers a stanza to the full JID `jid`: into the inbox of its live stream (whose task
-    /// is woken and takes it in [`Server::handle_wake`]), or into its hibernated session
+    /// is woken and takes it in [`Server::handle_wake`](crate::Server::handle_wake)), or into its hibernated session
     /// (delivered on resumption, or handed back in a [`StoreEvent`] if the session expires).
     /// Either way the library keeps it from here: a stream that closes with stanzas in its
     /// inbox passes them on to wherever its session went.
@@ -202,9 +202,9 @@ impl<H: StreamHandle> SessionStore<H> {
     /// or [`Refusal::QueueFull`] at [`ServerConfig::max_queue`].
     pub fn send(&self, now: Now, jid: &FullJid, stanza: Element) -> Result<(), Refused<Element>> {
         let limit = self.config.max_queue;
-        match self.with(|t| t.route_stanza(now, jid, stanza, limit)) {
-            tables::Routed::Inbox | tables::Routed::Hibernated => Ok(()),
-            tables::Routed::Refused(refused) => Err(refused),
+        match self.with(|t| t.route_stanza(now, jid, stanza, now.wall(), limit)) {
+            Routed::Inbox | Routed::Hibernated => Ok(()),
+            Routed::Refused(refused) => Err(refused),
         }
     }
 
@@ -228,7 +228,7 @@ impl<H: StreamHandle> SessionStore<H> {
             };
             t.expire_if_due(now, &id);
             match t.hibernated.get_mut(&id) {
-                Some(h) => h.session.push(now, stanza, limit),
+                Some(h) => h.session.push(stanza, now.wall(), limit),
                 None => Err(Refused::new(Refusal::UnknownSession, stanza)),
             }
         })

@@ -6,6 +6,7 @@
 //! the entries it concerns.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::SystemTime;
 
 use jid::{BareJid, FullJid};
 use minidom::Element;
@@ -39,7 +40,7 @@ pub(crate) struct Stream<H> {
     pub(crate) id: Option<SmId>,
     /// Stanzas routed to this stream ([`crate::SessionStore::send`]) that its task has not
     /// taken yet ([`crate::Server::handle_wake`]).
-    pub(crate) inbox: VecDeque<Element>,
+    pub(crate) inbox: VecDeque<Unacked>,
 }
 
 /// Where [`Tables::route_stanza`] put a stanza.
@@ -275,13 +276,14 @@ impl<H: StreamHandle> Tables<H> {
         let id = session.id.clone();
         // Stanzas routed to the stream but not taken yet travel with its session.
         let inbox = self.take_inbox(key);
-        for stanza in inbox {
-            if let Err(refused) = session.push(now, stanza, limit) {
+        let _ = now;
+        for u in inbox {
+            if let Err(refused) = session.push(u.stanza, u.first_sent, limit) {
                 self.orphaned(
                     Some(id.clone()),
                     session.owner.clone(),
                     session.resource.clone(),
-                    vec![Unacked::new(refused.into_inner(), now.wall())],
+                    vec![Unacked::new(refused.into_inner(), u.first_sent)],
                 );
             }
         }
@@ -504,13 +506,15 @@ impl<H: StreamHandle> Tables<H> {
         self.forget_account_if_empty(&bare);
     }
 
-    /// Routes a stanza for `jid`: into its live stream's inbox (waking the stream's task when
-    /// the inbox was empty), or its hibernated session, both within `limit`.
+    /// Routes a stanza for `jid`, first given to the library at `first_sent`: into its live
+    /// stream's inbox (waking the stream's task when the inbox was empty), or its hibernated
+    /// session, both within `limit`.
     pub(crate) fn route_stanza(
         &mut self,
         now: Now,
         jid: &FullJid,
         stanza: Element,
+        first_sent: SystemTime,
         limit: usize,
     ) -> Routed {
         let slot = self
@@ -527,7 +531,7 @@ impl<H: StreamHandle> Tables<H> {
                     if stream.inbox.is_empty() {
                         self.wakes.push(stream.handle.clone());
                     }
-                    stream.inbox.push_back(stanza);
+                    stream.inbox.push_back(Unacked::new(stanza, first_sent));
                     Routed::Inbox
                 }
                 None => Routed::Refused(Refused::new(Refusal::UnknownSession, stanza)),
@@ -535,7 +539,7 @@ impl<H: StreamHandle> Tables<H> {
             Some(Slot::Hibernated(id)) => {
                 self.expire_if_due(now, &id);
                 match self.hibernated.get_mut(&id) {
-                    Some(h) => match h.session.push(now, stanza, limit) {
+                    Some(h) => match h.session.push(stanza, first_sent, limit) {
                         Ok(()) => Routed::Hibernated,
                         Err(refused) => Routed::Refused(refused),
                     },
@@ -547,7 +551,7 @@ impl<H: StreamHandle> Tables<H> {
     }
 
     /// Takes the stanzas waiting in stream `key`'s inbox.
-    pub(crate) fn take_inbox(&mut self, key: StreamKey) -> VecDeque<Element> {
+    pub(crate) fn take_inbox(&mut self, key: StreamKey) -> VecDeque<Unacked> {
         self.streams
             .get_mut(&key)
             .map(|s| std::mem::take(&mut s.inbox))
@@ -557,7 +561,7 @@ impl<H: StreamHandle> Tables<H> {
     /// Stream `key` is gone: it leaves every index. Stanzas still in its inbox are routed
     /// again (to the session it left behind, or the stream that took it over); those with
     /// nowhere to go are returned.
-    pub(crate) fn close(&mut self, now: Option<Now>, key: StreamKey, limit: usize) -> Vec<Element> {
+    pub(crate) fn close(&mut self, now: Option<Now>, key: StreamKey, limit: usize) -> Vec<Unacked> {
         self.unroute(key);
         let Some(stream) = self.streams.remove(&key) else {
             return Vec::new();
@@ -569,13 +573,15 @@ impl<H: StreamHandle> Tables<H> {
         }
         // Everything in the inbox was routed to this stream's JID.
         let mut refused = Vec::new();
-        for stanza in stream.inbox {
+        for u in stream.inbox {
             let routed = match (&stream.jid, now) {
-                (Some(jid), Some(now)) => self.route_stanza(now, jid, stanza, limit),
-                _ => Routed::Refused(Refused::new(Refusal::UnknownSession, stanza)),
+                (Some(jid), Some(now)) => {
+                    self.route_stanza(now, jid, u.stanza, u.first_sent, limit)
+                }
+                _ => Routed::Refused(Refused::new(Refusal::UnknownSession, u.stanza)),
             };
             if let Routed::Refused(r) = routed {
-                refused.push(r.into_inner());
+                refused.push(Unacked::new(r.into_inner(), u.first_sent));
             }
         }
         refused

@@ -27,85 +27,51 @@ pub(crate) enum Where {
 }
 
 impl Pair {
-    /// The server's router sends one stanza to the client, wherever the client is: a managed
-    /// stream, a hibernated session, or offline storage.
+    /// The server's router sends one stanza to the client, wherever the client is, through
+    /// [`SessionStore::send`]: into a managed stream's inbox (its task takes it when woken),
+    /// or into the hibernated session. This router stores stanzas for an unmanaged stream
+    /// offline instead: nothing is promised for a stanza written to one.
     pub(crate) fn server_send(&mut self) {
-        let mut stanza = self.record.new_stanza(Dir::ServerToClient, self.now.wall());
-        let Some(jid) = self.jid.clone() else {
+        let stanza = self.record.new_stanza(Dir::ServerToClient, self.now.wall());
+        let route = self.jid.as_ref().and_then(|jid| self.store.route(jid));
+        let managed = match &route {
+            Some(Route::Live(handle)) => {
+                let Task::Stream(i) = handle.task else {
+                    panic!("a stream routed to the timer handle");
+                };
+                self.streams[i]
+                    .server
+                    .as_ref()
+                    .is_some_and(|s| s.is_enabled())
+            }
+            Some(Route::Hibernated(id)) => {
+                assert!(
+                    matches!(self.sessions.get(id), Some(Where::Hibernated { .. })),
+                    "routed to {id} hibernated, the model has {:?}",
+                    self.sessions.get(id)
+                );
+                true
+            }
+            _ => false,
+        };
+        let (Some(jid), true) = (self.jid.clone(), managed) else {
             self.record
                 .handed_back(Dir::ServerToClient, &stanza, Cause::Offline, None);
             return;
         };
-        // A refusal with `Closed` or `UnknownSession` means "route it again"; the route can
-        // change only a bounded number of times without the harness moving.
-        for _ in 0..8 {
-            match self.store.route(&jid) {
-                Some(Route::Live(handle)) => {
-                    let Task::Stream(i) = handle.task else {
-                        panic!("a stream routed to the timer handle");
-                    };
-                    let Some(server) = self.streams[i].server.as_mut().filter(|s| s.is_enabled())
-                    else {
-                        // This router delivers only over managed streams: nothing is
-                        // promised for a stanza written to an unmanaged one.
-                        break;
-                    };
-                    match server.send(self.now, stanza) {
-                        Ok(()) => {
-                            self.drain_server(i);
-                            return;
-                        }
-                        Err(refused) if refused.reason() == &Refusal::Closed => {
-                            stanza = refused.into_inner();
-                        }
-                        Err(refused) => {
-                            assert!(
-                                matches!(refused.reason(), Refusal::QueueFull { .. }),
-                                "server send: {refused:?}"
-                            );
-                            self.stats.overflows += 1;
-                            let stanza = refused.into_inner();
-                            self.record.handed_back(
-                                Dir::ServerToClient,
-                                &stanza,
-                                Cause::Refused,
-                                None,
-                            );
-                            self.drain_server(i);
-                            return;
-                        }
-                    }
-                }
-                Some(Route::Hibernated(id)) => {
-                    assert!(
-                        matches!(self.sessions.get(&id), Some(Where::Hibernated { .. })),
-                        "routed to {id} hibernated, the model has {:?}",
-                        self.sessions.get(&id)
-                    );
-                    let pushed = self.store.push(self.now, &jid, stanza);
-                    self.drain_store();
-                    match pushed {
-                        Ok(()) => return,
-                        Err(refused) => match refused.reason() {
-                            // Expired on the way (its deadline had passed): route again.
-                            Refusal::UnknownSession => stanza = refused.into_inner(),
-                            Refusal::QueueFull { .. } => {
-                                let stanza = refused.into_inner();
-                                let cause = Cause::StoreRefused;
-                                self.record
-                                    .handed_back(Dir::ServerToClient, &stanza, cause, None);
-                                return;
-                            }
-                            other => panic!("push to hibernated session {id}: {other:?}"),
-                        },
-                    }
-                }
-                None => break,
-                Some(other) => panic!("unknown route {other:?}"),
-            }
+        let sent = self.store.send(self.now, &jid, stanza);
+        self.collect_wakes();
+        self.drain_store();
+        if let Err(refused) = sent {
+            let cause = match refused.reason() {
+                // Expired on the way (its deadline had passed).
+                Refusal::UnknownSession => Cause::Offline,
+                Refusal::QueueFull { .. } => Cause::StoreRefused,
+                other => panic!("the store refused a stanza: {other:?}"),
+            };
+            self.record
+                .handed_back(Dir::ServerToClient, &refused.into_inner(), cause, None);
         }
-        self.record
-            .handed_back(Dir::ServerToClient, &stanza, Cause::Offline, None);
     }
 
     pub(super) fn answer_pending(&mut self, i: usize) {
@@ -298,6 +264,9 @@ impl Pair {
         for event in events {
             match event {
                 ServerEvent::HandedBack { reason, stanzas } => {
+                    if reason == HandBackReason::QueueOverflow {
+                        self.stats.overflows += 1;
+                    }
                     for u in stanzas {
                         let cause = Cause::Machine {
                             reason,
@@ -493,7 +462,10 @@ impl Pair {
             else {
                 panic!("store: unexpected event {event:?}");
             };
-            if let Some(id) = &id {
+            if let Some(id) = id
+                .as_ref()
+                .filter(|_| reason != HandBackReason::StreamClosed)
+            {
                 let Some(Where::Hibernated { due, handled }) = self.sessions.get(id).cloned()
                 else {
                     panic!(
