@@ -54,14 +54,14 @@ impl Tracker {
 
     pub(crate) fn relay(&mut self, presence: &mut Presence) -> Relay {
         self.strip(presence);
-        let (Some(from), Some(to)) = (presence.from.clone(), presence.to.clone()) else {
+        if presence.from.is_none() || presence.to.is_none() {
             return Relay::Untracked(Untracked::NotAddressed);
-        };
+        }
         match presence.type_ {
-            Type::None => self.relay_available(from, to, presence),
+            Type::None => self.relay_available(presence),
             // XEP-0310 §4.1: only when "the most recent presence is an available type (i.e.
             // not error or unavailable)".
-            Type::Unavailable | Type::Error => self.relay_gone(&from, &to, presence),
+            Type::Unavailable | Type::Error => self.relay_gone(presence),
             Type::Probe
             | Type::Subscribe
             | Type::Subscribed
@@ -70,7 +70,10 @@ impl Tracker {
         }
     }
 
-    fn relay_gone(&mut self, from: &Jid, to: &Jid, presence: &Presence) -> Relay {
+    fn relay_gone(&mut self, presence: &Presence) -> Relay {
+        let (Some(from), Some(to)) = (&presence.from, &presence.to) else {
+            return Relay::Untracked(Untracked::NotAddressed);
+        };
         if let Some(watcher) = self.t.find_party(to) {
             if from.is_full() {
                 if let Some(source) = self.t.find_party(from) {
@@ -119,52 +122,11 @@ impl Tracker {
         }
     }
 
-    fn relay_available(&mut self, from: Jid, to: Jid, presence: &mut Presence) -> Relay {
-        let local_to = self.config.is_local(to.domain());
-        let local_from = self.config.is_local(from.domain());
-        if local_to && !to.is_full() {
-            return Relay::Untracked(Untracked::NotAddressed);
-        }
-        // A local sender can only go stale as a session (a full JID) or a room occupant.
-        if local_from && !from.is_full() {
-            return Relay::Untracked(Untracked::NeverStale);
-        }
-        // A remote watcher of a remote sender: we only pass it through (an occupant of one
-        // of our rooms has a local JID as sender).
-        if !local_to && !local_from || from == to {
-            return Relay::Untracked(Untracked::NeverStale);
-        }
-        match self.t.find_party(&to) {
-            Some(watcher) if !self.tracks(watcher) => {
-                return Relay::Untracked(Untracked::NotInterested);
-            }
-            Some(_) => {}
-            // A remote watcher is tracked by advertisement only once reported interested,
-            // and then it has a record already.
-            None if !local_to && self.config.remote_watchers != RemoteWatchers::All => {
-                return Relay::Untracked(Untracked::NotInterested);
-            }
-            None => {}
-        }
-        let Ok(watcher) = self.t.ensure_party(&to, &self.config) else {
-            return Relay::Untracked(Untracked::Limit);
+    fn relay_available(&mut self, presence: &mut Presence) -> Relay {
+        let (watcher, source) = match self.record(presence) {
+            Ok(pair) => pair,
+            Err(untracked) => return Relay::Untracked(untracked),
         };
-        let Ok(source) = self.t.ensure_party(&from, &self.config) else {
-            self.t.release_party(watcher);
-            return Relay::Untracked(Untracked::Limit);
-        };
-        let stored = self.stored(source, presence);
-        let evicted = match self.t.upsert(watcher, source, stored, &self.config) {
-            Ok(evicted) => evicted,
-            Err(NoRoom) => {
-                self.t.release_party(watcher);
-                self.t.release_party(source);
-                return Relay::Untracked(Untracked::Limit);
-            }
-        };
-        for (watcher, source) in evicted {
-            self.events.push_back(Event::Evicted { watcher, source });
-        }
         let want = self.desired(watcher, source);
         if let Some(entry) = self.t.entries.get_mut(&(watcher, source)) {
             entry.sent = want;
@@ -179,6 +141,59 @@ impl Tracker {
             }
             None => Relay::Tracked,
         }
+    }
+
+    /// Records an available presence as what its recipient holds from its sender.
+    fn record(&mut self, presence: &Presence) -> Result<(Id, Id), Untracked> {
+        let (Some(from), Some(to)) = (&presence.from, &presence.to) else {
+            return Err(Untracked::NotAddressed);
+        };
+        let local_to = self.config.is_local(to.domain());
+        let local_from = self.config.is_local(from.domain());
+        if local_to && !to.is_full() {
+            return Err(Untracked::NotAddressed);
+        }
+        // A local sender can only go stale as a session (a full JID) or a room occupant.
+        if local_from && !from.is_full() {
+            return Err(Untracked::NeverStale);
+        }
+        // A remote watcher of a remote sender: we only pass it through (an occupant of one
+        // of our rooms has a local JID as sender).
+        if !local_to && !local_from || from == to {
+            return Err(Untracked::NeverStale);
+        }
+        match self.t.find_party(to) {
+            Some(watcher) if !self.tracks(watcher) => {
+                return Err(Untracked::NotInterested);
+            }
+            Some(_) => {}
+            // A remote watcher is tracked by advertisement only once reported interested,
+            // and then it has a record already.
+            None if !local_to && self.config.remote_watchers != RemoteWatchers::All => {
+                return Err(Untracked::NotInterested);
+            }
+            None => {}
+        }
+        let Ok(watcher) = self.t.ensure_party(to, &self.config) else {
+            return Err(Untracked::Limit);
+        };
+        let Ok(source) = self.t.ensure_party(from, &self.config) else {
+            self.t.release_party(watcher);
+            return Err(Untracked::Limit);
+        };
+        let stored = self.stored(source, presence);
+        let evicted = match self.t.upsert(watcher, source, stored, &self.config) {
+            Ok(evicted) => evicted,
+            Err(NoRoom) => {
+                self.t.release_party(watcher);
+                self.t.release_party(source);
+                return Err(Untracked::Limit);
+            }
+        };
+        for (watcher, source) in evicted {
+            self.events.push_back(Event::Evicted { watcher, source });
+        }
+        Ok((watcher, source))
     }
 
     /// The presence as stored for `source`: without `to`, `id` and our own annotations,
