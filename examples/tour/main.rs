@@ -12,6 +12,8 @@
 mod psa;
 #[cfg(feature = "push0")]
 mod push0;
+#[cfg(feature = "push2")]
+mod push2;
 #[cfg(feature = "rsnf")]
 mod rsnf;
 mod sm;
@@ -25,6 +27,8 @@ fn main() -> Result {
     psa::run()?;
     #[cfg(feature = "push0")]
     push0::run()?;
+    #[cfg(feature = "push2")]
+    push2::run()?;
     #[cfg(feature = "rsnf")]
     rsnf::run()?;
     scene("The end");

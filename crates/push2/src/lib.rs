@@ -173,6 +173,7 @@ pub mod service;
 mod stanza;
 mod xml;
 
+pub use http;
 pub use xmpp_tether_core::{Monotonic, Now};
 
 pub use crate::elements::{

@@ -11,7 +11,8 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
-use http::{Method, Request, StatusCode, header};
+use http::{Method, header};
+pub use http::{Request, StatusCode};
 use minidom::Element;
 use minidom::rxml::xml_ncname;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
