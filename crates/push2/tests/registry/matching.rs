@@ -165,7 +165,7 @@ fn grace_holds_pushes_while_another_session_is_active() {
         ),
         1
     );
-    assert_eq!(select(&[laptop.clone()], &chat, now), 1);
+    assert_eq!(select(std::slice::from_ref(&laptop), &chat, now), 1);
     // The registration's own session's activity does not count; calls ignore grace.
     let own = SessionState::new(device("r0").key(), SessionStatus::Hibernated)
         .with_last_activity(a_minute_ago);
