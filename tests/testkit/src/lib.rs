@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod component;
 pub mod example_server;
 pub mod process;
 pub mod prosody;
