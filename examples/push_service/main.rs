@@ -25,6 +25,7 @@
 
 mod component;
 mod push0;
+mod push2;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -164,6 +165,7 @@ async fn run(
     clock: Clock,
 ) -> Result<(), Error> {
     let mut push0 = push0::Service::new(service.clone(), store, args.exec.clone())?;
+    let mut push2 = push2::Service::new();
     let mut component =
         Component::connect(server, service.as_str(), secret, CONNECT_TIMEOUT).await?;
     eprintln!("connected to {server} as {service}");
@@ -177,11 +179,19 @@ async fn run(
                     eprintln!("the server closed the stream");
                     break;
                 };
-                let replies = match push0.handle(clock.now(), &stanza) {
+                let replies = match push0
+                    .handle(clock.now(), &stanza)
+                    .or_else(|| push2.handle(clock.now(), &stanza))
+                {
                     Some(replies) => replies,
                     None => unclaimed(&stanza, &service).into_iter().collect(),
                 };
                 for reply in replies {
+                    component.send(&reply).await?;
+                }
+            }
+            wake = push2.next(&clock) => {
+                for reply in push2.wake(clock.now(), wake) {
                     component.send(&reply).await?;
                 }
             }
