@@ -147,7 +147,7 @@ impl Backend for AwsLc {
             .try_into()
             .map_err(|_| KeyError::Backend)?;
         // AWS-LC leaves `s` as computed (half the time high): hand out the canonical form.
-        super::to_low_s(raw)
+        Ok(super::to_low_s(raw))
     }
 
     fn verify(public: &[u8; PUBLIC_KEY_LEN], message: &[u8], signature: &[u8; 64]) -> bool {

@@ -93,13 +93,21 @@ pub(crate) fn is_high_s(signature: &[u8; 64]) -> bool {
 
 /// The low-S form of a valid `r || s` signature: `(r, n - s)` when `s` is high, so that the
 /// crate never emits the malleable twin. (RustCrypto's signatures are normalised by `p256`.)
+/// A 256-bit big-endian subtraction: `s` is below `n`, so it never underflows.
 #[cfg(feature = "aws-lc-rs")]
-pub(crate) fn to_low_s(signature: [u8; 64]) -> Result<[u8; 64], KeyError> {
-    if !is_high_s(&signature) {
-        return Ok(signature);
+pub(crate) fn to_low_s(mut signature: [u8; 64]) -> [u8; 64] {
+    if is_high_s(&signature) {
+        let mut borrow = 0u16;
+        for (out, n) in signature[SCALAR_LEN..].iter_mut().zip(ORDER).rev() {
+            let difference = u16::from(n)
+                .wrapping_sub(u16::from(*out))
+                .wrapping_sub(borrow);
+            // The low octet of the difference, and whether it borrowed from the next one.
+            *out = difference.to_le_bytes()[0];
+            borrow = difference >> 15;
+        }
     }
-    let parsed = p256::ecdsa::Signature::from_slice(&signature).map_err(|_| KeyError::Backend)?;
-    Ok(parsed.normalize_s().to_bytes().into())
+    signature
 }
 
 mod sealed {
@@ -197,4 +205,45 @@ pub trait Backend: sealed::Sealed + Sized + 'static {
     /// is [`crate::jwt`]'s, the same for both backends.
     #[doc(hidden)]
     fn verify(public: &[u8; PUBLIC_KEY_LEN], message: &[u8], signature: &[u8; 64]) -> bool;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_order_is_floor_n_over_2() {
+        // n is odd: 2 * floor(n/2) + 1 == n, computed octet by octet from the end.
+        let mut carry = 1u16;
+        let mut doubled = [0u8; SCALAR_LEN];
+        for (out, half) in doubled.iter_mut().zip(HALF_ORDER).rev() {
+            let value = u16::from(half) * 2 + carry;
+            *out = value.to_le_bytes()[0];
+            carry = value >> 8;
+        }
+        assert_eq!(carry, 0);
+        let n: [u8; SCALAR_LEN] = [
+            0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2,
+            0xfc, 0x63, 0x25, 0x51,
+        ];
+        assert_eq!(doubled, n);
+    }
+
+    #[cfg(feature = "aws-lc-rs")]
+    #[test]
+    fn low_s_agrees_with_p256() {
+        use p256::ecdsa::signature::Signer as _;
+        let key = p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap();
+        let mut high = 0;
+        for i in 0..64u8 {
+            let signature: p256::ecdsa::Signature = key.sign(&[i]);
+            let raw: [u8; 64] = signature.to_bytes().into();
+            high += usize::from(is_high_s(&raw));
+            let ours = to_low_s(raw);
+            assert_eq!(ours, <[u8; 64]>::from(signature.normalize_s().to_bytes()));
+            assert!(!is_high_s(&ours));
+        }
+        assert!(high > 0, "no high-S signature among 64");
+    }
 }
