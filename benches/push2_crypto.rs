@@ -8,7 +8,8 @@
 //!   instead, which the crate may not do; `ece-crate` is Mozilla's `ece` crate (OpenSSL)
 //!   doing the same.
 //! - `vapid_jwt/*`: signing one VAPID token (`*-crate`) next to one raw ES256 signature
-//!   (`*-primitive`), and a token served from the `TokenCache` (`cached`).
+//!   (`*-primitive`), and a token served from the `TokenCache` (`cached`: the key and claims
+//!   looked up, the shared token handed out and dropped).
 //!
 //! At the end the bench prints each row as a ratio to its baseline, read back from the
 //! estimates criterion saved in this run, and then the same ratios measured interleaved
@@ -16,13 +17,14 @@
 //! far less than criterion's one-bench-after-the-other estimates.
 //!
 //! The aws-lc-rs crate rows (and the interleaved aws-lc-rs ratios) appear only when the crate's
-//! default backend is aws-lc-rs, i.e. with the facade's `aws-lc-rs` feature:
-//! `cargo bench -p xmpp-tether --bench push2_crypto --all-features` (or
-//! `--features aws-lc-rs`). Without it only the RustCrypto crate rows are measured, next to
-//! every baseline. Targets are in crates/push2-crypto/README.md.
+//! default backend is aws-lc-rs, i.e. with this package's `aws-lc-rs` feature:
+//! `cargo bench -p tether-benches --bench push2_crypto --features aws-lc-rs`. Without it only
+//! the RustCrypto crate rows are measured, next to every baseline. Targets are in
+//! crates/push2-crypto/README.md.
 
 use std::hint::black_box;
 use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use criterion::Criterion;
@@ -30,12 +32,17 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use sha2::Sha256;
 use xmpp_tether::push2_crypto::backend::{self, Backend, RustCrypto};
-use xmpp_tether::push2_crypto::keys::{UaKeys, VapidKey};
-use xmpp_tether::push2_crypto::vapid::{Claims, TokenCache, VapidSigner};
-use xmpp_tether::push2_crypto::webpush;
+use xmpp_tether::push2_crypto::{Claims, Now, TokenCache, UaKeys, VapidKey, VapidSigner, webpush};
 
 const PLAINTEXT_LEN: usize = 3 * 1024;
-const NOW: u64 = 1_800_000_000;
+const LIFETIME: Duration = Duration::from_secs(3600);
+
+fn now() -> Now {
+    Now::new(
+        Default::default(),
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+    )
+}
 
 /// RFC 8291 with RustCrypto's crates called directly: the floor for `RustCrypto`.
 fn rustcrypto_primitives(
@@ -208,7 +215,7 @@ fn jwt_rows<B: Backend>(
 ) {
     let signer = VapidSigner::<B>::with_backend(key).unwrap();
     group.bench_function(format!("{}-crate", B::NAME), |b| {
-        b.iter(|| signer.sign(black_box(claims), NOW + 3600, NOW).unwrap());
+        b.iter(|| signer.sign(now(), black_box(claims), LIFETIME).unwrap());
     });
 }
 
@@ -240,13 +247,13 @@ fn jwt(c: &mut Criterion) {
     group.bench_function("aws-lc-rs-primitive", |b| {
         b.iter(|| aws_key.sign(&system, black_box(&message)).unwrap());
     });
-    let signer = VapidSigner::new(&key).unwrap();
     let mut cache = TokenCache::new();
     group.bench_function("cached", |b| {
         b.iter(|| {
             cache
-                .authorization(black_box(NOW), &signer, black_box(&claims))
+                .token(black_box(now()), &key, black_box(&claims))
                 .unwrap()
+                .authorization()
                 .len()
         });
     });
@@ -392,7 +399,7 @@ fn interleaved() {
     let signer = VapidSigner::<RustCrypto>::with_backend(&key).unwrap();
     let p256_key = p256::ecdsa::SigningKey::from_slice(key.key_pair().private_bytes()).unwrap();
     let jwt_rc = ratio(
-        || drop(black_box(signer.sign(&claims, NOW + 3600, NOW))),
+        || drop(black_box(signer.sign(now(), &claims, LIFETIME))),
         || {
             let signature: p256::ecdsa::Signature =
                 p256::ecdsa::signature::Signer::sign(&p256_key, black_box(&message));
@@ -410,7 +417,7 @@ fn interleaved() {
         .unwrap();
         let system = aws_lc_rs::rand::SystemRandom::new();
         let jwt_aws = ratio(
-            || drop(black_box(signer.sign(&claims, NOW + 3600, NOW))),
+            || drop(black_box(signer.sign(now(), &claims, LIFETIME))),
             || {
                 black_box(aws_key.sign(&system, black_box(&message)).ok());
             },
@@ -479,9 +486,7 @@ fn estimate_ns(group: &str, bench: &str) -> Option<f64> {
         .or_else(|| {
             std::env::var_os("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("criterion"))
         })
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/criterion")
-        });
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/criterion"));
     let path = home.join(group).join(bench).join("new/estimates.json");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
     let estimate = json
