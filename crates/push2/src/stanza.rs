@@ -260,7 +260,7 @@ impl Classification {
         for child in stanza.children() {
             match child.name() {
                 "body" if xml::in_stanza_ns(child) => {
-                    c.body |= !child.text().trim().is_empty();
+                    c.body |= child.texts().any(|t| !t.trim().is_empty());
                 }
                 "propose" if child.has_ns(ns::JINGLE_MESSAGE) => c.call_proposal = true,
                 "replace" if child.has_ns(ns::CORRECTION) => c.correction = true,
