@@ -1,5 +1,6 @@
 //! What the server answers itself: ping (XEP-0199), disco#info (XEP-0030), the roster
-//! (RFC 6121 §2) and the legacy session request (RFC 3921 §3); anything else is refused.
+//! (RFC 6121 §2), the legacy session request (RFC 3921 §3) and PEP (XEP-0163, in `pep.rs`);
+//! anything else is refused.
 
 use xmpp_tether::Now;
 use xmpp_tether::jid::{BareJid, FullJid};
@@ -13,6 +14,8 @@ use crate::xml::{self, CLIENT};
 
 const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 const PING: &str = "urn:xmpp:ping";
+const PUBSUB: &str = "http://jabber.org/protocol/pubsub";
+const PUBSUB_OWNER: &str = "http://jabber.org/protocol/pubsub#owner";
 const ROSTER: &str = "jabber:iq:roster";
 const SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
 
@@ -26,6 +29,10 @@ impl Shared {
         target: &BareJid,
         stanza: Element,
     ) {
+        if stanza.is("iq", CLIENT) && matches!(stanza.attr("type"), Some("result" | "error")) {
+            // Answers to what the server asked (the caps cache's disco#info queries).
+            return self.pep_answer(now, &stanza);
+        }
         if !stanza.is("iq", CLIENT) || !matches!(stanza.attr("type"), Some("get" | "set")) {
             return;
         }
@@ -38,6 +45,10 @@ impl Shared {
             (SESSION, Some("set")) if server => Some(xml::result(&stanza, None)),
             (DISCO_INFO, Some("get")) if server || self.is_local(target) => {
                 Some(xml::result(&stanza, Some(self.disco_info(server).into())))
+            }
+            (PUBSUB | PUBSUB_OWNER, _) if !server => {
+                let answer = self.on_pubsub(now, from, target, &stanza);
+                Some(answer.map_or_else(|e| e.reply(&stanza), |p| xml::result(&stanza, p)))
             }
             (ROSTER, Some("get")) if own || server => {
                 let roster = lock(&self.rosters).roster(&from.to_bare());
@@ -68,12 +79,17 @@ impl Shared {
             ("account", "registered")
         };
         let mut features = vec![DISCO_INFO, PING];
+        let mut identities = vec![Identity::new(category, kind, "en", "tether example server")];
         if server {
             features.push(ROSTER);
+        } else {
+            // The account's PEP service (XEP-0163 §6.1).
+            features.extend(crate::pep::FEATURES);
+            identities.push(Identity::new("pubsub", "pep", "en", "PEP"));
         }
         DiscoInfoResult {
             node: None,
-            identities: vec![Identity::new(category, kind, "en", "tether example server")],
+            identities,
             features: features.into_iter().map(str::to_owned).collect(),
             extensions: Vec::new(),
         }

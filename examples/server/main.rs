@@ -17,6 +17,16 @@
 //! - XEP-0198 stream management with resumption. On SIGINT or SIGTERM every stream hibernates
 //!   and the store is written to `--state` (default `server-state.json` in the working
 //!   directory); the next start restores it, so sessions survive a restart.
+//! - PEP (XEP-0163, `pep.rs`): each account publishes, retracts, purges and deletes items
+//!   on its own bare JID; nodes default to the `presence` access model (the owner's
+//!   resources and its contacts with a presence subscription from it). Which of those
+//!   resources get each notification is xmpp-rsnf's recipient-side decision (XEP-0351) over
+//!   the caps each resource advertises (`+notify`, `+events-`), learnt from its presence
+//!   through xmpp-rsnf's `CapsCache` (one disco#info per distinct caps set). It picks what
+//!   Prosody's mod_pep picks, but where XEP-0351 and XEP-0163 say otherwise: `+events-`
+//!   lists are honoured, and a contact's resource with a negative priority gets nothing
+//!   (`tests/server_pep.rs` runs the same scenario against both). Nodes, items and the
+//!   verified caps are kept in `--state` too.
 //!
 //! **The stream-management glue is 46 lines**: every line between `// sm {` and `// sm }`
 //! and every line ending in `// sm` in this directory (counted by
@@ -32,6 +42,7 @@ mod io;
 mod iq;
 mod negotiate;
 mod offline;
+mod pep;
 mod presence;
 mod roster;
 mod router;
@@ -138,6 +149,9 @@ struct Saved {
     sessions: StoreSnapshot,
     offline: Vec<(BareJid, Vec<String>)>,
     rosters: Rosters,
+    /// Absent from state files written before PEP.
+    #[serde(default)]
+    pep: pep::Saved,
 }
 
 async fn run(args: Args) -> Result<(), String> {
@@ -152,7 +166,7 @@ async fn run(args: Args) -> Result<(), String> {
     let rng = ChaCha20Rng::from_seed(seed);
 
     let clock = Clock::start();
-    let (sessions, offline, rosters) = load(&args.state, clock)?;
+    let (sessions, offline, rosters, pep) = load(&args.state, clock)?;
     let shared = Arc::new(Shared::new(
         clock,
         args.domain.clone(),
@@ -163,9 +177,14 @@ async fn run(args: Args) -> Result<(), String> {
     ));
     *lock(&shared.offline) = offline;
     *lock(&shared.rosters) = rosters;
+    let skipped = shared.pep.restore(pep);
+    if skipped > 0 {
+        eprintln!("{}: skipped {skipped} PEP entries", args.state.display());
+    }
     *lock(&shared.components) =
         component::Components::parse(args.components.iter().map(String::as_str))?;
     tokio::spawn(store_timer(Arc::clone(&shared)));
+    tokio::spawn(pep::caps_timer(Arc::clone(&shared)));
 
     let listener = TcpListener::bind(args.listen)
         .await
@@ -214,11 +233,18 @@ async fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
-fn load(path: &PathBuf, clock: Clock) -> Result<(SessionStore<Handle>, Offline, Rosters), String> {
+type Loaded = (SessionStore<Handle>, Offline, Rosters, pep::Saved);
+
+fn load(path: &PathBuf, clock: Clock) -> Result<Loaded, String> {
     let config = ServerConfig::default();
     let Ok(text) = std::fs::read(path) else {
         let empty = SessionStore::new(config);
-        return Ok((empty, Offline::default(), Rosters::default()));
+        return Ok((
+            empty,
+            Offline::default(),
+            Rosters::default(),
+            pep::Saved::default(),
+        ));
     };
     let saved: Saved =
         serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -234,7 +260,7 @@ fn load(path: &PathBuf, clock: Clock) -> Result<(SessionStore<Handle>, Offline, 
             path.display()
         );
     }
-    Ok((sessions, offline, saved.rosters))
+    Ok((sessions, offline, saved.rosters, saved.pep))
 }
 
 fn save(path: &PathBuf, shared: &Shared) -> Result<(), String> {
@@ -244,6 +270,7 @@ fn save(path: &PathBuf, shared: &Shared) -> Result<(), String> {
         // sm }
         offline: lock(&shared.offline).to_saved(),
         rosters: std::mem::take(&mut *lock(&shared.rosters)),
+        pep: shared.pep.to_saved(),
     };
     let json = serde_json::to_vec_pretty(&saved).map_err(|e| e.to_string())?;
     let tmp = path.with_extension("tmp");

@@ -59,6 +59,7 @@ impl Shared {
                 false
             }
         };
+        self.pep_presence(now, from, &presence);
         let watchers = lock(&self.rosters).watchers(&user);
         for to in std::iter::once(user.clone()).chain(watchers) {
             let mut copy = presence.clone();
@@ -157,6 +158,7 @@ impl Shared {
                 }
                 Effect::Push(user, contact) => self.push_roster(now, &user, &contact),
                 Effect::StartPresence { from, to } => {
+                    self.pep_subscribed(now, &from, &to);
                     let targets: Vec<FullJid> = lock(&self.presence)
                         .keys()
                         .filter(|j| j.to_bare() == to)

@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     pub(crate) offline: Mutex<Offline>,
     /// Each available resource's last broadcast presence (RFC 6121 §4.2).
     pub(crate) presence: Mutex<HashMap<FullJid, Element>>,
+    /// Every account's PEP service and the resources' caps (XEP-0163, XEP-0351).
+    pub(crate) pep: crate::pep::Pep,
     /// Connection tasks, for the shutdown.
     pub(crate) conns: Mutex<HashMap<u64, mpsc::UnboundedSender<Signal>>>,
     pub(crate) rng: Mutex<ChaCha20Rng>,
@@ -105,6 +107,7 @@ impl Shared {
             components: Mutex::default(),
             offline: Mutex::default(),
             presence: Mutex::default(),
+            pep: crate::pep::Pep::default(),
             conns: Mutex::default(),
             rng: Mutex::new(rng),
             trace,
