@@ -15,7 +15,8 @@
 //! ```
 //!
 //! `create` prints the node, its secret and the `<enable/>` iq the owner's client sends its
-//! server. With Prosody: `Component "push.example.org"` with `component_secret = "SECRET"` and
+//! server. `create` and `retire` may run while `run` does: it reloads the store file when it
+//! changes. With Prosody: `Component "push.example.org"` with `component_secret = "SECRET"` and
 //! `component_ports = { 5347 }`.
 //!
 //! Layout: this file parses the command line and runs the connection loop, `component.rs`
@@ -51,8 +52,8 @@ const USAGE: &str = "usage:
 
 /// How long connecting and the handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the node store is written while running (when publishes changed it).
-const FLUSH_EVERY: Duration = Duration::from_secs(30);
+/// How often the running service looks for changes to the node store file.
+const RELOAD_EVERY: Duration = Duration::from_secs(2);
 
 struct Args {
     command: String,
@@ -155,7 +156,7 @@ fn dispatch(args: &Args) -> Result<(), Error> {
 }
 
 /// The connection loop: read a stanza, let each protocol module try it, write what it
-/// answers, persist now and then; stop at end of stream, ctrl-c or `--for`.
+/// answers, pick up changes to the node store; stop at end of stream, ctrl-c or `--for`.
 async fn run(
     args: &Args,
     service: Jid,
@@ -169,9 +170,15 @@ async fn run(
     let mut component =
         Component::connect(server, service.as_str(), secret, CONNECT_TIMEOUT).await?;
     eprintln!("connected to {server} as {service}");
-    let stop = tokio::time::sleep(args.run_for.unwrap_or(Duration::from_secs(u64::MAX / 4)));
+    let run_for = args.run_for;
+    let stop = async move {
+        match run_for {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::pin!(stop);
-    let mut flush = tokio::time::interval(FLUSH_EVERY);
+    let mut reload = tokio::time::interval(RELOAD_EVERY);
     loop {
         tokio::select! {
             stanza = component.recv() => {
@@ -195,12 +202,11 @@ async fn run(
                     component.send(&reply).await?;
                 }
             }
-            _ = flush.tick() => push0.flush()?,
+            _ = reload.tick() => push0.refresh(),
             _ = tokio::signal::ctrl_c() => break,
             () = &mut stop => break,
         }
     }
-    push0.flush()?;
     component.close().await?;
     Ok(())
 }

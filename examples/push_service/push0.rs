@@ -4,6 +4,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::SystemTime;
 
 use xmpp_tether::jid::Jid;
 use xmpp_tether::minidom::Element;
@@ -37,6 +38,13 @@ impl Store {
         };
         Ok(NodeStore::restore(NodeStoreConfig::default(), records)
             .map_err(|e| format!("{}: {e}", self.path.display()))?)
+    }
+
+    /// When the file was last changed (`None`: it does not exist).
+    pub(crate) fn modified(&self) -> Option<SystemTime> {
+        std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok()
     }
 
     /// Writes the store (to a temporary file first, so a crash never leaves half a file).
@@ -94,23 +102,28 @@ pub(crate) fn retire(store: &Store, service: &Jid, node: &str, now: Now) -> Resu
     store.save(app.store())
 }
 
-/// The running service: the app server, where to persist it, and where to forward.
+/// The running service: the app server, the store file it follows, and where to forward.
+///
+/// The store file is the source of truth: `create` and `retire` edit it while the service
+/// runs, and the service reloads it when it changes. Use counts and last-use times live in
+/// memory only (the service never writes the file, so it cannot undo an edit).
 pub(crate) struct Service {
     app: AppServer,
     store: Store,
+    loaded: Option<SystemTime>,
     exec: Option<String>,
-    dirty: bool,
 }
 
 impl Service {
     pub(crate) fn new(jid: Jid, store: Store, exec: Option<String>) -> Result<Self, Error> {
+        let loaded = store.modified();
         let nodes = store.load()?;
         eprintln!("push0: {} node(s) in {}", nodes.len(), store.path.display());
         Ok(Self {
             app: AppServer::with_store(jid, AppServerConfig::default(), nodes),
             store,
+            loaded,
             exec,
-            dirty: false,
         })
     }
 
@@ -130,10 +143,7 @@ impl Service {
             .collect();
         while let Some(event) = self.app.poll_event() {
             match event {
-                AppEvent::Notification(n) => {
-                    self.dirty = true;
-                    self.forward(&n);
-                }
+                AppEvent::Notification(n) => self.forward(&n),
                 AppEvent::NodeEvicted(gone) => eprintln!("push0: evicted node {}", gone.node),
                 _ => {}
             }
@@ -141,13 +151,22 @@ impl Service {
         Some(out)
     }
 
-    /// Persists the store if publishes changed it.
-    pub(crate) fn flush(&mut self) -> Result<(), Error> {
-        if self.dirty {
-            self.store.save(self.app.store())?;
-            self.dirty = false;
+    /// Reloads the store file if it changed since it was read (a `create` or `retire` ran).
+    /// A file that does not read back is reported and the nodes in memory are kept.
+    pub(crate) fn refresh(&mut self) {
+        let modified = self.store.modified();
+        if modified == self.loaded {
+            return;
         }
-        Ok(())
+        match self.store.load() {
+            Ok(nodes) => {
+                eprintln!("push0: reloaded {} node(s)", nodes.len());
+                let jid = self.app.jid().clone();
+                self.app = AppServer::with_store(jid, AppServerConfig::default(), nodes);
+                self.loaded = modified;
+            }
+            Err(e) => eprintln!("push0: keeping the nodes in memory: {e}"),
+        }
     }
 
     /// Prints the summary as one JSON line, and hands it to `--exec` on stdin.

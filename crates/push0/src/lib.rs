@@ -9,7 +9,8 @@
 //!   disable commands, bounds, persistence), the publish iqs for what the caller reports
 //!   ([`Registry::notify`] with a [`Trigger`], under a [`Privacy`] policy), their outcomes
 //!   (error counting, `wait` retries, remote disabling), and the hibernation extension
-//!   ([`Registry::handle_hibernated`], see [`registry`](crate::Hibernation));
+//!   ([`Registry::handle_hibernated`]; [`Hibernation`] says how to wire it to a XEP-0198
+//!   session store);
 //! - the **app server**: [`AppServer`], which issues nodes and secrets ([`NodeStore`]),
 //!   checks publishes (node, secret in constant time, publisher) and answers them, and hands
 //!   the summaries over as [`Received`];

@@ -273,7 +273,10 @@ fn prosody_publishes_a_form_summary() {
     assert_eq!(summary.message_count, Some(1));
     assert_eq!(summary.pending_subscription_count, None);
     assert_eq!(summary.last_message_sender, Some(jid("bob@localhost/desk")));
-    assert_eq!(summary.last_message_body.as_deref(), Some("see you offline"));
+    assert_eq!(
+        summary.last_message_body.as_deref(),
+        Some("see you offline")
+    );
     assert!(
         publish
             .publish_options

@@ -185,6 +185,8 @@ pub enum Event {
     },
     /// The account's persisted state changed: store
     /// [`Registry::record`](crate::Registry::record) for it (`None`: delete the record).
+    /// Not emitted when only the summary counts moved (every `notify` moves them): they are
+    /// persisted with the next record or snapshot.
     Changed {
         /// The account.
         account: BareJid,

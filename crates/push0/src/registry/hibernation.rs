@@ -1,19 +1,7 @@
 //! The hibernation extension: "the server extends a hibernating session's lifetime until the
 //! first push" (Prosody's mod_cloud_notify, ejabberd's mod_push_keepalive; 72 h by default).
 //!
-//! The registry decides; the caller's XEP-0198 session store applies the decision. Wiring, with
-//! any session store that can change a hibernated session's deadline:
-//!
-//! 1. When a session hibernates (its stream broke and it waits for resumption with timeout
-//!    `T`), call [`Registry::handle_hibernated`]`(now, &session, T)`. On
-//!    [`Hibernation::Extended`] set the session's deadline to the one returned; on
-//!    [`Hibernation::Unchanged`] leave it.
-//! 2. For each stanza queued into the hibernated session, call
-//!    [`Registry::notify`]`(now, &Target::Session(session), &trigger)`.
-//! 3. On [`Event::HibernationDeadline`](crate::Event::HibernationDeadline), set that session's
-//!    deadline to the one given (the first push went out: its own `T` runs from now).
-//! 4. When the session is resumed call [`Registry::handle_resumed`]; when it expires or is
-//!    closed, [`Registry::handle_session_closed`].
+//! The registry decides, the caller's XEP-0198 session store applies: see [`Hibernation`].
 
 use std::time::{Duration, SystemTime};
 
@@ -24,7 +12,28 @@ use super::Registry;
 use super::event::Event;
 use super::table::Hibernating;
 
-/// What [`Registry::handle_hibernated`] decided.
+/// What [`Registry::handle_hibernated`] decided: the hibernation extension, "the server extends
+/// a hibernating session's lifetime until the first push" (Prosody's mod_cloud_notify,
+/// ejabberd's mod_push_keepalive; 72 h by default).
+///
+/// The registry decides; the caller's XEP-0198 session store applies the decision. Wiring, with
+/// any session store that can change a hibernated session's deadline:
+///
+/// 1. When a session hibernates (its stream broke and it waits for resumption with timeout
+///    `T`), call [`Registry::handle_hibernated`]`(now, &session, T)`. On
+///    [`Hibernation::Extended`] set the session's deadline to the one returned; on
+///    [`Hibernation::Unchanged`] leave it.
+/// 2. For each stanza queued into the hibernated session, call
+///    [`Registry::notify`]`(now, &Target::Session(session), &trigger)`.
+/// 3. On [`Event::HibernationDeadline`], set that session's
+///    deadline to the one given (the first push went out: its own `T` runs from now).
+/// 4. When the session is resumed call [`Registry::handle_resumed`]; when it expires or is
+///    closed, [`Registry::handle_session_closed`].
+///
+/// With xmpp-sm, step 1 is where a broken stream's session goes into its session store, and
+/// steps 3 and 4 are the store's deadline change and its resumed and expired outcomes; nothing
+/// here depends on xmpp-sm. `tests/registry/hibernation.rs` wires a model session store this
+/// way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use = "an extended deadline must be applied to the session store"]
 #[non_exhaustive]

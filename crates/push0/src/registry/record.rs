@@ -90,6 +90,12 @@ pub struct HibernationRecord {
 }
 
 /// The whole persisted state of a [`Registry`].
+///
+/// A store must be as trusted as the server's memory: records name the push services that get
+/// the account's notifications and the secrets they are sent. When the store is shared,
+/// authenticate records (a keyed MAC with a server secret) before handing them back; what
+/// comes back is still checked like peer data ([`Registry::restore`]). Publishes in flight and
+/// their retries are not persisted: after a restart they are lost.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
