@@ -54,12 +54,22 @@ fn now() -> Now {
 
 /// Romeo's registry: 5 registrations (5 devices, each its own app server node and secret).
 fn registry() -> Registry {
-    let mut r = Registry::new(RegistryConfig::default(), &mut ChaCha20Rng::seed_from_u64(1));
+    let mut r = Registry::new(
+        RegistryConfig::default(),
+        &mut ChaCha20Rng::seed_from_u64(1),
+    );
     for i in 0..REGISTRATIONS {
-        let mut iq = Enable::new(format!("push{i}.example").parse().expect("JID"), format!("node-{i}-yxs32uqsflafdk3iuqo"))
-            .with_secret(&format!("eruio234vzxc2kla-91-{i}"))
-            .to_iq("e");
-        iq.set_attr(Namespace::NONE, xml_ncname!("from").to_owned(), format!("romeo@montague.example/device{i}"));
+        let mut iq = Enable::new(
+            format!("push{i}.example").parse().expect("JID"),
+            format!("node-{i}-yxs32uqsflafdk3iuqo"),
+        )
+        .with_secret(&format!("eruio234vzxc2kla-91-{i}"))
+        .to_iq("e");
+        iq.set_attr(
+            Namespace::NONE,
+            xml_ncname!("from").to_owned(),
+            format!("romeo@montague.example/device{i}"),
+        );
         let _ = r.handle_stanza(now(), &iq).expect("enable");
     }
     while r.poll_transmit().is_some() {}
@@ -122,8 +132,9 @@ fn main() {
             |mut r| {
                 let trigger = Trigger::from_stanza(black_box(&chat)).expect("a message");
                 let n = r.notify(now(), &target, &trigger);
-                let out: Vec<Element> =
-                    std::iter::from_fn(|| r.poll_transmit()).map(Transmit::into_element).collect();
+                let out: Vec<Element> = std::iter::from_fn(|| r.poll_transmit())
+                    .map(Transmit::into_element)
+                    .collect();
                 (r, n, out)
             },
             BatchSize::SmallInput,

@@ -1,0 +1,295 @@
+//! Criterion benches for `xmpp-psa` (XEP-0310 Presence State Annotations).
+//!
+//! `cargo bench -p tether-benches --bench psa` (add `-- --warm-up-time 1 --measurement-time 3`
+//! for a quicker run). Groups:
+//! - `link`: a link-down (and the link coming back) for a domain with N tracked presences
+//!   among T in all, the annotated presences built and drained: 10,000 among 1,000,000, 1,000
+//!   among 1,000,000 and 10,000 among 100,000, in the same run. The cost must follow N, not
+//!   T.
+//! - `per_annotation`: the baseline, building one annotated `Presence` by hand (clone the
+//!   presence, address it, add the annotation element), against which the per-annotation cost
+//!   of a link-down is reported.
+//! - `relay`: what the tracker adds to each presence the server delivers (an update of a
+//!   tracked presence), against parsing that presence from its bytes (`minidom` + xmpp-parsers).
+//!
+//! At the end the bench prints the ratios. Transmits are dropped outside the measurement, as in
+//! the baseline. Time is virtual.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
+use minidom::Element;
+use xmpp_parsers::presence::{Presence, Show};
+use xmpp_tether::jid::{DomainPart, Jid};
+use xmpp_tether::psa::{
+    LinkLoss, Monotonic, Now, StateAnnotation, StreamId, Tracker, TrackerConfig, Transmit,
+};
+
+/// Watchers (local accounts) and how many presences each holds.
+const WATCHERS: usize = 10_000;
+const PER_WATCHER: usize = 100;
+/// (presences on the domain that goes down, presences in all).
+const CASES: [(usize, usize); 3] = [(10_000, 1_000_000), (1_000, 1_000_000), (10_000, 100_000)];
+
+/// A contact's presence as a server relays it: show, status, XEP-0115 caps, XEP-0153 avatar.
+fn contact_presence(from: &str) -> Presence {
+    let xml = format!(
+        "<presence xmlns='jabber:client' from='{from}'><show>away</show>\
+         <status>In the orchard, back soon</status>\
+         <c xmlns='http://jabber.org/protocol/caps' hash='sha-1' \
+         node='https://conversations.im' ver='QgayPKawpkPSDYmwT/WM94uAlu0='/>\
+         <x xmlns='vcard-temp:x:update'><photo>01b87fcd030b72895ff8e88db57ec525450f000d</photo>\
+         </x></presence>"
+    );
+    let element: Element = xml.parse().expect("the bench presence parses");
+    Presence::try_from(element).expect("a presence")
+}
+
+fn now() -> Now {
+    Now::new(
+        Monotonic::from_epoch(Duration::from_secs(1)),
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+    )
+}
+
+fn domain(name: &str) -> DomainPart {
+    DomainPart::new(name).expect("a domain").into_owned()
+}
+
+/// A tracker holding `total` presences, `hot` of them from `hot.lit` (and, in the million,
+/// 1,000 from `warm.lit`), each source watched by 100 local accounts.
+fn populated(total: usize) -> Tracker {
+    let mut config = TrackerConfig::new(domain("montague.lit"));
+    config.grace = Duration::ZERO;
+    config.probe_on_restore = false;
+    config.max_presences = total;
+    config.max_parties = total;
+    let mut tracker = Tracker::new(config);
+    let watchers: Vec<Jid> = (0..WATCHERS)
+        .map(|w| format!("u{w}@montague.lit/r").parse().expect("a JID"))
+        .collect();
+    for watcher in &watchers {
+        tracker.handle_interest(now(), watcher, true);
+    }
+    let sources = total / PER_WATCHER;
+    for s in 0..sources {
+        // 100 sources on hot.lit, 10 on warm.lit (in the million), then 10 per other domain.
+        let host = match s {
+            0..100 => "hot.lit".to_owned(),
+            100..110 if total == 1_000_000 => "warm.lit".to_owned(),
+            _ => format!("d{}.lit", s / 10),
+        };
+        let presence = contact_presence(&format!("c{s}@{host}/phone"));
+        for k in 0..PER_WATCHER {
+            let watcher = &watchers[(s % PER_WATCHER) * PER_WATCHER + k];
+            let mut relayed = presence.clone();
+            relayed.to = Some(watcher.clone());
+            let _ = tracker.handle_presence(now(), &mut relayed);
+        }
+    }
+    assert_eq!(tracker.presences(), total, "every presence is tracked");
+    while tracker.poll_event().is_some() {}
+    tracker
+}
+
+/// The link to `name` goes down (grace zero: at once), or comes back; returns the time taken
+/// by the call and by draining the transmits (dropped after the clock stops).
+#[expect(clippy::disallowed_methods, reason = "a benchmark measures real time")]
+fn flip(tracker: &mut Tracker, name: &DomainPart, down: bool, expect: usize) -> Duration {
+    let mut out: Vec<Transmit> = Vec::with_capacity(expect);
+    let start = Instant::now();
+    if down {
+        tracker
+            .handle_link_failed(now(), name, LinkLoss::ConnectFailed)
+            .expect("a remote domain");
+    } else {
+        tracker
+            .handle_link_established(now(), name, StreamId(1))
+            .expect("a remote domain");
+    }
+    while let Some(transmit) = tracker.poll_transmit() {
+        out.push(transmit);
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(
+        out.len(),
+        expect,
+        "one presence per tracked presence of the domain"
+    );
+    while tracker.poll_event().is_some() {}
+    drop(black_box(out));
+    elapsed
+}
+
+fn link(c: &mut Criterion) {
+    let million = populated(1_000_000);
+    let hundred_thousand = populated(100_000);
+    let mut trackers = [million, hundred_thousand];
+    let mut g = c.benchmark_group("link");
+    g.sample_size(20);
+    for (n, total) in CASES {
+        let name = domain(if n == 1_000 { "warm.lit" } else { "hot.lit" });
+        let tracker = &mut trackers[usize::from(total != 1_000_000)];
+        g.throughput(Throughput::Elements(n as u64));
+        let id = format!("{n}_of_{total}");
+        g.bench_with_input(BenchmarkId::new("down", &id), &n, |b, &n| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        let took = flip(tracker, &name, true, n);
+                        let _ = flip(tracker, &name, false, n);
+                        took
+                    })
+                    .sum()
+            });
+        });
+        g.bench_with_input(BenchmarkId::new("up", &id), &n, |b, &n| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        let _ = flip(tracker, &name, true, n);
+                        flip(tracker, &name, false, n)
+                    })
+                    .sum()
+            });
+        });
+    }
+    g.finish();
+}
+
+fn per_annotation(c: &mut Criterion) {
+    let stored = contact_presence("c0@hot.lit/phone");
+    let to: Jid = "u0@montague.lit/r".parse().expect("a JID");
+    let annotation = Element::from(
+        StateAnnotation::server_unavailable("montague.lit".parse().expect("a JID"))
+            .with_description(xmpp_tether::psa::Description::new(
+                "The hot.lit server is no longer available",
+            )),
+    );
+    let mut g = c.benchmark_group("per_annotation");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("build_annotated_presence", |b| {
+        b.iter_with_large_drop(|| {
+            let mut presence = black_box(&stored).clone();
+            presence.to = Some(black_box(&to).clone());
+            presence.payloads.push(black_box(&annotation).clone());
+            presence
+        });
+    });
+    g.finish();
+}
+
+fn relay(c: &mut Criterion) {
+    let mut tracker = populated(100_000);
+    let presence = contact_presence("c500@d50.lit/phone");
+    let to: Jid = "u0@montague.lit/r".parse().expect("a JID");
+    let mut addressed = presence.clone();
+    addressed.to = Some(to);
+    addressed.show = Some(Show::Away);
+    let bytes = String::from(&Element::from(addressed.clone()));
+    let mut g = c.benchmark_group("relay");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("parse_presence", |b| {
+        b.iter_with_large_drop(|| {
+            let element = Element::from_reader(black_box(bytes.as_bytes())).expect("XML");
+            Presence::try_from(element).expect("a presence")
+        });
+    });
+    g.bench_function("handle_presence", |b| {
+        b.iter_batched(
+            || addressed.clone(),
+            |mut p| {
+                let relay = tracker.handle_presence(now(), &mut p);
+                (p, relay)
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    g.finish();
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    per_annotation(&mut c);
+    relay(&mut c);
+    link(&mut c);
+    c.final_summary();
+    let measured = std::env::args().all(|a| {
+        !a.starts_with("--test") && !a.starts_with("--list") && !a.starts_with("--profile-time")
+    });
+    if measured {
+        report();
+    }
+}
+
+/// Prints the scaling and per-annotation ratios from the estimates criterion saved.
+fn report() {
+    let down = |n: usize, total: usize| estimate_ns(&["link", "down", &format!("{n}_of_{total}")]);
+    let up = |n: usize, total: usize| estimate_ns(&["link", "up", &format!("{n}_of_{total}")]);
+    let baseline = estimate_ns(&["per_annotation", "build_annotated_presence"]);
+    println!("\nxmpp-psa link-down, annotated presences built and drained:");
+    for (n, total) in CASES {
+        if let (Some(d), Some(u)) = (down(n, total), up(n, total)) {
+            println!(
+                "  {n:>6} of {total:>9}: down {:>8.2} ms ({:>6.0} ns each), up {:>8.2} ms",
+                d / 1e6,
+                d / n as f64,
+                u / 1e6
+            );
+        }
+    }
+    if let (Some(a), Some(b), Some(c)) = (
+        down(10_000, 1_000_000),
+        down(1_000, 1_000_000),
+        down(10_000, 100_000),
+    ) {
+        println!(
+            "  10,000 vs 1,000 among a million: {:.2}x (proportional: 10x)",
+            a / b
+        );
+        println!(
+            "  10,000 among a million vs among 100,000: {:.2}x (independent: 1x)",
+            a / c
+        );
+    }
+    if let (Some(a), Some(base)) = (down(10_000, 1_000_000), baseline) {
+        println!(
+            "  per annotation {:.0} ns = {:.2}x building one annotated Presence ({:.0} ns)",
+            a / 10_000.0,
+            a / 10_000.0 / base,
+            base
+        );
+    }
+    if let (Some(p), Some(h)) = (
+        estimate_ns(&["relay", "parse_presence"]),
+        estimate_ns(&["relay", "handle_presence"]),
+    ) {
+        println!(
+            "  handle_presence {h:.0} ns = {:.1}% of parsing the presence ({p:.0} ns)",
+            100.0 * h / p
+        );
+    }
+}
+
+/// Criterion's headline estimate (the slope when it has one, else the mean), in ns.
+fn estimate_ns(path: &[&str]) -> Option<f64> {
+    let home = std::env::var_os("CRITERION_HOME")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("criterion"))
+        })
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/criterion"));
+    let mut file = home;
+    for part in path {
+        file.push(part);
+    }
+    file.push("new/estimates.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(file).ok()?).ok()?;
+    let estimate = json
+        .get("slope")
+        .filter(|s| !s.is_null())
+        .or_else(|| json.get("mean"))?;
+    estimate.get("point_estimate")?.as_f64()
+}
