@@ -138,7 +138,7 @@ async fn handshake(shared: &Shared, io: &mut Io, id: u64) -> Option<String> {
 /// from a local client (to a local account, or to the server itself).
 fn from_component(shared: &Shared, domain: &str, stanza: Element) {
     let from = stanza.attr("from").and_then(|f| f.parse::<Jid>().ok());
-    if !from.as_ref().is_some_and(|f| f.domain().as_str() == domain) {
+    if from.as_ref().is_none_or(|f| f.domain().as_str() != domain) {
         return;
     }
     // Components speak jabber:component:accept; inside the server everything is

@@ -63,7 +63,7 @@ fn enable(w: &mut World) -> Result {
         .with_secret(credentials.secret.as_str())
         .to_iq("e1");
     w.node = credentials.node;
-    w.from_phone(enable)?;
+    w.phone_sends(enable)?;
     w.pump()
 }
 
@@ -113,7 +113,7 @@ fn wrong_secret(w: &mut World) -> Result {
     );
     let enable = Enable::new(PUSH.parse()?, w.node.clone()).with_secret("not-the-secret");
     // The same pair again: it replaces the options of the first registration.
-    w.from_phone(enable.to_iq("e2"))?;
+    w.phone_sends(enable.to_iq("e2"))?;
     w.pump()?;
     w.server.notify(
         w.now,
@@ -178,7 +178,7 @@ impl World {
     }
 
     /// The phone sends an iq; routing stamps its full JID as `from`.
-    fn from_phone(&mut self, mut iq: Element) -> Result {
+    fn phone_sends(&mut self, mut iq: Element) -> Result {
         wire(true, C2S, &iq);
         iq.set_attr(Namespace::NONE, xml_ncname!("from").to_owned(), PHONE);
         let _ = self.server.handle_stanza(self.now, &iq);
