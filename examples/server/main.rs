@@ -10,7 +10,7 @@
 //!
 //! - Plain TCP on `--listen` (127.0.0.1:5222 by default), one domain (`--domain`, default
 //!   `localhost`), accounts from `--user name:password` or a file of such lines.
-//! - SASL PLAIN, SCRAM-SHA-1 and SCRAM-SHA-256 (rsasl), legacy (RFC 6120 §6) and SASL2
+//! - SASL PLAIN, SCRAM-SHA-1 and SCRAM-SHA-256 (xmpp-rs's `sasl` crate), legacy (RFC 6120 §6) and SASL2
 //!   (XEP-0388) with Bind2 (XEP-0386), stream management resumed and enabled inline.
 //! - Resource binding, messages, presence (rosters and subscriptions between local accounts)
 //!   and iq routed between local accounts; offline messages with delay stamps.
