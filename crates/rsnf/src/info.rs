@@ -19,13 +19,21 @@ pub struct CapsInfo(Arc<Inner>);
 struct Inner {
     filter: Filter,
     rsf: bool,
+    /// Other features the caller asked to keep ([`CapsConfig::keep_features`]), sorted.
+    ///
+    /// [`CapsConfig::keep_features`]: crate::CapsConfig::keep_features
+    kept: Box<[String]>,
 }
 
 impl CapsInfo {
     /// From a filter and the RSF flag.
     #[must_use]
     pub fn new(filter: Filter, rsf: bool) -> Self {
-        Self(Arc::new(Inner { filter, rsf }))
+        Self(Arc::new(Inner {
+            filter,
+            rsf,
+            kept: Box::default(),
+        }))
     }
 
     /// From an entity's disco features (for a resource whose features the caller already
@@ -36,14 +44,38 @@ impl CapsInfo {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
+        Self::from_features_keeping(features, &[] as &[&str])
+    }
+
+    /// As [`from_features`](Self::from_features), also keeping the features listed in `keep`
+    /// that the entity advertised (what a [`CapsCache`](crate::CapsCache) does with
+    /// [`CapsConfig::keep_features`](crate::CapsConfig::keep_features)), so that another
+    /// protocol can decide from the same caps ([`has_feature`](Self::has_feature)).
+    #[must_use]
+    pub fn from_features_keeping<I, S, K>(features: I, keep: &[K]) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+        K: AsRef<str>,
+    {
         let mut filter = Filter::new();
         let mut rsf = false;
+        let mut kept = Vec::new();
         for feature in features {
             let feature = feature.as_ref();
             rsf |= feature == NS_RSF;
             filter.add_feature(feature);
+            if !Self::keeps(feature) && keep.iter().any(|k| k.as_ref() == feature) {
+                kept.push(feature.to_owned());
+            }
         }
-        Self::new(filter, rsf)
+        kept.sort_unstable();
+        kept.dedup();
+        Self(Arc::new(Inner {
+            filter,
+            rsf,
+            kept: kept.into_boxed_slice(),
+        }))
     }
 
     /// The notification filter.
@@ -59,14 +91,31 @@ impl CapsInfo {
         self.0.rsf
     }
 
-    /// The features this was built from, normalised: the filter's, then `urn:xmpp:rsf:0`.
+    /// The features this was built from, normalised: the filter's, then `urn:xmpp:rsf:0`,
+    /// then the other kept ones, sorted.
     #[must_use]
     pub fn features(&self) -> Vec<String> {
         let mut features = self.0.filter.features();
         if self.0.rsf {
             features.push(NS_RSF.to_owned());
         }
+        features.extend(self.0.kept.iter().cloned());
         features
+    }
+
+    /// Whether the entity advertised `feature`, among those kept: filter features,
+    /// `urn:xmpp:rsf:0`, and those of [`CapsConfig::keep_features`](crate::CapsConfig)
+    /// (for any other feature, `false`: it was not kept).
+    #[must_use]
+    pub fn has_feature(&self, feature: &str) -> bool {
+        if Self::keeps(feature) {
+            return (feature == NS_RSF && self.0.rsf)
+                || self.0.filter.features().iter().any(|f| f == feature);
+        }
+        self.0
+            .kept
+            .binary_search_by(|k| k.as_str().cmp(feature))
+            .is_ok()
     }
 
     /// Whether `feature` is one this type keeps.

@@ -456,3 +456,49 @@ fn snapshots_round_trip_and_are_checked() {
         Err(RestoreError::TooManyEntries { count: 2, limit: 1 })
     ));
 }
+
+#[test]
+fn features_kept_for_other_protocols_are_shared_persisted_and_checked() {
+    const PSA: &str = "urn:xmpp:psa";
+    let mut config = CapsConfig::default();
+    config.keep_features = vec![PSA.to_owned()];
+    let mut cache = CapsCache::new(config.clone());
+    let with_psa = [GEO[0], PSA, "urn:example:other"];
+    let (a, b) = (jid("a@x/1"), jid("b@y/1"));
+    let _ = cache.handle_caps(at(0), &a, &caps(&with_psa));
+    let query = queries(&mut cache).remove(0);
+    assert_eq!(
+        cache.handle_iq(at(1), &answer(&query, &with_psa)),
+        Handled::Ours
+    );
+    let Some(CapsEvent::Resolved { info, .. }) = events(&mut cache).pop() else {
+        panic!("resolved");
+    };
+    assert!(info.has_feature(PSA) && info.has_feature(GEO[0]));
+    assert!(
+        !info.has_feature("urn:example:other"),
+        "not asked to keep it"
+    );
+    assert_eq!(info.features(), [GEO[0], PSA]);
+    assert_ne!(
+        info,
+        CapsInfo::from_features(GEO),
+        "the kept feature counts"
+    );
+    // Shared like the rest: the next entity with the same caps knows it without a query.
+    let CapsState::Known(shared) = cache.handle_caps(at(2), &b, &caps(&with_psa)) else {
+        panic!("known");
+    };
+    assert!(shared.has_feature(PSA));
+    // Caps without it do not have it.
+    assert!(!CapsInfo::from_features_keeping(GEO, &[PSA]).has_feature(PSA));
+
+    // Persisted, and restored only by a cache configured to keep it.
+    let snapshot = cache.snapshot();
+    let restored = CapsCache::restore(config, snapshot.clone()).expect("restores");
+    assert_eq!(restored.snapshot(), snapshot);
+    assert!(matches!(
+        CapsCache::restore(CapsConfig::default(), snapshot),
+        Err(RestoreError::BadFeature { feature, .. }) if feature == PSA
+    ));
+}

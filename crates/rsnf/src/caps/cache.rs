@@ -321,10 +321,11 @@ impl CapsCache {
         self.deadlines.keys().next().map(|(at, _)| *at)
     }
 
-    fn limits(&self) -> Limits {
+    fn limits(&self) -> Limits<'_> {
         Limits {
             max_children: self.config.max_children,
             max_feature_len: self.config.max_feature_len,
+            keep: &self.config.keep_features,
         }
     }
 

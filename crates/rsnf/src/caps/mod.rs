@@ -56,6 +56,11 @@ pub struct CapsConfig {
     pub max_feature_len: usize,
     /// How long a query may go unanswered ([`QueryFailure::TimedOut`]). Default 30 s.
     pub query_timeout: Duration,
+    /// Features beyond this crate's own to keep in each [`CapsInfo`] (at most these, so the
+    /// bound is this list), for other decisions a server makes from the same caps: say
+    /// `urn:xmpp:psa`, XEP-0310's ([`CapsInfo::has_feature`]). Persisted with the verified
+    /// entries. Default none.
+    pub keep_features: Vec<String>,
 }
 
 impl Default for CapsConfig {
@@ -70,6 +75,7 @@ impl Default for CapsConfig {
             max_children: 1_000,
             max_feature_len: 1_024,
             query_timeout: Duration::from_secs(30),
+            keep_features: Vec::new(),
         }
     }
 }

@@ -37,7 +37,8 @@ pub struct SnapshotEntry {
     pub algo: String,
     /// The ver, base64 as in `<c ver/>`.
     pub ver: String,
-    /// The features kept: filter features and `urn:xmpp:rsf:0`.
+    /// The features kept: filter features, `urn:xmpp:rsf:0`, and those of
+    /// [`CapsConfig::keep_features`].
     pub features: Vec<String>,
 }
 
@@ -101,7 +102,10 @@ impl CapsCache {
                 });
             }
             check_features(index, &entry.features, &config)?;
-            checked.push((key, CapsInfo::from_features(&entry.features)));
+            checked.push((
+                key,
+                CapsInfo::from_features_keeping(&entry.features, &config.keep_features),
+            ));
         }
         let mut cache = Self::new(config);
         for (key, info) in checked {
@@ -126,7 +130,7 @@ fn check_features(
     let mut seen = HashSet::with_capacity(features.len());
     for feature in features {
         if feature.len() > config.max_feature_len
-            || !CapsInfo::keeps(feature)
+            || !(CapsInfo::keeps(feature) || config.keep_features.contains(feature))
             || !seen.insert(feature.as_str())
         {
             return Err(bad(feature));

@@ -74,9 +74,11 @@ pub(crate) const fn digest_len(algo: &Algo) -> Option<usize> {
 
 /// Size limits on one disco#info result.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Limits {
+pub(crate) struct Limits<'a> {
     pub(crate) max_children: usize,
     pub(crate) max_feature_len: usize,
+    /// [`CapsConfig::keep_features`](super::CapsConfig::keep_features).
+    pub(crate) keep: &'a [String],
 }
 
 /// What a result is good for.
@@ -94,7 +96,7 @@ pub(crate) fn check(
     key: &CapsKey,
     node: &str,
     query: &Element,
-    limits: Limits,
+    limits: Limits<'_>,
 ) -> Result<Checked, QueryFailure> {
     if !query.is("query", ns::DISCO_INFO) {
         return Err(QueryFailure::Malformed(
@@ -117,7 +119,7 @@ pub(crate) fn check(
     }
     let info = DiscoInfoResult::try_from(query.clone())
         .map_err(|e| QueryFailure::Malformed(e.to_string()))?;
-    let caps_info = CapsInfo::from_features(&features);
+    let caps_info = CapsInfo::from_features_keeping(&features, limits.keep);
     match ill_formed(&features, &info) {
         Some(reason) => Ok(Checked::ForOne(caps_info, reason)),
         None => Ok(match verify(key, node, &info) {
@@ -259,9 +261,10 @@ pub fn caps_for(node: &str, info: &DiscoInfoResult, algo: Algo) -> Option<Caps> 
 mod tests {
     use super::*;
 
-    const LIMITS: Limits = Limits {
+    const LIMITS: Limits<'static> = Limits {
         max_children: 100,
         max_feature_len: 1024,
+        keep: &[],
     };
 
     fn key(ver: &str) -> CapsKey {

@@ -105,6 +105,7 @@ pub fn cache(data: &[u8]) {
         max_children: 8,
         max_feature_len: 64,
         query_timeout: Duration::from_secs(5),
+        keep_features: Vec::new(),
     };
     let jids: Vec<Jid> = JIDS.iter().filter_map(|j| j.parse().ok()).collect();
     let caps: Vec<Caps> = (0..SETS.len()).filter_map(caps_of).collect();
