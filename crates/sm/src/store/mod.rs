@@ -96,7 +96,8 @@ pub enum StoreEvent {
 /// Methods, by kind: getters [`route`](Self::route), [`resources`](Self::resources),
 /// [`hibernated`](Self::hibernated), [`hibernated_count`](Self::hibernated_count),
 /// [`features`](Self::features); commands [`stream`](Self::stream), [`push`](Self::push),
-/// [`extend`](Self::extend), [`adopt`](Self::adopt); input
+/// [`extend`](Self::extend), [`set_deadline`](Self::set_deadline), [`adopt`](Self::adopt);
+/// getter [`deadline`](Self::deadline); input
 /// [`handle_timeout`](Self::handle_timeout); output [`poll_event`](Self::poll_event),
 /// [`poll_timeout`](Self::poll_timeout).
 #[derive(Debug)]
@@ -249,6 +250,32 @@ impl<H: StreamHandle> SessionStore<H> {
             // Re-inserting what was just removed cannot hit a duplicate.
             t.hibernate(session, due).is_ok()
         })
+    }
+
+    /// Sets a hibernated session's deadline to `deadline` (wall clock), earlier or later: for
+    /// example back to its own timeout once the first push notification has gone out, after
+    /// [`extend`](Self::extend) kept it longer (XEP-0357 servers do this). A deadline already
+    /// past expires it at once (its stanzas come out of [`poll_event`](Self::poll_event)).
+    /// Returns whether the session was there.
+    pub fn set_deadline(&self, now: Now, id: &SmId, deadline: std::time::SystemTime) -> bool {
+        self.with(|t| {
+            t.expire_if_due(now, id);
+            let Some(mut session) = t.remove_hibernated(id) else {
+                return false;
+            };
+            session.deadline = deadline;
+            let due = now.monotonic_for(session.deadline);
+            // Re-inserting what was just removed cannot hit a duplicate.
+            let kept = t.hibernate(session, due).is_ok();
+            t.expire_if_due(now, id);
+            kept
+        })
+    }
+
+    /// The deadline (wall clock) of the hibernated session `id`, if it is hibernated.
+    #[must_use]
+    pub fn deadline(&self, id: &SmId) -> Option<std::time::SystemTime> {
+        self.with(|t| t.hibernated.get(id).map(|h| h.session.deadline))
     }
 
     /// Takes in a session from elsewhere (another node of a cluster, a record read back from

@@ -395,6 +395,33 @@ fn extend_moves_a_deadline_later_never_earlier() {
 }
 
 #[test]
+fn set_deadline_moves_a_deadline_either_way_and_expires_a_past_one() {
+    let (world, mut client, mut server) = manual_pair();
+    let id = server.id().cloned().expect("resumable");
+    hibernate(at(0), &mut client, &mut server);
+    assert_eq!(world.store.deadline(&id), Some(wall(300)));
+    assert!(world.store.extend(at(1), &id, wall(1000)));
+    assert!(world.store.set_deadline(at(2), &id, wall(400)), "earlier");
+    assert_eq!(world.store.deadline(&id), Some(wall(400)));
+    assert_eq!(world.store.poll_timeout(), Some(at(400).monotonic()));
+    assert!(
+        world.store.set_deadline(at(3), &id, wall(2)),
+        "already past"
+    );
+    assert_eq!(world.store.deadline(&id), None);
+    assert!(matches!(
+        world.store.poll_event(),
+        Some(StoreEvent::HandedBack {
+            reason: HandBackReason::Expired,
+            ..
+        })
+    ));
+    let unknown = SmId::new("nope").expect("valid");
+    assert!(!world.store.set_deadline(at(4), &unknown, wall(2000)));
+    assert_eq!(world.store.deadline(&unknown), None);
+}
+
+#[test]
 fn stale_resume_h_below_the_last_ack_acknowledges_nothing() {
     // A <resume/> from a connection the client abandoned may carry an older h; it loses
     // nothing (the client holds those stanzas), so the session resumes.
