@@ -6,14 +6,26 @@
 //! does, by re-sending Juliet's presence annotated, and again with an empty annotation when
 //! the link is back. Romeo's client keeps a view that marks each contact stale or fresh.
 //!
+//! Then Benvolio, on montague.example too, loses his phone's connection. His session has
+//! XEP-0198 stream management: xmpp-sm hibernates it, and the server hands xmpp-sm's events
+//! to the tracker as they come (`sm_event`, `store_event`: the whole wiring), so Romeo sees
+//! Benvolio paused, then fresh when he resumes, then plainly offline when a second
+//! hibernation runs out.
+//!
 //! Elements from the server to Romeo print as `server ---> Romeo`. Time is virtual.
 
 use std::time::{Duration, SystemTime};
 
-use xmpp_tether::jid::{DomainPart, Jid};
+use rand_chacha::ChaCha20Rng;
+use xmpp_tether::jid::{BareJid, DomainPart, FullJid, Jid};
 use xmpp_tether::psa::{
-    Event, Freshness, LinkLoss, Monotonic, Now, StreamId, Tracker, TrackerConfig, Transmit, View,
-    ViewConfig,
+    Event, Freshness, LinkLoss, Misuse, Monotonic, Now, StreamId, Tracker, TrackerConfig, Transmit,
+    View, ViewConfig,
+};
+use xmpp_tether::rand_core::SeedableRng;
+use xmpp_tether::sm::{
+    Client, ClientConfig, Namespace, Placement, Server, ServerConfig, ServerEvent, SessionStore,
+    StoreEvent,
 };
 use xmpp_tether::xmpp_parsers::presence::Presence;
 
@@ -23,6 +35,9 @@ use crate::story::{Result, say, scene, wire};
 const START: Duration = Duration::from_secs(1_700_000_000);
 const ROMEO: &str = "romeo@montague.example/lane";
 const JULIET: &str = "juliet@capulet.example/balcony";
+const BENVOLIO: &str = "benvolio@montague.example/phone";
+/// How long montague.example keeps a hibernated session (XEP-0198 `max`), in seconds.
+const HIBERNATION: u32 = 120;
 const TO_ROMEO: [&str; 2] = ["server ---> Romeo", "server --X  Romeo"];
 
 /// The presence state annotation scenes, in order.
@@ -31,7 +46,10 @@ pub(crate) fn run() -> Result {
     juliet_online(&mut w)?;
     idle_link(&mut w)?;
     link_drops(&mut w)?;
-    link_returns(&mut w)
+    link_returns(&mut w)?;
+    benvolio_hibernates(&mut w)?;
+    benvolio_resumes(&mut w)?;
+    benvolio_expires(&mut w)
 }
 
 fn juliet_online(w: &mut World) -> Result {
@@ -130,28 +148,173 @@ fn link_returns(w: &mut World) -> Result {
     Ok(())
 }
 
-/// montague.example's tracker, Romeo's client view, and the virtual clock.
+// ---- xmpp-sm drives the tracker: the wiring a server writes ----
+
+/// A stream's event (after the server's own handling of it): a hibernation pauses the
+/// session's presence, a resumption (on the new stream) restores it.
+fn sm_event(tracker: &mut Tracker, now: Now, event: &ServerEvent) -> Result<(), Misuse> {
+    match event {
+        ServerEvent::Hibernated { jid: Some(jid), .. } => tracker.handle_session_paused(now, jid),
+        ServerEvent::Resumed { jid: Some(jid), .. } => tracker.handle_session_resumed(now, jid),
+        _ => Ok(()),
+    }
+}
+
+/// A store event: a hibernated session is over (expired, evicted). The tracker forgets it
+/// before the server broadcasts the unavailable presence, which so goes out plain.
+fn store_event(tracker: &mut Tracker, now: Now, event: &StoreEvent) -> Result<(), Misuse> {
+    match event {
+        StoreEvent::HandedBack { jid: Some(jid), .. } => tracker.handle_session_ended(now, jid),
+        _ => Ok(()),
+    }
+}
+
+fn benvolio_hibernates(w: &mut World) -> Result {
+    scene("Benvolio's phone loses its connection: his session hibernates");
+    say(
+        "Benvolio is on montague.example too, and Romeo's contact. His phone logs in with \
+         XEP-0198 stream management (xmpp-sm; the elements are in the first scenes of this \
+         tour), and his presence reaches Romeo through the tracker like any other.",
+    );
+    w.benvolio_connects()?;
+    let mut presence = Presence::available()
+        .with_from(BENVOLIO.parse::<Jid>()?)
+        .with_to(w.romeo.clone());
+    presence.set_status("", "In the square");
+    let _ = w.server.handle_presence(w.now, &mut presence);
+    w.deliver_presence(presence);
+    w.show(BENVOLIO);
+    say(
+        "The phone goes into a tunnel. The server's read fails; it calls handle_disconnect on \
+         Benvolio's stream, which hibernates the session in the store and reports \
+         ServerEvent::Hibernated with his full JID. The server passes that event to the \
+         tracker (sm_event: handle_session_paused), which re-sends Benvolio's presence to \
+         Romeo annotated <connection-paused/>.",
+    );
+    if let Some(stream) = w.stream.as_mut() {
+        stream.handle_disconnect(w.now);
+    }
+    w.benvolio.handle_disconnect(w.now);
+    w.sm_drain()?;
+    w.stream = None;
+    w.show(BENVOLIO);
+    Ok(())
+}
+
+fn benvolio_resumes(w: &mut World) -> Result {
+    scene("Benvolio resumes: fresh again");
+    say(
+        "Forty seconds later the phone reconnects and resumes its session on a new stream. \
+         That stream reports ServerEvent::Resumed with the same JID; sm_event passes it on \
+         (handle_session_resumed), and Romeo gets the empty annotation.",
+    );
+    w.wait(40)?;
+    w.benvolio_resumes()?;
+    w.show(BENVOLIO);
+    Ok(())
+}
+
+fn benvolio_expires(w: &mut World) -> Result {
+    scene("Benvolio's phone is gone for good: a plain unavailable");
+    say(&format!(
+        "The phone drops again and stays away. The session hibernates (annotated again), \
+         and after {HIBERNATION} s the store's timer expires it: StoreEvent::HandedBack. \
+         store_event has the tracker forget the session (handle_session_ended), and the \
+         server broadcasts Benvolio's unavailable presence as it always does. Romeo gets \
+         just that: never an empty annotation first (XEP-0310 section 4.2)."
+    ));
+    if let Some(stream) = w.stream.as_mut() {
+        stream.handle_disconnect(w.now);
+    }
+    w.sm_drain()?;
+    w.stream = None;
+    w.wait(u64::from(HIBERNATION) + 1)?;
+    w.show(BENVOLIO);
+    Ok(())
+}
+
+/// montague.example's tracker and session store, Romeo's client view, Benvolio's phone, and
+/// the virtual clock.
 struct World {
     now: Now,
     server: Tracker,
     romeo_view: View,
     romeo: Jid,
     capulet: DomainPart,
+    sessions: SessionStore<()>,
+    rng: ChaCha20Rng,
+    benvolio: Client,
+    /// Benvolio's stream, while his phone is connected.
+    stream: Option<Server<()>>,
 }
 
 impl World {
     fn new() -> Result<Self> {
         let montague = DomainPart::new("montague.example")?.into_owned();
+        let mut config = ServerConfig::default();
+        config.default_resume = HIBERNATION;
         Ok(Self {
             now: Now::new(Monotonic::ZERO, SystemTime::UNIX_EPOCH + START),
             server: Tracker::new(TrackerConfig::new(montague.clone())),
             romeo_view: View::new(ViewConfig::new(montague)),
             romeo: ROMEO.parse()?,
             capulet: DomainPart::new("capulet.example")?.into_owned(),
+            sessions: SessionStore::new(config),
+            rng: ChaCha20Rng::seed_from_u64(310),
+            benvolio: Client::new(ClientConfig::default()),
+            stream: None,
         })
     }
 
-    /// Lets `secs` pass, firing the tracker's grace timer when it is due.
+    /// Benvolio's phone connects, binds and enables stream management.
+    fn benvolio_connects(&mut self) -> Result {
+        let jid: FullJid = BENVOLIO.parse()?;
+        let mut stream = self.sessions.stream(jid.to_bare(), (), &mut self.rng);
+        stream.handle_bind(self.now, jid)?;
+        self.stream = Some(stream);
+        self.benvolio
+            .enable(self.now, Namespace::Sm3, Placement::TopLevel)?;
+        self.sm_drain()
+    }
+
+    /// Benvolio's phone reconnects and resumes on a new stream.
+    fn benvolio_resumes(&mut self) -> Result {
+        let owner: BareJid = "benvolio@montague.example".parse()?;
+        self.stream = Some(self.sessions.stream(owner, (), &mut self.rng));
+        self.benvolio.resume(self.now, Placement::TopLevel)?;
+        self.sm_drain()
+    }
+
+    /// Carries the elements between Benvolio's phone and his stream (unprinted: the stream
+    /// management scenes show them), then xmpp-sm's events through the wiring to the
+    /// tracker, then the tracker's drain.
+    fn sm_drain(&mut self) -> Result {
+        if let Some(stream) = self.stream.as_mut() {
+            loop {
+                let mut quiet = true;
+                while let Some(out) = self.benvolio.poll_transmit() {
+                    quiet = false;
+                    let _ = stream.handle_element(self.now, out.into_element())?;
+                }
+                while let Some(out) = stream.poll_transmit() {
+                    quiet = false;
+                    let _ = self.benvolio.handle_element(self.now, out.into_element())?;
+                }
+                if quiet {
+                    break;
+                }
+            }
+            while self.benvolio.poll_event().is_some() {}
+            while let Some(event) = stream.poll_event() {
+                say(&format!("  [sm] {}", describe_sm(&event)));
+                sm_event(&mut self.server, self.now, &event)?;
+            }
+        }
+        self.drain()
+    }
+
+    /// Lets `secs` pass, firing the tracker's grace timer and the session store's expiry
+    /// timer when they are due.
     fn wait(&mut self, secs: u64) -> Result {
         let until = self.now.advance(Duration::from_secs(secs));
         while let Some(deadline) = self.server.poll_timeout() {
@@ -164,6 +327,27 @@ impl World {
             self.drain()?;
         }
         self.now = until;
+        if self
+            .sessions
+            .poll_timeout()
+            .is_some_and(|due| due <= self.now.monotonic())
+        {
+            say("  (the session store's timer fires)");
+            self.sessions.handle_timeout(self.now);
+        }
+        while let Some(event) = self.sessions.poll_event() {
+            say(&format!("  [store] {}", describe_store(&event)));
+            store_event(&mut self.server, self.now, &event)?;
+            self.drain()?;
+            if let StoreEvent::HandedBack { jid: Some(jid), .. } = event {
+                // The server's usual part: the resource is gone, its contacts are told.
+                let mut gone = Presence::unavailable()
+                    .with_from(Jid::from(jid))
+                    .with_to(self.romeo.clone());
+                let _ = self.server.handle_presence(self.now, &mut gone);
+                self.deliver_presence(gone);
+            }
+        }
         Ok(())
     }
 
@@ -179,10 +363,19 @@ impl World {
         Ok(())
     }
 
+    /// A presence the server writes to Romeo's stream.
+    fn deliver_presence(&mut self, presence: Presence) {
+        let _ = self.romeo_view.handle_presence(&presence);
+        wire(
+            true,
+            TO_ROMEO,
+            &xmpp_tether::psa::presence_element(presence),
+        );
+    }
+
     fn deliver(&mut self, transmit: Transmit) {
         if transmit.to() == &self.romeo {
-            let _ = self.romeo_view.handle_presence(transmit.presence());
-            wire(true, TO_ROMEO, &transmit.into_element());
+            self.deliver_presence(transmit.into_presence());
         } else {
             let xml = String::from(&transmit.into_element());
             println!("  server ---> capulet.example   {xml}");
@@ -190,14 +383,26 @@ impl World {
     }
 
     fn show_juliet(&self) {
-        let Ok(juliet) = JULIET.parse::<Jid>() else {
+        self.show(JULIET);
+    }
+
+    /// What Romeo's client shows for a contact's resource.
+    fn show(&self, contact: &str) {
+        let Ok(jid) = contact.parse::<Jid>() else {
             return;
         };
-        let line = match self.romeo_view.freshness(&juliet) {
-            None => "Romeo's client shows Juliet: offline".to_owned(),
-            Some(Freshness::Fresh) => "Romeo's client shows Juliet: online, fresh".to_owned(),
+        // "juliet" -> "Juliet".
+        let node = jid.node().map_or("", |n| n.as_str());
+        let mut chars = node.chars();
+        let name: String = chars
+            .next()
+            .map(|c| c.to_uppercase().chain(chars).collect())
+            .unwrap_or_default();
+        let line = match self.romeo_view.freshness(&jid) {
+            None => format!("Romeo's client shows {name}: offline"),
+            Some(Freshness::Fresh) => format!("Romeo's client shows {name}: online, fresh"),
             Some(Freshness::Stale(stale)) => format!(
-                "Romeo's client shows Juliet: online, but STALE ({} by {}: {:?})",
+                "Romeo's client shows {name}: online, but STALE ({} by {}: {:?})",
                 stale.condition,
                 stale
                     .annotator
@@ -205,7 +410,7 @@ impl World {
                     .map_or_else(|| "?".to_owned(), ToString::to_string),
                 stale.description.as_ref().map_or("", |d| d.text.as_str()),
             ),
-            Some(_) => "Romeo's client shows Juliet: online".to_owned(),
+            Some(_) => format!("Romeo's client shows {name}: online"),
         };
         say(&format!("  [Romeo] {line}"));
     }
@@ -225,6 +430,31 @@ fn describe(event: &Event) -> String {
             probes,
         } => format!(
             "LinkRestored {{ {domain} }}: {restored} empty annotation(s), {probes} probe(s)"
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+fn describe_sm(event: &ServerEvent) -> String {
+    match event {
+        ServerEvent::Enabled { .. } => "Enabled: the session is resumable".to_owned(),
+        ServerEvent::Hibernated { jid, .. } => format!(
+            "Hibernated {{ {} }} -> tracker.handle_session_paused",
+            jid.as_ref().map_or_else(String::new, ToString::to_string)
+        ),
+        ServerEvent::Resumed { jid, .. } => format!(
+            "Resumed {{ {} }} -> tracker.handle_session_resumed",
+            jid.as_ref().map_or_else(String::new, ToString::to_string)
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+fn describe_store(event: &StoreEvent) -> String {
+    match event {
+        StoreEvent::HandedBack { reason, jid, .. } => format!(
+            "HandedBack {{ {reason:?}, {} }} -> tracker.handle_session_ended, then unavailable",
+            jid.as_ref().map_or_else(String::new, ToString::to_string)
         ),
         other => format!("{other:?}"),
     }
