@@ -30,10 +30,14 @@ use super::table::Hibernating;
 /// 4. When the session is resumed call [`Registry::handle_resumed`]; when it expires or is
 ///    closed, [`Registry::handle_session_closed`].
 ///
-/// With xmpp-sm, step 1 is where a broken stream's session goes into its session store, and
-/// steps 3 and 4 are the store's deadline change and its resumed and expired outcomes; nothing
-/// here depends on xmpp-sm. `tests/registry/hibernation.rs` wires a model session store this
-/// way.
+/// With xmpp-sm (nothing here depends on it): step 1 is the stream's `ServerEvent::Hibernated
+/// { id, .. }`, with [`Registry::handle_hibernated_until`]`(now, &jid,
+/// store.deadline(&id))` and, when extended, `store.extend(now, &id, deadline)`; step 2 is a
+/// stanza the store routed into a hibernated session (`store.route(&jid)` is
+/// `Route::Hibernated`); step 3 is `store.set_deadline(now, &id, deadline)`, which may move
+/// the deadline earlier; step 4 is `ServerEvent::Resumed`, and the store's
+/// `StoreEvent::HandedBack` or the stream's end. `tests/registry/hibernation.rs` wires a model
+/// session store this way; `examples/server/push/zero.rs` wires xmpp-sm's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use = "an extended deadline must be applied to the session store"]
 #[non_exhaustive]
@@ -88,6 +92,21 @@ impl Registry {
         Hibernation::Extended {
             deadline: now.wall() + extension,
         }
+    }
+
+    /// [`handle_hibernated`](Self::handle_hibernated) for a session store that knows the
+    /// session's deadline rather than its timeout (xmpp-sm's `SessionStore::deadline`): the
+    /// timeout is what is left until `deadline`, none if it has passed.
+    pub fn handle_hibernated_until(
+        &mut self,
+        now: Now,
+        session: &FullJid,
+        deadline: SystemTime,
+    ) -> Hibernation {
+        let timeout = deadline
+            .duration_since(now.wall())
+            .unwrap_or(Duration::ZERO);
+        self.handle_hibernated(now, session, timeout)
     }
 
     /// The session was resumed: the user is back. Forgets its extension and resets the

@@ -45,6 +45,7 @@ use crate::xml;
 ///   [`snapshot`](Self::snapshot);
 /// - input: [`handle_stanza`](Self::handle_stanza) (enable/disable iqs from users, answers
 ///   to publishes, remote-disable notices), [`handle_hibernated`](Self::handle_hibernated),
+///   [`handle_hibernated_until`](Self::handle_hibernated_until),
 ///   [`handle_resumed`](Self::handle_resumed),
 ///   [`handle_session_closed`](Self::handle_session_closed),
 ///   [`handle_online`](Self::handle_online), [`handle_timeout`](Self::handle_timeout);

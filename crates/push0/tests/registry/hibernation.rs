@@ -35,6 +35,36 @@ fn a_session_that_enabled_push_is_kept_until_its_first_push() {
 }
 
 #[test]
+fn a_deadline_instead_of_a_timeout_is_the_time_left() {
+    let mut r = registry(RegistryConfig::default());
+    let _ = enable(&mut r, t0(), PHONE, SERVICE, "n1");
+    let _ = r.handle_hibernated_until(t0(), &full(PHONE), t0().wall() + T);
+    let later = t0().advance(Duration::from_secs(60));
+    let message = Trigger::message(jid("romeo@montague.example"), Some("hi".into()));
+    assert_eq!(r.notify(later, &Target::Session(full(PHONE)), &message), 1);
+    let d = drain(&mut r);
+    assert_eq!(
+        d.events(),
+        [&Event::HibernationDeadline {
+            session: full(PHONE),
+            deadline: later.wall() + T,
+        }]
+    );
+    // A deadline already past is no timeout at all: still extended until the first push.
+    assert_eq!(
+        r.handle_hibernated_until(later, &full(PHONE), t0().wall()),
+        Hibernation::Extended {
+            deadline: later.wall() + DAY3
+        }
+    );
+    // One already beyond the extension stays.
+    assert_eq!(
+        r.handle_hibernated_until(later, &full(PHONE), later.wall() + DAY3 + T),
+        Hibernation::Unchanged
+    );
+}
+
+#[test]
 fn the_first_push_gives_the_session_its_own_timeout_from_now() {
     let mut r = registry(RegistryConfig::default());
     let _ = enable(&mut r, t0(), PHONE, SERVICE, "n1");
