@@ -166,6 +166,7 @@ impl Conn {
             written = written.and(self.io.send(&t).await.map_err(|_| End::Lost));
         }
         while let Some(event) = sm.poll_event() {
+            shared.push0_session(now, from.as_ref(), &event); // push0
             shared.hand_back(now, from.as_ref(), event.into_handed_back());
         }
         // sm }
@@ -197,6 +198,8 @@ impl Conn {
         let gone = jid.filter(|j| self.shared.sessions.route(j).is_none());
         // sm }
         if let Some(jid) = gone {
+            self.shared.push0_gone(now, Some(&jid)); // push0
+            self.shared.push2_gone(Some(&jid)); // push2
             self.shared.session_ended(now, &jid);
         }
     }

@@ -2,12 +2,12 @@
 //! (RFC 6121 §2), the legacy session request (RFC 3921 §3) and PEP (XEP-0163, in `pep.rs`);
 //! anything else is refused.
 
-use xmpp_tether::Now;
 use xmpp_tether::jid::{BareJid, FullJid};
 use xmpp_tether::minidom::Element;
 use xmpp_tether::xmpp_parsers::disco::{DiscoInfoResult, Identity};
 use xmpp_tether::xmpp_parsers::roster::{Item, Roster};
 use xmpp_tether::xmpp_parsers::stanza_error::DefinedCondition;
+use xmpp_tether::{Now, push0, push2};
 
 use crate::state::{Shared, lock};
 use crate::xml::{self, CLIENT};
@@ -36,6 +36,18 @@ impl Shared {
         if !stanza.is("iq", CLIENT) || !matches!(stanza.attr("type"), Some("get" | "set")) {
             return;
         }
+        // Push commands (XEP-0357, Push 2.0), answered by their registries.
+        // push0 {
+        if self.push0(now, |r| r.handle_stanza(now, &stanza)) != Ok(push0::Incoming::NotOurs) {
+            return;
+        }
+        // push0 }
+        let device = self.push2_device(from);
+        // push2 {
+        if self.push2(now, |r| r.handle_iq(now, &device, &stanza)) != Ok(push2::Incoming::NotOurs) {
+            return;
+        }
+        // push2 }
         let own = *target == from.to_bare();
         let server = target.node().is_none();
         let payload = stanza.children().next();
@@ -87,12 +99,18 @@ impl Shared {
             features.extend(crate::pep::FEATURES);
             identities.push(Identity::new("pubsub", "pep", "en", "PEP"));
         }
-        DiscoInfoResult {
+        let mut info = DiscoInfoResult {
             node: None,
             identities,
             features: features.into_iter().map(str::to_owned).collect(),
             extensions: Vec::new(),
+        };
+        if !server {
+            // XEP-0357 §4.1 and Push 2.0: on the account's bare JID.
+            push0::elements::disco::add_account_feature(&mut info); // push0
+            self.push2_disco(&mut info); // push2
         }
+        info
     }
 
     fn roster_set(&self, now: Now, from: &FullJid, iq: &Element) {

@@ -27,10 +27,34 @@
 //!   lists are honoured, and a contact's resource with a negative priority gets nothing
 //!   (`tests/server_pep.rs` runs the same scenario against both). Nodes, items and the
 //!   verified caps are kept in `--state` too.
+//! - Push notifications (`push.rs`, `push/`) for users whose session is hibernated or who are
+//!   offline, to a push service connected as an XEP-0114 component (`--component
+//!   push.localhost:SECRET`, on `--component-listen`, 127.0.0.1:5347 by default):
+//!   - XEP-0357 (xmpp-push0): `<enable/>` and `<disable/>` iqs, `urn:xmpp:push:0` on the
+//!     account's disco#info (§4.1), a publish for each stanza worth a push that is queued in
+//!     a hibernated session or stored offline (Prosody's mod_cloud_notify rules and
+//!     privacy: a placeholder body), the hibernated session kept until its first push (72 h),
+//!     and every answer of the app server fed back (16 errors in a row disable a
+//!     registration; `wait` errors and silence are retried).
+//!   - Push 2.0 (xmpp-push2): `<enable/>` and `<disable/>` iqs, and `<enable/>` inline in
+//!     Bind2 (advertised in Bind2's `<inline/>`, answered inside `<bound/>`); registrations
+//!     keyed by the SASL2 user-agent id; the account's disco#info lists the profiles; every
+//!     stanza routed to an account is matched against its registrations with the sessions'
+//!     state (live, hibernated, none: offline), and the notifications (encrypted for the
+//!     client and signed with the VAPID key it sent, from the registry's token cache) go to
+//!     the push service; its error bounces are fed back (`wait` retried with back-off, a
+//!     subscription gone disables, 72 h of failures disable). No MAM here, so the `archived`
+//!     profiles never match.
+//!   - A push service the server cannot reach is answered for by the server with an error,
+//!     counted like the service's own. Registrations of both kinds are kept in `--state`,
+//!     checked like peer data when read back.
 //!
 //! **The stream-management glue is 46 lines**: every line between `// sm {` and `// sm }`
-//! and every line ending in `// sm` in this directory (counted by
-//! `tests/server_glue.rs`). Everything else would be here without XEP-0198 too.
+//! and every line ending in `// sm` in this directory and below (counted by
+//! `tests/server_glue.rs`). Everything else would be here without XEP-0198 too. Likewise
+//! **The XEP-0357 glue is 44 lines** (`// push0`) and **The Push 2.0 glue is 43 lines**
+//! (`// push2`): the lines that call the crate or act on what it returns. A line belongs to
+//! one crate only.
 //!
 //! Not here: TLS (run it on loopback, or behind a TLS-terminating proxy), s2s, MUC, MAM.
 
@@ -44,6 +68,7 @@ mod negotiate;
 mod offline;
 mod pep;
 mod presence;
+mod push;
 mod roster;
 mod router;
 mod sasl2;
@@ -152,6 +177,9 @@ struct Saved {
     /// Absent from state files written before PEP.
     #[serde(default)]
     pep: pep::Saved,
+    /// Push registrations (XEP-0357, Push 2.0); absent from files written before push.
+    #[serde(default)]
+    push: push::Saved,
 }
 
 async fn run(args: Args) -> Result<(), String> {
@@ -166,7 +194,7 @@ async fn run(args: Args) -> Result<(), String> {
     let rng = ChaCha20Rng::from_seed(seed);
 
     let clock = Clock::start();
-    let (sessions, offline, rosters, pep) = load(&args.state, clock)?;
+    let (sessions, offline, rosters, pep, push) = load(&args.state, clock)?;
     let shared = Arc::new(Shared::new(
         clock,
         args.domain.clone(),
@@ -183,7 +211,12 @@ async fn run(args: Args) -> Result<(), String> {
     }
     *lock(&shared.components) =
         component::Components::parse(args.components.iter().map(String::as_str))?;
+    let state = args.state.display();
+    shared
+        .push_restore(shared.now(), push)
+        .map_err(|e| format!("{state}: {e}"))?;
     tokio::spawn(store_timer(Arc::clone(&shared)));
+    tokio::spawn(push::timer(Arc::clone(&shared)));
     tokio::spawn(pep::caps_timer(Arc::clone(&shared)));
 
     let listener = TcpListener::bind(args.listen)
@@ -233,7 +266,13 @@ async fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
-type Loaded = (SessionStore<Handle>, Offline, Rosters, pep::Saved);
+type Loaded = (
+    SessionStore<Handle>,
+    Offline,
+    Rosters,
+    pep::Saved,
+    push::Saved,
+);
 
 fn load(path: &PathBuf, clock: Clock) -> Result<Loaded, String> {
     let config = ServerConfig::default();
@@ -244,6 +283,7 @@ fn load(path: &PathBuf, clock: Clock) -> Result<Loaded, String> {
             Offline::default(),
             Rosters::default(),
             pep::Saved::default(),
+            push::Saved::default(),
         ));
     };
     let saved: Saved =
@@ -260,7 +300,7 @@ fn load(path: &PathBuf, clock: Clock) -> Result<Loaded, String> {
             path.display()
         );
     }
-    Ok((sessions, offline, saved.rosters, saved.pep))
+    Ok((sessions, offline, saved.rosters, saved.pep, saved.push))
 }
 
 fn save(path: &PathBuf, shared: &Shared) -> Result<(), String> {
@@ -271,6 +311,7 @@ fn save(path: &PathBuf, shared: &Shared) -> Result<(), String> {
         offline: lock(&shared.offline).to_saved(),
         rosters: std::mem::take(&mut *lock(&shared.rosters)),
         pep: shared.pep.to_saved(),
+        push: shared.push_saved(),
     };
     let json = serde_json::to_vec_pretty(&saved).map_err(|e| e.to_string())?;
     let tmp = path.with_extension("tmp");
@@ -288,6 +329,8 @@ async fn store_timer(shared: Arc<Shared>) {
         // sm {
         shared.sessions.handle_timeout(now);
         while let Some(StoreEvent::HandedBack { jid, stanzas, .. }) = shared.sessions.poll_event() {
+            shared.push0_gone(now, jid.as_ref()); // push0
+            shared.push2_gone(jid.as_ref()); // push2
             shared.resource_gone(now, jid.as_ref(), stanzas);
         }
         // sm }

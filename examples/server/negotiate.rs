@@ -113,6 +113,7 @@ impl Conn {
         // sm }
         let bind_inline = Element::builder("inline", BIND2)
             .append(bind2_sm_inline)
+            .append(xmpp_tether::push2::bind2_inline_feature()) // push2
             .build();
         let inline = Element::builder("inline", SASL2)
             .append(sm_inline)

@@ -3,11 +3,11 @@
 
 use std::time::SystemTime;
 
-use xmpp_tether::Now;
 use xmpp_tether::jid::{BareJid, FullJid, Jid};
 use xmpp_tether::minidom::Element;
 use xmpp_tether::sm::Unacked;
 use xmpp_tether::xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
+use xmpp_tether::{Now, push0, push2};
 
 use crate::state::{Shared, lock};
 use crate::xml::{self, CLIENT};
@@ -35,6 +35,7 @@ impl Shared {
             // No server-to-server in this example.
             return self.bounce(now, &stanza, DefinedCondition::RemoteServerNotFound);
         }
+        self.push2_routed(now, &to, &stanza); // push2
         match to.try_into_full() {
             Ok(full) => self.deliver(now, &full, stanza),
             Err(bare) if bare.node().is_none() => self.on_server_stanza(now, from, &bare, stanza),
@@ -55,6 +56,7 @@ impl Shared {
         if to.domain().as_str() != self.domain {
             return self.bounce(now, &stanza, DefinedCondition::RemoteServerNotFound);
         }
+        self.push2_routed(now, &to, &stanza); // push2
         match to.try_into_full() {
             Ok(full) => self.deliver(now, &full, stanza),
             Err(bare) if bare.node().is_none() => self.on_component_answer(now, stanza),
@@ -73,17 +75,34 @@ impl Shared {
     /// An iq result or error from a component, for the server itself (the push services'
     /// answers to publishes and notifications).
     fn on_component_answer(&self, now: Now, stanza: Element) {
-        let _ = (now, stanza);
+        // push0 {
+        if self.push0(now, |r| r.handle_stanza(now, &stanza)) == Ok(push0::Incoming::Handled) {
+            return;
+        }
+        // push0 }
+        // push2 {
+        let bounce = self.push2(now, |r| {
+            r.handle_stanza(now, &mut *lock(&self.rng), &stanza)
+        });
+        if bounce == push2::Incoming::Handled {
+            return;
+        }
+        // push2 }
+        if matches!(stanza.attr("type"), Some("get" | "set")) {
+            self.bounce(now, &stanza, DefinedCondition::ServiceUnavailable);
+        }
     }
 
     /// Delivers to one full JID: its live stream, its hibernated session, or (RFC 6121
     /// §8.5.3.2) as for a resource that does not exist.
     pub(crate) fn deliver(&self, now: Now, to: &FullJid, stanza: Element) {
+        let trigger = self.push0_trigger(to, &stanza); // push0
         // sm {
         if let Err(refused) = self.sessions.send(now, to, stanza) {
             self.undeliverable(now, &to.to_bare(), refused.into_inner(), now.wall());
         }
         // sm }
+        self.push0_queued(now, to, trigger); // push0
     }
 
     /// A message to a bare JID (RFC 6121 §8.5.2.1.1): every available resource with a
@@ -151,9 +170,11 @@ impl Shared {
             }
             return;
         }
+        let trigger = crate::push::worth_a_push(&stanza); // push0
         let stored = lock(&self.offline).store(to.clone(), stanza, first_sent, &self.domain);
-        if let Err(stanza) = stored {
-            self.bounce(now, &stanza, DefinedCondition::ResourceConstraint);
+        match stored {
+            Ok(()) => self.push0_offline(now, to, trigger), // push0
+            Err(stanza) => self.bounce(now, &stanza, DefinedCondition::ResourceConstraint),
         }
     }
 
@@ -168,6 +189,10 @@ impl Shared {
         }
         if let Some(sender) = stanza.attr("from").and_then(|f| f.parse::<FullJid>().ok()) {
             self.deliver(now, &sender, reply);
+        } else if stanza.attr("from") == Some(self.domain.as_str()) {
+            // The server's own stanza (a push to an unreachable service): its error comes
+            // back to the server, as the service's own would.
+            self.on_component_answer(now, reply);
         }
     }
 }

@@ -71,6 +71,13 @@ impl Conn {
             Some(bind) => Some(self.bind2(bind)?),
             None => None,
         };
+        // Push 2.0's <enable/> inside <bind/>; its answer goes into <bound/>.
+        // push2 {
+        if let (Some(jid), Some(bind)) = (&bound, bind) {
+            let now = self.shared.now();
+            self.shared.push2_bind2(now, jid, &authenticate, bind);
+        }
+        // push2 }
         let was_bound = bound.is_some();
         self.success(data, bound).await?;
         if !resumed {
@@ -154,9 +161,10 @@ impl Conn {
         // sm {
         let inline = sm.take_inline();
         // sm }
-        let bound = bound.map(|_| {
+        let bound = bound.map(|jid| {
             Element::builder("bound", BIND2)
                 .append_all(inline.bind2)
+                .append_all(self.shared.push2_bound(&jid)) // push2
                 .build()
         });
         for el in inline.sasl2.into_iter().chain(bound) {

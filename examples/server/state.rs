@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     pub(crate) presence: Mutex<HashMap<FullJid, Element>>,
     /// Every account's PEP service and the resources' caps (XEP-0163, XEP-0351).
     pub(crate) pep: crate::pep::Pep,
+    /// Push registrations (XEP-0357, Push 2.0).
+    pub(crate) push: crate::push::Push,
     /// Connection tasks, for the shutdown.
     pub(crate) conns: Mutex<HashMap<u64, mpsc::UnboundedSender<Signal>>>,
     pub(crate) rng: Mutex<ChaCha20Rng>,
@@ -96,7 +98,7 @@ impl Shared {
         domain: String,
         accounts: Accounts,
         sessions: SessionStore<Handle>,
-        rng: ChaCha20Rng,
+        mut rng: ChaCha20Rng,
         trace: bool,
     ) -> Self {
         Self {
@@ -108,6 +110,7 @@ impl Shared {
             offline: Mutex::default(),
             presence: Mutex::default(),
             pep: crate::pep::Pep::default(),
+            push: crate::push::Push::new(&mut rng),
             conns: Mutex::default(),
             rng: Mutex::new(rng),
             trace,
