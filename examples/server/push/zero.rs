@@ -46,6 +46,7 @@ impl Shared {
             Event::HibernationDeadline { session, deadline } => {
                 if let Some(Route::Hibernated(id)) = self.sessions.route(&session) {
                     self.sessions.set_deadline(now, &id, deadline);
+                    eprintln!("push0: {session} pushed, back to its own timeout");
                 }
             }
             // push0 }
@@ -108,6 +109,7 @@ impl Shared {
                 let hibernation = self.push0(now, |r| r.handle_hibernated_until(now, jid, until));
                 if let Hibernation::Extended { deadline } = hibernation {
                     self.sessions.extend(now, id, deadline);
+                    eprintln!("push0: {jid} hibernated, kept until its first push");
                 }
             }
             ServerEvent::Resumed { .. } => self.push0(now, |r| r.handle_resumed(now, jid)),
