@@ -101,6 +101,9 @@ pub struct ServerOptions {
     /// The port to listen on; `None` lets the server pick a free one (`--listen
     /// 127.0.0.1:0`).
     pub port: Option<u16>,
+    /// XEP-0114 components: (domain, secret), passed as `--component domain:secret`; the
+    /// component port is then a free one ([`ExampleServer::component_addr`]).
+    pub components: Vec<(String, String)>,
 }
 
 impl ServerOptions {
@@ -108,6 +111,13 @@ impl ServerOptions {
     #[must_use]
     pub fn account(mut self, user: &str, password: &str) -> Self {
         self.accounts.push((user.to_owned(), password.to_owned()));
+        self
+    }
+
+    /// Accepts the XEP-0114 component `domain` with `secret`.
+    #[must_use]
+    pub fn component(mut self, domain: &str, secret: &str) -> Self {
+        self.components.push((domain.to_owned(), secret.to_owned()));
         self
     }
 }
@@ -183,6 +193,7 @@ pub struct ExampleServer {
     run: Option<Run>,
     opts: ServerOptions,
     addr: SocketAddr,
+    component_addr: Option<SocketAddr>,
     restored: usize,
     state: PathBuf,
     dir: RunDir,
@@ -198,6 +209,7 @@ impl ExampleServer {
             run: None,
             opts: opts.clone(),
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, opts.port.unwrap_or(0))),
+            component_addr: None,
             restored: 0,
             state,
             dir,
@@ -221,6 +233,16 @@ impl ExampleServer {
             .stderr(Stdio::piped());
         for (user, password) in &self.opts.accounts {
             cmd.arg("--user").arg(format!("{user}:{password}"));
+        }
+        for (domain, secret) in &self.opts.components {
+            cmd.arg("--component").arg(format!("{domain}:{secret}"));
+        }
+        if !self.opts.components.is_empty() {
+            // The same port again after a restart, so components reconnect where they were.
+            let at = self
+                .component_addr
+                .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+            cmd.arg("--component-listen").arg(at.to_string());
         }
         let mut child = ChildGuard::spawn("example server", &mut cmd)?;
         let (stdout, stderr) = (Arc::new(Lines::default()), Arc::new(Lines::default()));
@@ -263,6 +285,13 @@ impl ExampleServer {
                 source: std::io::Error::other(line),
             });
         };
+        // "components on 127.0.0.1:PORT", printed before the `listening on` line.
+        if !self.opts.components.is_empty() {
+            self.component_addr = run.stdout.lock().iter().find_map(|l| {
+                l.strip_prefix("components on ")
+                    .and_then(|a| a.parse::<SocketAddr>().ok())
+            });
+        }
         self.addr = addr;
         self.restored = restored;
         self.run = Some(run);
@@ -273,6 +302,12 @@ impl ExampleServer {
     #[must_use]
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where XEP-0114 components connect, when [`ServerOptions::components`] named any.
+    #[must_use]
+    pub fn component_addr(&self) -> Option<SocketAddr> {
+        self.component_addr
     }
 
     /// How many hibernated sessions the current run restored from the state file (from its
