@@ -1,0 +1,348 @@
+//! XEP-0357 through the example server (`examples/server/push/zero.rs`, xmpp-push0's user's
+//! server side) with real parts on both ends: slixmpp 1.17 as the user's phone (it has no
+//! XEP-0357 plugin, so the test writes the `<enable/>` and `<disable/>` iqs by hand and
+//! `tests/peers/push0/push0_client.py` sends them as they are), our testkit client as the
+//! second account, and our own app server (xmpp-push0's `AppServer`, the code path of
+//! `examples/push_service`) attached as an XEP-0114 component through the testkit.
+//!
+//! Cases: a session hibernated through stream management (the TCP link cut) is kept until
+//! its first push, which reaches the component with the right secret and summary; an offline
+//! account is pushed; registrations survive a restart (`--state`); `<disable/>` stops the
+//! publishes; a publish the app server refuses (a wrong secret: `forbidden`) is counted as
+//! the crate's default policy says (16 in a row disable), without disabling at the first.
+
+use std::time::Duration;
+
+use jid::{BareJid, Jid};
+use minidom::Element;
+use xmpp_tether::push0::{
+    AppEvent, AppServer, AppServerConfig, Monotonic, NodeCredentials, Now, PublishError,
+    Received, client,
+};
+use xmpp_tether_testkit::client::Connection;
+use xmpp_tether_testkit::component::Component;
+use xmpp_tether_testkit::example_server::{DOMAIN, ExampleServer, ServerOptions};
+use xmpp_tether_testkit::slixmpp::Script;
+use xmpp_tether_testkit::stanza::chat;
+use xmpp_tether_testkit::{deadline_in, remaining, system_now};
+
+/// Bound on every single wait.
+const T: Duration = Duration::from_secs(10);
+const COMPONENT: &str = "push.localhost";
+const COMPONENT_SECRET: &str = "component-secret-for-tests";
+const ALICE: &str = "alice@localhost";
+const ALICE_PASS: &str = "alice-pass";
+const BOB: &str = "bob@localhost";
+const BOB_PASS: &str = "bob-pass";
+
+fn now() -> Now {
+    // The app server only reads the wall clock.
+    Now::new(Monotonic::ZERO, system_now())
+}
+
+/// The example server with our app server attached as a component.
+struct Setup {
+    server: ExampleServer,
+    push: Component,
+    app: AppServer,
+    credentials: NodeCredentials,
+}
+
+impl Setup {
+    fn start() -> Self {
+        let opts = ServerOptions::default()
+            .account("alice", ALICE_PASS)
+            .account("bob", BOB_PASS)
+            .component(COMPONENT, COMPONENT_SECRET);
+        let server = ExampleServer::start(&opts)
+            .unwrap_or_else(|e| panic!("starting the example server: {e}"));
+        let push = connect(&server);
+        let mut app = AppServer::new(jid(COMPONENT), AppServerConfig::default());
+        let credentials = app.create_node(now(), &mut rng(), "alice's phone");
+        Self {
+            server,
+            push,
+            app,
+            credentials,
+        }
+    }
+
+    fn log(&self) -> String {
+        self.server.transcript()
+    }
+
+    /// alice's slixmpp client, logged in with stream management on and available.
+    fn alice(&self) -> Script {
+        let addr = self.server.addr();
+        let mut script = Script::spawn(
+            "push0/push0_client.py",
+            &[
+                addr.ip().to_string(),
+                addr.port().to_string(),
+                format!("{ALICE}/phone"),
+                ALICE_PASS.to_owned(),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("starting slixmpp (run ./scripts/setup-peers.sh): {e}"));
+        for line in ["SESSION", "ENABLED"] {
+            script
+                .expect_line(line, T)
+                .unwrap_or_else(|e| panic!("{e}\n{}", self.log()));
+        }
+        script
+    }
+
+    /// bob, logged in and bound, as our own testkit client.
+    fn bob(&self) -> Connection {
+        let (mut conn, _) = Connection::login(self.server.addr(), &bare(BOB), BOB_PASS, T)
+            .unwrap_or_else(|e| panic!("bob's login: {e}\n{}", self.log()));
+        conn.bind(Some("desk"), T).expect("bob binds");
+        conn
+    }
+
+    /// Serves the component until a publish arrives and is answered by the app server;
+    /// returns the publish and what the app server made of it. `None` when nothing comes
+    /// within `wait`.
+    fn next_publish(
+        &mut self,
+        wait: Duration,
+    ) -> Option<(Element, Result<Option<Received>, PublishError>)> {
+        let deadline = deadline_in(wait);
+        while let Some(left) = remaining(deadline) {
+            let Some(stanza) = self.push.recv(left).expect("the component stream") else {
+                continue;
+            };
+            let outcome = self.app.handle_stanza(now(), &stanza);
+            while let Some(answer) = self.app.poll_transmit() {
+                self.push.send(&answer.element).expect("answer the publish");
+            }
+            if stanza
+                .get_child("pubsub", "http://jabber.org/protocol/pubsub")
+                .is_none()
+            {
+                continue;
+            }
+            let received = self.app.poll_event().and_then(|e| match e {
+                AppEvent::Notification(n) => Some(n),
+                _ => None,
+            });
+            return Some((stanza, outcome.map(|_| received)));
+        }
+        None
+    }
+
+    fn wait_for_trace(&self, what: &str) -> String {
+        self.server
+            .wait_for_trace(T, what, |l| l.contains(what))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+fn connect(server: &ExampleServer) -> Component {
+    let addr = server.component_addr().expect("the component port");
+    Component::connect(addr, COMPONENT, COMPONENT_SECRET, T)
+        .unwrap_or_else(|e| panic!("the component could not attach: {e}"))
+}
+
+/// The app server's RNG, seeded from the OS: node names and secrets are real secrets here.
+fn rng() -> rand_chacha::ChaCha20Rng {
+    let mut seed = [0; 32];
+    getrandom::fill(&mut seed).expect("the OS random source");
+    rand_core::SeedableRng::from_seed(seed)
+}
+
+fn jid(s: &str) -> Jid {
+    s.parse().expect("test JID")
+}
+
+fn bare(s: &str) -> BareJid {
+    s.parse().expect("test JID")
+}
+
+/// Sends an iq (XML on one line) through slixmpp; returns the reply's type and the reply.
+fn iq(script: &mut Script, xml: &str) -> (String, Element) {
+    script
+        .send_line(&format!("iq {xml}"))
+        .expect("write to slixmpp");
+    let line = script.expect_line("REPLY", T).expect("an answer");
+    let mut parts = line.splitn(3, ' ');
+    let kind = parts.next().unwrap_or_default().to_owned();
+    let _id = parts.next();
+    let xml = parts.next().unwrap_or_default();
+    // slixmpp writes the stanza in its stream's default namespace, without `xmlns`.
+    let head = &xml[..xml.find('>').unwrap_or(0)];
+    let xml = if head.contains("xmlns=") {
+        xml.to_owned()
+    } else {
+        xml.replacen("<iq", "<iq xmlns='jabber:client'", 1)
+    };
+    let reply = xml
+        .parse()
+        .unwrap_or_else(|e| panic!("reply XML {xml:?}: {e}"));
+    (kind, reply)
+}
+
+/// XEP-0357 §5, example 9, by hand: enable `node` of our app server with `secret` as the
+/// publish-options form.
+fn enable_iq(node: &str, secret: &str) -> String {
+    format!(
+        "<iq xmlns='jabber:client' type='set' id='enable1'>\
+         <enable xmlns='urn:xmpp:push:0' jid='{COMPONENT}' node='{node}'>\
+         <x xmlns='jabber:x:data' type='submit'>\
+         <field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>\
+         <field var='secret'><value>{secret}</value></field>\
+         </x></enable></iq>"
+    )
+}
+
+/// alice checks for push support on her account and enables it with `secret`.
+fn enable(setup: &Setup, alice: &mut Script, secret: &str) {
+    let disco = format!(
+        "<iq xmlns='jabber:client' type='get' id='disco1' to='{ALICE}'>\
+         <query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
+    );
+    let (kind, reply) = iq(alice, &disco);
+    assert_eq!(kind, "result", "{}", setup.log());
+    assert_eq!(
+        client::supports_push(&reply),
+        Ok(true),
+        "the account advertises urn:xmpp:push:0: {reply:?}"
+    );
+    let (kind, reply) = iq(alice, &enable_iq(&setup.credentials.node, secret));
+    assert_eq!(kind, "result", "enable refused: {reply:?}\n{}", setup.log());
+}
+
+/// The next publish is accepted by the app server, from the server's JID, with the
+/// summary the server's privacy policy allows (counts and a placeholder body: Prosody's
+/// default, the crate's).
+fn check_accepted(setup: &mut Setup, count: u32) -> Element {
+    let (publish, outcome) = setup
+        .next_publish(T)
+        .unwrap_or_else(|| panic!("no publish reached the component\n{}", setup.log()));
+    // XEP-0357 0.3+: from the server's JID.
+    assert_eq!(publish.attr("from"), Some(DOMAIN), "{publish:?}");
+    let received = outcome
+        .unwrap_or_else(|e| panic!("publish refused: {e}\n{publish:?}"))
+        .expect("a notification");
+    assert_eq!(received.node, setup.credentials.node);
+    assert_eq!(received.publisher, jid(DOMAIN));
+    let summary = received.summary.expect("a summary");
+    assert_eq!(summary.message_count, Some(count));
+    assert_eq!(summary.last_message_sender, None, "not under the placeholder");
+    assert_eq!(summary.last_message_body.as_deref(), Some("New Message!"));
+    publish
+}
+
+fn message(bob: &mut Connection, body: &str) {
+    bob.send(&chat(ALICE, body)).expect("bob sends");
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn a_hibernated_session_is_kept_until_its_first_push_which_carries_the_secret() {
+    let mut setup = Setup::start();
+    let mut alice = setup.alice();
+    enable(&setup, &mut alice, &setup.credentials.secret.as_str().to_owned());
+    alice.send_line("hibernate").expect("write to slixmpp");
+    alice.expect_line("HIBERNATED", T).expect("cut");
+    setup.wait_for_trace("push0: alice@localhost/phone hibernated, kept until its first push");
+
+    let mut bob = setup.bob();
+    message(&mut bob, "wherefore art thou");
+    let publish = check_accepted(&mut setup, 1);
+    // The secret travels in the publish-options (XEP-0357 §7), and the app server checked
+    // it in constant time before accepting.
+    assert!(
+        String::from(&publish).contains(setup.credentials.secret.as_str()),
+        "{publish:?}"
+    );
+    setup.wait_for_trace("push0: alice@localhost/phone pushed, back to its own timeout");
+    setup.wait_for_trace("Delivered");
+
+    // A second message: still pushed (the session is still hibernated), counted.
+    message(&mut bob, "are you there");
+    let _ = check_accepted(&mut setup, 2);
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn an_offline_account_is_pushed_and_its_registration_survives_a_restart() {
+    let mut setup = Setup::start();
+    let mut alice = setup.alice();
+    enable(&setup, &mut alice, &setup.credentials.secret.as_str().to_owned());
+    alice.send_line("offline").expect("write to slixmpp");
+    alice.expect_line("OFFLINE", T).expect("closed");
+
+    let mut bob = setup.bob();
+    message(&mut bob, "offline one");
+    let _ = check_accepted(&mut setup, 1);
+    bob.close();
+
+    // The registration (and the count) is in --state.
+    setup
+        .server
+        .terminate(T)
+        .unwrap_or_else(|e| panic!("stopping: {e}"));
+    let state = std::fs::read_to_string(setup.server.state_path()).expect("the state file");
+    assert!(state.contains(&setup.credentials.node), "{state}");
+    setup
+        .server
+        .start_again()
+        .unwrap_or_else(|e| panic!("restarting: {e}"));
+    setup.push = connect(&setup.server);
+    let mut bob = setup.bob();
+    message(&mut bob, "after the restart");
+    let _ = check_accepted(&mut setup, 2);
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn disable_stops_the_publishes() {
+    let mut setup = Setup::start();
+    let mut alice = setup.alice();
+    enable(&setup, &mut alice, &setup.credentials.secret.as_str().to_owned());
+    let disable = format!(
+        "<iq xmlns='jabber:client' type='set' id='disable1'>\
+         <disable xmlns='urn:xmpp:push:0' jid='{COMPONENT}' node='{}'/></iq>",
+        setup.credentials.node
+    );
+    let (kind, reply) = iq(&mut alice, &disable);
+    assert_eq!(kind, "result", "{reply:?}");
+    alice.send_line("offline").expect("write to slixmpp");
+    alice.expect_line("OFFLINE", T).expect("closed");
+
+    let mut bob = setup.bob();
+    message(&mut bob, "nobody is told");
+    let publish = setup.next_publish(Duration::from_secs(3));
+    assert!(publish.is_none(), "published after disable: {publish:?}");
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn a_refused_publish_is_counted_without_disabling_at_the_first() {
+    let mut setup = Setup::start();
+    let mut alice = setup.alice();
+    enable(&setup, &mut alice, "not-the-secret");
+    alice.send_line("offline").expect("write to slixmpp");
+    alice.expect_line("OFFLINE", T).expect("closed");
+
+    let mut bob = setup.bob();
+    for (n, body) in [(1, "first"), (2, "second")] {
+        message(&mut bob, body);
+        let (publish, outcome) = setup
+            .next_publish(T)
+            .unwrap_or_else(|| panic!("no publish\n{}", setup.log()));
+        assert!(
+            matches!(outcome, Err(PublishError::WrongSecret { .. })),
+            "{outcome:?} for {publish:?}"
+        );
+        // The crate's default policy (Prosody's): errors in a row are counted, 16 disable.
+        setup.wait_for_trace(&format!("consecutive: {n}"));
+    }
+    let disabled = setup
+        .server
+        .trace()
+        .into_iter()
+        .find(|l| l.contains("push0: Disabled"));
+    assert_eq!(disabled, None, "disabled before the limit");
+}
