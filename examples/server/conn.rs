@@ -167,6 +167,7 @@ impl Conn {
         }
         while let Some(event) = sm.poll_event() {
             shared.push0_session(now, from.as_ref(), &event); // push0
+            shared.psa_session(now, &event); // psa
             shared.hand_back(now, from.as_ref(), event.into_handed_back());
         }
         // sm }

@@ -48,13 +48,19 @@
 //!   - A push service the server cannot reach is answered for by the server with an error,
 //!     counted like the service's own. Registrations of both kinds are kept in `--state`,
 //!     checked like peer data when read back.
+//! - XEP-0310 presence state annotations (`psa.rs`, xmpp-psa's `Tracker`): when a contact's
+//!   session hibernates (XEP-0198), the resources whose caps advertise `urn:xmpp:psa` (the
+//!   caps the PEP service resolves, its `CapsCache` keeping that feature) get the contact's
+//!   presence again, annotated `<connection-paused/>`; when it resumes, with the empty
+//!   annotation; when the hibernation expires, only the plain unavailable. Annotations a
+//!   client puts in its own presence are stripped (`tests/server_psa.rs`, with slixmpp).
 //!
 //! **The stream-management glue is 46 lines**: every line between `// sm {` and `// sm }`
 //! and every line ending in `// sm` in this directory and below (counted by
 //! `tests/server_glue.rs`). Everything else would be here without XEP-0198 too. Likewise
 //! **The XEP-0357 glue is 46 lines** (`// push0`) and **The Push 2.0 glue is 43 lines**
 //! (`// push2`): the lines that call the crate or act on what it returns. A line belongs to
-//! one crate only.
+//! one crate only. **The XEP-0310 glue is 18 lines** (`// psa`), counted the same way.
 //!
 //! Not here: TLS (run it on loopback, or behind a TLS-terminating proxy), s2s, MUC, MAM.
 
@@ -68,6 +74,7 @@ mod negotiate;
 mod offline;
 mod pep;
 mod presence;
+mod psa;
 mod push;
 mod roster;
 mod router;

@@ -109,12 +109,22 @@ pub(crate) struct Pep {
     timer: Notify,
 }
 
-#[derive(Default)]
 struct State {
     caps: CapsCache,
     resources: HashMap<FullJid, Tracked>,
     accounts: HashMap<BareJid, Account>,
     next_id: u64,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            caps: CapsCache::new(crate::psa::caps_config()), // psa
+            resources: HashMap::new(),
+            accounts: HashMap::new(),
+            next_id: 0,
+        }
+    }
 }
 
 /// One resource's caps, and the caps its last items were sent for.
@@ -345,6 +355,7 @@ impl Shared {
             self.deliver(now, &to, stanza);
         }
         for (jid, before, caps) in out.changed {
+            self.psa_caps(now, &jid, &caps); // psa
             let user = jid.to_bare();
             let Some(priority) = lock(&self.presence).get(&jid).map(priority) else {
                 continue;

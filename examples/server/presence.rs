@@ -87,6 +87,7 @@ impl Shared {
     /// A resource's session ended for good (closed, failed, or expired while hibernated):
     /// its contacts get `unavailable` on its behalf (RFC 6121 §4.5.2).
     pub(crate) fn session_ended(&self, now: Now, jid: &FullJid) {
+        self.psa_ended(now, jid); // psa
         if lock(&self.presence).contains_key(jid) {
             let mut gone = Element::builder("presence", CLIENT)
                 .attr(xml::name("type"), "unavailable")

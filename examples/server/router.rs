@@ -96,6 +96,7 @@ impl Shared {
     /// Delivers to one full JID: its live stream, its hibernated session, or (RFC 6121
     /// §8.5.3.2) as for a resource that does not exist.
     pub(crate) fn deliver(&self, now: Now, to: &FullJid, stanza: Element) {
+        let stanza = self.psa_deliver(now, stanza); // psa
         let trigger = self.push0_trigger(to, &stanza); // push0
         // sm {
         if let Err(refused) = self.sessions.send(now, to, stanza) {

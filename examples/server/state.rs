@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     pub(crate) presence: Mutex<HashMap<FullJid, Element>>,
     /// Every account's PEP service and the resources' caps (XEP-0163, XEP-0351).
     pub(crate) pep: crate::pep::Pep,
+    /// Presence state annotations (XEP-0310).
+    pub(crate) psa: crate::psa::Psa,
     /// Push registrations (XEP-0357, Push 2.0).
     pub(crate) push: crate::push::Push,
     /// Connection tasks, for the shutdown.
@@ -102,6 +104,7 @@ impl Shared {
         trace: bool,
     ) -> Self {
         Self {
+            psa: crate::psa::Psa::new(&domain), // psa
             domain,
             accounts: Arc::new(accounts),
             sessions,

@@ -3,11 +3,11 @@
 //! A crate's glue is every non-blank line strictly between a line `// X {` and a line
 //! `// X }` (whitespace-trimmed), plus any line that ends in `// X`, in `examples/server/`
 //! and its subdirectories, where X is the crate's marker: `sm` (xmpp-sm), `push0`
-//! (xmpp-push0), `push2` (xmpp-push2). A line ending in `// X` inside another crate's block
-//! counts for X only, so every line counts once. The goal is under 50 lines each;
-//! `examples/server/main.rs` states each count in its header ("**The stream-management glue
-//! is N lines**", "**The XEP-0357 glue is N lines**", "**The Push 2.0 glue is N lines**"), and
-//! this test keeps them equal. Blocks do not nest; unbalanced markers fail the test rather
+//! (xmpp-push0), `push2` (xmpp-push2), `psa` (xmpp-psa). A line ending in `// X` inside
+//! another crate's block counts for X only, so every line counts once. The goal is under 50
+//! lines each; `examples/server/main.rs` states each count in its header ("**The
+//! stream-management glue is N lines**", "**The XEP-0357 glue is N lines**", "**The Push 2.0
+//! glue is N lines**", "**The XEP-0310 glue is N lines**"), and this test keeps them equal. Blocks do not nest; unbalanced markers fail the test rather
 //! than skew a count.
 
 use std::collections::BTreeMap;
@@ -16,10 +16,11 @@ use std::path::{Path, PathBuf};
 const GOAL: usize = 50;
 
 /// Each crate's marker and the words main.rs's header uses for its glue.
-const CRATES: [(&str, &str); 3] = [
+const CRATES: [(&str, &str); 4] = [
     ("sm", "stream-management"),
     ("push0", "XEP-0357"),
     ("push2", "Push 2.0"),
+    ("psa", "XEP-0310"),
 ];
 
 /// Glue lines per marker in one file's text; `Err` names a misplaced marker.
@@ -154,4 +155,8 @@ fn counting_rules() {
     assert_eq!(count(mixed), Ok((1, 1, 2)));
     assert!(glue_lines("// sm {\n// push0 {\n// push0 }\n// sm }\n").is_err());
     assert!(glue_lines("// sm {\n// push0 }\n").is_err());
+    // psa as well: its own blocks and tags, and its tag inside the sm block.
+    let psa = "// psa {\na\n// psa }\n// sm {\nb // psa\nc\n// sm }\nd // psa\n";
+    let counts = glue_lines(psa).map(|c| (c["sm"], c["psa"]));
+    assert_eq!(counts, Ok((1, 3)));
 }

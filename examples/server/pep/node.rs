@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use xmpp_tether::jid::BareJid;
 use xmpp_tether::minidom::Element;
-use xmpp_tether::rsnf::{CapsCache, CapsConfig, CapsSnapshot};
+use xmpp_tether::rsnf::{CapsCache, CapsSnapshot};
 use xmpp_tether::xmpp_parsers::pubsub::event::{self, Event, Payload};
 use xmpp_tether::xmpp_parsers::pubsub::pubsub::PublishOptions;
 use xmpp_tether::xmpp_parsers::pubsub::{ItemId, NodeName};
@@ -208,7 +208,8 @@ impl Pep {
         let mut state = lock(&self.state);
         let mut skipped = 0;
         if let Some(snapshot) = saved.caps {
-            match CapsCache::restore(CapsConfig::default(), snapshot) {
+            let config = crate::psa::caps_config(); // psa
+            match CapsCache::restore(config, snapshot) {
                 Ok(cache) => state.caps = cache,
                 Err(_) => skipped += 1,
             }
