@@ -16,8 +16,8 @@ use std::time::Duration;
 use jid::{BareJid, Jid};
 use minidom::Element;
 use xmpp_tether::push0::{
-    AppEvent, AppServer, AppServerConfig, Monotonic, NodeCredentials, Now, PublishError,
-    Received, client,
+    AppEvent, AppServer, AppServerConfig, Monotonic, NodeCredentials, Now, PublishError, Received,
+    client,
 };
 use xmpp_tether_testkit::client::Connection;
 use xmpp_tether_testkit::component::Component;
@@ -195,8 +195,10 @@ fn enable_iq(node: &str, secret: &str) -> String {
     )
 }
 
-/// alice checks for push support on her account and enables it with `secret`.
-fn enable(setup: &Setup, alice: &mut Script, secret: &str) {
+/// alice checks for push support on her account and enables it with `secret`, the node's
+/// own when `None`.
+fn enable(setup: &Setup, alice: &mut Script, secret: Option<&str>) {
+    let secret = secret.unwrap_or(setup.credentials.secret.as_str());
     let disco = format!(
         "<iq xmlns='jabber:client' type='get' id='disco1' to='{ALICE}'>\
          <query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
@@ -228,7 +230,10 @@ fn check_accepted(setup: &mut Setup, count: u32) -> Element {
     assert_eq!(received.publisher, jid(DOMAIN));
     let summary = received.summary.expect("a summary");
     assert_eq!(summary.message_count, Some(count));
-    assert_eq!(summary.last_message_sender, None, "not under the placeholder");
+    assert_eq!(
+        summary.last_message_sender, None,
+        "not under the placeholder"
+    );
     assert_eq!(summary.last_message_body.as_deref(), Some("New Message!"));
     publish
 }
@@ -242,7 +247,7 @@ fn message(bob: &mut Connection, body: &str) {
 fn a_hibernated_session_is_kept_until_its_first_push_which_carries_the_secret() {
     let mut setup = Setup::start();
     let mut alice = setup.alice();
-    enable(&setup, &mut alice, &setup.credentials.secret.as_str().to_owned());
+    enable(&setup, &mut alice, None);
     alice.send_line("hibernate").expect("write to slixmpp");
     alice.expect_line("HIBERNATED", T).expect("cut");
     setup.wait_for_trace("push0: alice@localhost/phone hibernated, kept until its first push");
@@ -269,7 +274,7 @@ fn a_hibernated_session_is_kept_until_its_first_push_which_carries_the_secret() 
 fn an_offline_account_is_pushed_and_its_registration_survives_a_restart() {
     let mut setup = Setup::start();
     let mut alice = setup.alice();
-    enable(&setup, &mut alice, &setup.credentials.secret.as_str().to_owned());
+    enable(&setup, &mut alice, None);
     alice.send_line("offline").expect("write to slixmpp");
     alice.expect_line("OFFLINE", T).expect("closed");
 
@@ -300,7 +305,7 @@ fn an_offline_account_is_pushed_and_its_registration_survives_a_restart() {
 fn disable_stops_the_publishes() {
     let mut setup = Setup::start();
     let mut alice = setup.alice();
-    enable(&setup, &mut alice, &setup.credentials.secret.as_str().to_owned());
+    enable(&setup, &mut alice, None);
     let disable = format!(
         "<iq xmlns='jabber:client' type='set' id='disable1'>\
          <disable xmlns='urn:xmpp:push:0' jid='{COMPONENT}' node='{}'/></iq>",
@@ -322,7 +327,7 @@ fn disable_stops_the_publishes() {
 fn a_refused_publish_is_counted_without_disabling_at_the_first() {
     let mut setup = Setup::start();
     let mut alice = setup.alice();
-    enable(&setup, &mut alice, "not-the-secret");
+    enable(&setup, &mut alice, Some("not-the-secret"));
     alice.send_line("offline").expect("write to slixmpp");
     alice.expect_line("OFFLINE", T).expect("closed");
 
