@@ -248,11 +248,16 @@ fn a_hibernated_session_is_kept_until_its_first_push_which_carries_the_secret() 
     let mut setup = Setup::start();
     let mut alice = setup.alice();
     enable(&setup, &mut alice, None);
+    // While alice's session is live she gets the message itself, and nothing is published.
+    let mut bob = setup.bob();
+    message(&mut bob, "while live");
+    let early = setup.next_publish(Duration::from_secs(2));
+    assert!(early.is_none(), "published while live: {early:?}");
+
     alice.send_line("hibernate").expect("write to slixmpp");
     alice.expect_line("HIBERNATED", T).expect("cut");
     setup.wait_for_trace("push0: alice@localhost/phone hibernated, kept until its first push");
 
-    let mut bob = setup.bob();
     message(&mut bob, "wherefore art thou");
     let publish = check_accepted(&mut setup, 1);
     // The secret travels in the publish-options (XEP-0357 §7), and the app server checked

@@ -1,0 +1,380 @@
+//! Push 2.0 through the example server (`examples/server/push/two.rs`, xmpp-push2's user's
+//! server side) with real parts on both ends: slixmpp 1.17 as the user's phone (no Push 2.0
+//! plugin: the test writes the `<enable/>` iq by hand, filling in keys made with
+//! xmpp-push2's client, and `tests/peers/push0/push0_client.py` sends it as it is), the
+//! testkit's SASL2 client for the `<enable/>` inline in Bind2, our testkit client as the
+//! second account, and a push service attached as an XEP-0114 component through the testkit
+//! that runs `examples/push_service`'s code path: xmpp-push2's `PushService` turns each
+//! `<notification/>` into the Web Push request, the phone's keys decrypt its body back into
+//! the message, and an HTTP answer from the endpoint becomes the error it bounces.
+//!
+//! Cases: a hibernated session (the TCP link cut) and an offline account each get an
+//! encrypted notification holding the message; the registration survives a restart
+//! (`--state`); the Bind2 inline enable is answered inside `<bound/>` and its session,
+//! hibernated, is notified; a `410 Gone` from the endpoint, bounced as `item-not-found`,
+//! disables the registration as the crate says (nothing more is sent).
+
+use std::time::Duration;
+
+use jid::{BareJid, FullJid};
+use minidom::Element;
+use xmpp_tether::push2::client::{self, ClientKeys};
+use xmpp_tether::push2::http::StatusCode;
+use xmpp_tether::push2::service::{PushService, ServiceConfig, ServiceTransmit};
+use xmpp_tether::push2::{Monotonic, Now, ns};
+use xmpp_tether_testkit::client::{Connection, NS_BIND2, NS_SASL2, Sasl2Login, Sasl2Offer};
+use xmpp_tether_testkit::component::Component;
+use xmpp_tether_testkit::example_server::{DOMAIN, ExampleServer, ServerOptions};
+use xmpp_tether_testkit::slixmpp::Script;
+use xmpp_tether_testkit::stanza::chat;
+use xmpp_tether_testkit::{deadline_in, remaining, system_now};
+
+/// Bound on every single wait.
+const T: Duration = Duration::from_secs(10);
+const COMPONENT: &str = "push.localhost";
+const COMPONENT_SECRET: &str = "component-secret-for-tests";
+const ENDPOINT: &str = "https://push.example/wpush/v2/alice";
+const ALICE: &str = "alice@localhost";
+const ALICE_PASS: &str = "alice-pass";
+const BOB: &str = "bob@localhost";
+const BOB_PASS: &str = "bob-pass";
+
+fn now() -> Now {
+    Now::new(Monotonic::ZERO, system_now())
+}
+
+/// The example server with a Push 2.0 push service attached as a component.
+struct Setup {
+    server: ExampleServer,
+    push: Component,
+    service: PushService,
+    keys: ClientKeys,
+}
+
+/// A notification as the push service received it, and the request it made of it.
+struct Delivered {
+    /// The `<message/>` the server sent.
+    stanza: Element,
+    /// The Web Push request's id, to report the endpoint's answer.
+    id: xmpp_tether::push2::service::RequestId,
+    /// The endpoint it goes to.
+    uri: String,
+    /// The decrypted body of the message it carries.
+    body: String,
+}
+
+impl Setup {
+    fn start() -> Self {
+        let opts = ServerOptions::default()
+            .account("alice", ALICE_PASS)
+            .account("bob", BOB_PASS)
+            .component(COMPONENT, COMPONENT_SECRET);
+        let server = ExampleServer::start(&opts)
+            .unwrap_or_else(|e| panic!("starting the example server: {e}"));
+        let push = connect(&server);
+        let keys = ClientKeys::generate(&mut rng()).expect("client keys");
+        Self {
+            server,
+            push,
+            service: PushService::new(ServiceConfig::default()),
+            keys,
+        }
+    }
+
+    fn log(&self) -> String {
+        self.server.transcript()
+    }
+
+    /// alice's slixmpp client, logged in with stream management on and available.
+    fn alice(&self) -> Script {
+        let addr = self.server.addr();
+        let mut script = Script::spawn(
+            "push0/push0_client.py",
+            &[
+                addr.ip().to_string(),
+                addr.port().to_string(),
+                format!("{ALICE}/phone"),
+                ALICE_PASS.to_owned(),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("starting slixmpp (run ./scripts/setup-peers.sh): {e}"));
+        for line in ["SESSION", "ENABLED"] {
+            script
+                .expect_line(line, T)
+                .unwrap_or_else(|e| panic!("{e}\n{}", self.log()));
+        }
+        script
+    }
+
+    fn bob(&self) -> Connection {
+        let (mut conn, _) = Connection::login(self.server.addr(), &bare(BOB), BOB_PASS, T)
+            .unwrap_or_else(|e| panic!("bob's login: {e}\n{}", self.log()));
+        conn.bind(Some("desk"), T).expect("bob binds");
+        conn
+    }
+
+    /// Serves the component until a notification arrives; the push service makes its Web
+    /// Push request, and the phone's keys open the body. `None` when nothing comes within
+    /// `wait`.
+    fn next_notification(&mut self, wait: Duration) -> Option<Delivered> {
+        let deadline = deadline_in(wait);
+        while let Some(left) = remaining(deadline) {
+            let Some(stanza) = self.push.recv(left).expect("the component stream") else {
+                continue;
+            };
+            let _ = self
+                .service
+                .handle_stanza(now(), &stanza)
+                .unwrap_or_else(|e| panic!("a notification the service refused: {e}"));
+            match self.service.poll_transmit() {
+                Some(ServiceTransmit::Request { id, request }) => {
+                    let envelope = client::open_body(&self.keys.ua, request.body())
+                        .unwrap_or_else(|e| panic!("the phone cannot open it: {e}"));
+                    let body = envelope
+                        .forwarded
+                        .message
+                        .bodies
+                        .values()
+                        .next()
+                        .cloned()
+                        .unwrap_or_default();
+                    return Some(Delivered {
+                        stanza,
+                        id,
+                        uri: request.uri().to_string(),
+                        body,
+                    });
+                }
+                None => {} // not a notification
+                Some(other) => panic!("the service answered at once: {other:?}"),
+            }
+        }
+        None
+    }
+
+    /// Reports the endpoint's HTTP answer; what the push service bounces goes back to the
+    /// server.
+    fn answer(&mut self, delivered: &Delivered, status: StatusCode) {
+        let _ = self.service.handle_response(now(), delivered.id, status);
+        while let Some(t) = self.service.poll_transmit() {
+            if let ServiceTransmit::Stanza(stanza) = t {
+                self.push.send(&stanza).expect("bounce to the server");
+            }
+        }
+    }
+
+    fn wait_for_trace(&self, what: &str) -> String {
+        self.server
+            .wait_for_trace(T, what, |l| l.contains(what))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The `<enable/>` by hand (the seed's example, with this phone's keys).
+    fn enable_iq(&self) -> String {
+        let send = self.keys.send_profile(None).expect("the send profile");
+        format!(
+            "<iq xmlns='jabber:client' type='set' id='push2-1'><enable xmlns='urn:xmpp:push2:0'>\
+             <service>{COMPONENT}</service><client>{ENDPOINT}</client>\
+             <match profile='urn:xmpp:push2:match:important'>\
+             <send xmlns='urn:xmpp:push2:send:sce+rfc8291+rfc8292:0'>\
+             <ua-public>{}</ua-public><auth-secret>{}</auth-secret>\
+             <jwt-alg>ES256</jwt-alg><jwt-key>{}</jwt-key>\
+             <jwt-claim name='aud'>https://push.example</jwt-claim>\
+             </send></match></enable></iq>",
+            send.ua_public,
+            send.auth_secret,
+            send.jwt_key.unwrap_or_default(),
+        )
+    }
+}
+
+fn connect(server: &ExampleServer) -> Component {
+    let addr = server.component_addr().expect("the component port");
+    Component::connect(addr, COMPONENT, COMPONENT_SECRET, T)
+        .unwrap_or_else(|e| panic!("the component could not attach: {e}"))
+}
+
+fn rng() -> rand_chacha::ChaCha20Rng {
+    let mut seed = [0; 32];
+    getrandom::fill(&mut seed).expect("the OS random source");
+    rand_core::SeedableRng::from_seed(seed)
+}
+
+fn bare(s: &str) -> BareJid {
+    s.parse().expect("test JID")
+}
+
+/// Sends an iq (XML on one line) through slixmpp; returns the reply's type and XML.
+fn iq(script: &mut Script, xml: &str) -> (String, String) {
+    script
+        .send_line(&format!("iq {xml}"))
+        .expect("write to slixmpp");
+    let line = script.expect_line("REPLY", T).expect("an answer");
+    let mut parts = line.splitn(3, ' ');
+    let kind = parts.next().unwrap_or_default().to_owned();
+    let _id = parts.next();
+    (kind, parts.next().unwrap_or_default().to_owned())
+}
+
+/// alice sees Push 2.0 on her account's disco#info and enables it.
+fn enable(setup: &Setup, alice: &mut Script) {
+    let disco = format!(
+        "<iq xmlns='jabber:client' type='get' id='disco1' to='{ALICE}'>\
+         <query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
+    );
+    let (kind, reply) = iq(alice, &disco);
+    assert_eq!(kind, "result", "{}", setup.log());
+    for feature in [ns::PUSH2, ns::MATCH_IMPORTANT, ns::SEND_SCE_RFC8291_RFC8292] {
+        assert!(reply.contains(feature), "{feature} not advertised: {reply}");
+    }
+    let (kind, reply) = iq(alice, &setup.enable_iq());
+    assert_eq!(kind, "result", "enable refused: {reply}\n{}", setup.log());
+}
+
+fn check_notified(setup: &mut Setup, body: &str) -> Delivered {
+    let delivered = setup
+        .next_notification(T)
+        .unwrap_or_else(|| panic!("no notification reached the component\n{}", setup.log()));
+    assert_eq!(delivered.stanza.attr("from"), Some(DOMAIN));
+    assert_eq!(delivered.uri, ENDPOINT);
+    assert_eq!(
+        delivered.body, body,
+        "the decrypted envelope holds the message"
+    );
+    delivered
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn a_hibernated_session_is_notified_with_the_encrypted_message() {
+    let mut setup = Setup::start();
+    let mut alice = setup.alice();
+    enable(&setup, &mut alice);
+    // While alice's session is live she gets the message itself, and no notification.
+    let mut bob = setup.bob();
+    bob.send(&chat(ALICE, "while live")).expect("bob sends");
+    let early = setup.next_notification(Duration::from_secs(2));
+    assert!(
+        early.is_none(),
+        "notified while live: {:?}",
+        early.map(|d| d.stanza)
+    );
+
+    alice.send_line("hibernate").expect("write to slixmpp");
+    alice.expect_line("HIBERNATED", T).expect("cut");
+    // The server sees the reset at once on loopback; leave it a moment to hibernate.
+    std::thread::sleep(Duration::from_millis(500));
+    bob.send(&chat(ALICE, "wherefore art thou"))
+        .expect("bob sends");
+    let delivered = check_notified(&mut setup, "wherefore art thou");
+    setup.answer(&delivered, StatusCode::CREATED);
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn an_offline_account_is_notified_and_its_registration_survives_a_restart() {
+    let mut setup = Setup::start();
+    let mut alice = setup.alice();
+    enable(&setup, &mut alice);
+    alice.send_line("offline").expect("write to slixmpp");
+    alice.expect_line("OFFLINE", T).expect("closed");
+
+    let mut bob = setup.bob();
+    bob.send(&chat(ALICE, "offline one")).expect("bob sends");
+    let _ = check_notified(&mut setup, "offline one");
+    bob.close();
+
+    setup
+        .server
+        .terminate(T)
+        .unwrap_or_else(|e| panic!("stopping: {e}"));
+    let state = std::fs::read_to_string(setup.server.state_path()).expect("the state file");
+    assert!(state.contains(ENDPOINT), "{state}");
+    setup
+        .server
+        .start_again()
+        .unwrap_or_else(|e| panic!("restarting: {e}"));
+    setup.push = connect(&setup.server);
+    let mut bob = setup.bob();
+    bob.send(&chat(ALICE, "after the restart"))
+        .expect("bob sends");
+    let _ = check_notified(&mut setup, "after the restart");
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn a_gone_endpoint_disables_the_registration() {
+    let mut setup = Setup::start();
+    let mut alice = setup.alice();
+    enable(&setup, &mut alice);
+    alice.send_line("offline").expect("write to slixmpp");
+    alice.expect_line("OFFLINE", T).expect("closed");
+
+    let mut bob = setup.bob();
+    bob.send(&chat(ALICE, "to a dead phone"))
+        .expect("bob sends");
+    let delivered = check_notified(&mut setup, "to a dead phone");
+    // RFC 8030 §7.3: the subscription is gone; the push service bounces item-not-found and
+    // the registry disables the registration (RegistryConfig::disable_on_gone).
+    setup.answer(&delivered, StatusCode::GONE);
+    let line = setup.wait_for_trace("push2: Disabled");
+    assert!(line.contains("Gone"), "{line}");
+
+    bob.send(&chat(ALICE, "nobody is told")).expect("bob sends");
+    let more = setup.next_notification(Duration::from_secs(3));
+    assert!(
+        more.is_none(),
+        "notified after the disable: {:?}",
+        more.map(|d| d.stanza)
+    );
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn the_bind2_inline_enable_is_answered_in_bound_and_its_hibernated_session_notified() {
+    let mut setup = Setup::start();
+    let (mut conn, features) = Connection::open(setup.server.addr(), DOMAIN, T)
+        .unwrap_or_else(|e| panic!("connecting: {e}"));
+    let offer = Sasl2Offer::from_features(&features).expect("SASL2 offered");
+    let inline = offer.bind2.clone().unwrap_or_default();
+    assert!(
+        inline.iter().any(|f| f == ns::PUSH2),
+        "Bind2's <inline/> names urn:xmpp:push2:0: {inline:?}"
+    );
+    let enable: Element = setup
+        .enable_iq()
+        .parse::<Element>()
+        .expect("the enable iq")
+        .get_child("enable", ns::PUSH2)
+        .cloned()
+        .expect("its <enable/>");
+    let sm: Element = "<enable xmlns='urn:xmpp:sm:3' resume='true'/>"
+        .parse()
+        .expect("sm enable");
+    let login = Sasl2Login::new("5a7e1c2f-2f6b-4b8e-9a43-phone").with_bind2(Some("phone"));
+    let authenticate = login
+        .authenticate_plain(&bare(ALICE), ALICE_PASS, Vec::new(), vec![sm, enable])
+        .expect("Bind2 is on");
+    conn.send(&authenticate).expect("authenticate");
+    let success = conn.recv_element(T, "<success/>").expect("an answer");
+    assert!(success.is("success", NS_SASL2), "{success:?}");
+    let bound = success.get_child("bound", NS_BIND2).expect("<bound/>");
+    assert_eq!(
+        client::bind2_answer(bound),
+        Some(Ok(())),
+        "<enabled/> inside <bound/>: {bound:?}"
+    );
+    assert!(bound.has_child("enabled", "urn:xmpp:sm:3"), "{bound:?}");
+    let alice: FullJid = success
+        .get_child("authorization-identifier", NS_SASL2)
+        .map(Element::text)
+        .and_then(|j| j.parse().ok())
+        .expect("the bound full JID");
+
+    conn.cut();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut bob = setup.bob();
+    bob.send(&chat(&alice, "ring ring")).expect("bob sends");
+    let delivered = check_notified(&mut setup, "ring ring");
+    setup.answer(&delivered, StatusCode::CREATED);
+}
