@@ -99,8 +99,35 @@
 //!
 //! The session inputs are keyed by the local full JID, one-to-one with xmpp-sm's events, each
 //! of which carries it: a stream hibernated → paused, resumed → resumed, expired → ended (a
-//! session that closes without hibernating is ended too). A BOSH pause and the request that
-//! ends it map onto paused and resumed (Prosody 0.12's mod_bosh implements no pause). Loss
+//! session that closes without hibernating is ended too). That is the whole wiring with
+//! xmpp-sm (`tests/with_sm.rs` runs it against a real `SessionStore`; the example server's
+//! `examples/server/psa.rs` uses it):
+//!
+//! ```
+//! use xmpp_psa::{Misuse, Now, Tracker};
+//! use xmpp_sm::{ServerEvent, StoreEvent};
+//!
+//! /// Each stream's event, after the server's own handling of it.
+//! fn sm_event(tracker: &mut Tracker, now: Now, event: &ServerEvent) -> Result<(), Misuse> {
+//!     match event {
+//!         ServerEvent::Hibernated { jid: Some(jid), .. } => tracker.handle_session_paused(now, jid),
+//!         ServerEvent::Resumed { jid: Some(jid), .. } => tracker.handle_session_resumed(now, jid),
+//!         _ => Ok(()),
+//!     }
+//! }
+//!
+//! /// The store's events: an expired (or evicted) hibernation ends the session, before the
+//! /// server broadcasts its unavailable presence, which so goes out plain.
+//! fn store_event(tracker: &mut Tracker, now: Now, event: &StoreEvent) -> Result<(), Misuse> {
+//!     match event {
+//!         StoreEvent::HandedBack { jid: Some(jid), .. } => tracker.handle_session_ended(now, jid),
+//!         _ => Ok(()),
+//!     }
+//! }
+//! ```
+//!
+//! A BOSH pause and the request that ends it map onto paused and resumed (Prosody 0.12's
+//! mod_bosh implements no pause). Loss
 //! reasons ([`LinkLoss`]): Prosody's `event.reason` is `nil` or `false` for a clean close by
 //! us or the peer (`Closed`, or `Idle` when an idle timer closed it), a stream error
 //! condition's name (`StreamError`), or other text, a socket error (`Network`). ejabberd's

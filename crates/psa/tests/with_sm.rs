@@ -10,8 +10,8 @@
 //! | [`ServerEvent::Resumed`] (on the new stream) | [`Tracker::handle_session_resumed`] |
 //! | [`StoreEvent::HandedBack`] (the hibernation expired, or was evicted) | [`Tracker::handle_session_ended`], then the usual unavailable |
 //!
-//! [`sm_event`] and [`store_event`] below are that whole wiring; everything else in this file
-//! plays the network and the clock.
+//! [`sm_event`] and [`store_event`] below are that whole wiring (the README and the crate
+//! docs quote them); everything else in this file plays the network and the clock.
 
 mod common;
 
