@@ -30,7 +30,7 @@ use std::sync::Mutex;
 use xmpp_tether::Now;
 use xmpp_tether::jid::{DomainPart, FullJid, Jid};
 use xmpp_tether::minidom::Element;
-use xmpp_tether::psa::{Misuse, Relay, Tracker, TrackerConfig, elements, presence_element};
+use xmpp_tether::psa::{Event, Misuse, Relay, Tracker, TrackerConfig, elements, presence_element};
 use xmpp_tether::rsnf::{CapsConfig, CapsInfo};
 use xmpp_tether::sm::ServerEvent;
 use xmpp_tether::xmpp_parsers::presence::Presence;
@@ -129,7 +129,8 @@ impl Shared {
             }
         }
         for event in &events {
-            if self.trace {
+            // A table at its bound is worth a line always; the rest with --trace.
+            if self.trace || matches!(event, Event::Evicted { .. } | Event::Refused { .. }) {
                 eprintln!("psa: {event:?}");
             }
         }
