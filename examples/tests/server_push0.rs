@@ -9,7 +9,8 @@
 //! its first push, which reaches the component with the right secret and summary; an offline
 //! account is pushed; registrations survive a restart (`--state`); `<disable/>` stops the
 //! publishes; a publish the app server refuses (a wrong secret: `forbidden`) is counted as
-//! the crate's default policy says (16 in a row disable), without disabling at the first.
+//! the crate's default policy says (16 in a row disable), without disabling at the first;
+//! a tampered registration in the state file is refused at start.
 
 use std::time::Duration;
 
@@ -355,4 +356,48 @@ fn a_refused_publish_is_counted_without_disabling_at_the_first() {
         .into_iter()
         .find(|l| l.contains("push0: Disabled"));
     assert_eq!(disabled, None, "disabled before the limit");
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn a_tampered_registration_in_the_state_file_is_refused() {
+    let mut setup = Setup::start();
+    let mut alice = setup.alice();
+    enable(&setup, &mut alice, None);
+    alice.send_line("offline").expect("write to slixmpp");
+    alice.expect_line("OFFLINE", T).expect("closed");
+    setup
+        .server
+        .terminate(T)
+        .unwrap_or_else(|e| panic!("stopping: {e}"));
+    let text = std::fs::read_to_string(setup.server.state_path()).expect("the state file");
+    let mut state: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    // Read back like peer data: the same (service, node) twice does not hold together.
+    let registrations = &mut state["push"]["push0"]["accounts"][0]["registrations"];
+    let first = registrations[0].clone();
+    registrations
+        .as_array_mut()
+        .expect("alice's registrations")
+        .push(first);
+    let tampered = setup.server.state_path().with_extension("tampered.json");
+    std::fs::write(&tampered, serde_json::to_vec(&state).expect("JSON")).expect("write");
+
+    let binary = xmpp_tether_testkit::example_server::binary().expect("the server binary");
+    let mut cmd = std::process::Command::new(binary);
+    cmd.arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--state")
+        .arg(&tampered)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = xmpp_tether_testkit::process::ChildGuard::spawn("example server", &mut cmd)
+        .expect("start the server");
+    let status = child.wait_timeout(T).expect("the server exits");
+    assert!(!status.success(), "a tampered state file was accepted");
+    let mut err = String::new();
+    if let Some(mut pipe) = child.child_mut().stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut err);
+    }
+    assert!(err.contains("push0"), "{err}");
 }

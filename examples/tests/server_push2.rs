@@ -12,7 +12,8 @@
 //! encrypted notification holding the message; the registration survives a restart
 //! (`--state`); the Bind2 inline enable is answered inside `<bound/>` and its session,
 //! hibernated, is notified; a `410 Gone` from the endpoint, bounced as `item-not-found`,
-//! disables the registration as the crate says (nothing more is sent).
+//! disables the registration as the crate says (nothing more is sent), and so does
+//! `<disable/>`; a tampered registration in the state file is refused at start.
 
 use std::time::Duration;
 
@@ -303,6 +304,29 @@ fn an_offline_account_is_notified_and_its_registration_survives_a_restart() {
 
 #[test]
 #[ignore = "real peer: run by ./ci.sh"]
+fn disable_stops_the_notifications() {
+    let mut setup = Setup::start();
+    let mut alice = setup.alice();
+    enable(&setup, &mut alice);
+    let disable = "<iq xmlns='jabber:client' type='set' id='push2-2'>\
+                   <disable xmlns='urn:xmpp:push2:0'/></iq>";
+    let (kind, reply) = iq(&mut alice, disable);
+    assert_eq!(kind, "result", "{reply}");
+    alice.send_line("offline").expect("write to slixmpp");
+    alice.expect_line("OFFLINE", T).expect("closed");
+
+    let mut bob = setup.bob();
+    bob.send(&chat(ALICE, "nobody is told")).expect("bob sends");
+    let more = setup.next_notification(Duration::from_secs(3));
+    assert!(
+        more.is_none(),
+        "notified after disable: {:?}",
+        more.map(|d| d.stanza)
+    );
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
 fn a_gone_endpoint_disables_the_registration() {
     let mut setup = Setup::start();
     let mut alice = setup.alice();
@@ -377,4 +401,55 @@ fn the_bind2_inline_enable_is_answered_in_bound_and_its_hibernated_session_notif
     bob.send(&chat(&alice, "ring ring")).expect("bob sends");
     let delivered = check_notified(&mut setup, "ring ring");
     setup.answer(&delivered, StatusCode::CREATED);
+}
+
+/// Runs the server on `state` and expects it to refuse the file: it exits unsuccessfully at
+/// once, saying why on stderr (returned).
+fn refused(state: &std::path::Path) -> String {
+    let binary = xmpp_tether_testkit::example_server::binary().expect("the server binary");
+    let mut cmd = std::process::Command::new(binary);
+    cmd.arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--state")
+        .arg(state)
+        .arg("--user")
+        .arg(format!("alice:{ALICE_PASS}"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = xmpp_tether_testkit::process::ChildGuard::spawn("example server", &mut cmd)
+        .expect("start the server");
+    let status = child.wait_timeout(T).expect("the server exits");
+    assert!(!status.success(), "a tampered state file was accepted");
+    let mut err = String::new();
+    if let Some(mut pipe) = child.child_mut().stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut err);
+    }
+    err
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn a_tampered_registration_in_the_state_file_is_refused() {
+    let mut setup = Setup::start();
+    let mut alice = setup.alice();
+    enable(&setup, &mut alice);
+    alice.send_line("offline").expect("write to slixmpp");
+    alice.expect_line("OFFLINE", T).expect("closed");
+    setup
+        .server
+        .terminate(T)
+        .unwrap_or_else(|e| panic!("stopping: {e}"));
+    let text = std::fs::read_to_string(setup.server.state_path()).expect("the state file");
+    let mut state: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    // The stored <enable/> is read back like a client's: a key that does not parse is refused.
+    let enable = &mut state["push"]["push2"]["accounts"][0]["registrations"][0]["enable"];
+    let xml = enable.as_str().expect("the stored <enable/>").to_owned();
+    let key = setup.keys.send_profile(None).expect("keys").ua_public;
+    assert!(xml.contains(&key), "{xml}");
+    *enable = serde_json::Value::String(xml.replace(&key, "not-a-key"));
+    let tampered = setup.server.state_path().with_extension("tampered.json");
+    std::fs::write(&tampered, serde_json::to_vec(&state).expect("JSON")).expect("write");
+    let err = refused(&tampered);
+    assert!(err.contains("push2"), "{err}");
 }
