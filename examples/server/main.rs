@@ -40,7 +40,8 @@
 //!     Bind2 (advertised in Bind2's `<inline/>`, answered inside `<bound/>`); registrations
 //!     keyed by the SASL2 user-agent id; the account's disco#info lists the profiles; every
 //!     stanza routed to an account is matched against its registrations with the sessions'
-//!     state (live, hibernated, none: offline), and the notifications (encrypted for the
+//!     state (live, hibernated, none: offline; `<grace/>` from each session's last
+//!     message), and the notifications (encrypted for the
 //!     client and signed with the VAPID key it sent, from the registry's token cache) go to
 //!     the push service; its error bounces are fed back (`wait` retried with back-off, a
 //!     subscription gone disables, 72 h of failures disable). No MAM here, so the `archived`
@@ -58,7 +59,7 @@
 //! **The stream-management glue is 46 lines**: every line between `// sm {` and `// sm }`
 //! and every line ending in `// sm` in this directory and below (counted by
 //! `tests/server_glue.rs`). Everything else would be here without XEP-0198 too. Likewise
-//! **The XEP-0357 glue is 46 lines** (`// push0`) and **The Push 2.0 glue is 43 lines**
+//! **The XEP-0357 glue is 46 lines** (`// push0`) and **The Push 2.0 glue is 45 lines**
 //! (`// push2`): the lines that call the crate or act on what it returns. A line belongs to
 //! one crate only. **The XEP-0310 glue is 18 lines** (`// psa`), counted the same way.
 //!

@@ -35,6 +35,9 @@ pub(crate) struct Push {
     agents: Mutex<HashMap<FullJid, String>>,
     /// Push 2.0's answers to an inline `<enable/>`, waiting for the Bind2 `<bound/>`.
     bound: Mutex<HashMap<FullJid, Vec<Element>>>,
+    /// When each session last sent a message (or a chat state): what Push 2.0's `<grace/>`
+    /// periods look at.
+    activity: Mutex<HashMap<FullJid, xmpp_tether::Monotonic>>,
     /// Wakes the timer task when a registry may have armed an earlier timer.
     wake: tokio::sync::Notify,
 }
@@ -55,6 +58,7 @@ impl Push {
             two: Mutex::new(push2::Registry::new(two::config(), rng)),   // push2
             agents: Mutex::default(),
             bound: Mutex::default(),
+            activity: Mutex::default(),
             wake: tokio::sync::Notify::new(),
         }
     }

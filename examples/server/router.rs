@@ -20,6 +20,9 @@ impl Shared {
             Some(Ok(jid)) => Some(jid),
             Some(Err(_)) => return self.bounce(now, &stanza, DefinedCondition::JidMalformed),
         };
+        if stanza.name() == "message" {
+            self.push2_activity(now, from); // push2
+        }
         if stanza.name() == "presence" {
             return self.on_presence(now, from, to, stanza);
         }

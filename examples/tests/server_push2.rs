@@ -13,7 +13,8 @@
 //! (`--state`); the Bind2 inline enable is answered inside `<bound/>` and its session,
 //! hibernated, is notified; a `410 Gone` from the endpoint, bounced as `item-not-found`,
 //! disables the registration as the crate says (nothing more is sent), and so does
-//! `<disable/>`; a tampered registration in the state file is refused at start.
+//! `<disable/>`; no notification within a `<grace/>` period after the user's other session
+//! sent a message; a tampered registration in the state file is refused at start.
 
 use std::time::Duration;
 
@@ -172,11 +173,16 @@ impl Setup {
 
     /// The `<enable/>` by hand (the seed's example, with this phone's keys).
     fn enable_iq(&self) -> String {
+        self.enable_iq_with("")
+    }
+
+    /// The `<enable/>` by hand, with `extra` inside its `<match/>` (a `<grace/>`).
+    fn enable_iq_with(&self, extra: &str) -> String {
         let send = self.keys.send_profile(None).expect("the send profile");
         format!(
             "<iq xmlns='jabber:client' type='set' id='push2-1'><enable xmlns='urn:xmpp:push2:0'>\
              <service>{COMPONENT}</service><client>{ENDPOINT}</client>\
-             <match profile='urn:xmpp:push2:match:important'>\
+             <match profile='urn:xmpp:push2:match:important'>{extra}\
              <send xmlns='urn:xmpp:push2:send:sce+rfc8291+rfc8292:0'>\
              <ua-public>{}</ua-public><auth-secret>{}</auth-secret>\
              <jwt-alg>ES256</jwt-alg><jwt-key>{}</jwt-key>\
@@ -300,6 +306,32 @@ fn an_offline_account_is_notified_and_its_registration_survives_a_restart() {
     bob.send(&chat(ALICE, "after the restart"))
         .expect("bob sends");
     let _ = check_notified(&mut setup, "after the restart");
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn no_notification_within_the_grace_period_of_another_active_session() {
+    let mut setup = Setup::start();
+    let mut alice = setup.alice();
+    let (kind, reply) = iq(&mut alice, &setup.enable_iq_with("<grace>120</grace>"));
+    assert_eq!(kind, "result", "enable refused: {reply}");
+    alice.send_line("hibernate").expect("write to slixmpp");
+    alice.expect_line("HIBERNATED", T).expect("cut");
+    std::thread::sleep(Duration::from_millis(500));
+
+    // alice is busy at her desk: she just sent a message from there.
+    let (mut desk, _) = Connection::login(setup.server.addr(), &bare(ALICE), ALICE_PASS, T)
+        .unwrap_or_else(|e| panic!("alice's desk: {e}"));
+    desk.bind(Some("desk"), T).expect("the desk binds");
+    desk.send(&chat(BOB, "brb")).expect("the desk sends");
+    let mut bob = setup.bob();
+    bob.send(&chat(ALICE, "back?")).expect("bob sends");
+    let early = setup.next_notification(Duration::from_secs(3));
+    assert!(
+        early.is_none(),
+        "notified within the grace period: {:?}",
+        early.map(|d| d.stanza)
+    );
 }
 
 #[test]

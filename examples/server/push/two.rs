@@ -120,7 +120,11 @@ impl Shared {
                     Route::Hibernated(_) => SessionStatus::Hibernated,
                     _ => SessionStatus::Live,
                 };
-                SessionState::new(self.push2_device(&jid).key(), status) // push2
+                let state = SessionState::new(self.push2_device(&jid).key(), status); // push2
+                match lock(&self.push.activity).get(&jid) {
+                    Some(at) => state.with_last_activity(*at), // push2
+                    None => state,
+                }
             })
             .collect();
         // push2 {
@@ -136,5 +140,12 @@ impl Shared {
         let Some(jid) = jid else { return };
         lock(&self.push.agents).remove(jid);
         lock(&self.push.bound).remove(jid);
+        lock(&self.push.activity).remove(jid);
+    }
+
+    /// The session `from` sent a message: the user is active there (mod_push2 counts
+    /// messages and chat states).
+    pub(crate) fn push2_activity(&self, now: Now, from: &FullJid) {
+        lock(&self.push.activity).insert(from.clone(), now.monotonic());
     }
 }
