@@ -71,8 +71,8 @@ impl Shared {
 
     /// The account advertises Push 2.0 and its profiles.
     pub(crate) fn push2_disco(&self, info: &mut DiscoInfoResult) {
-        info.features
-            .extend(lock(&self.push.two).account_features()); // push2
+        let features = lock(&self.push.two).account_features(); // push2
+        info.features.extend(features); // push2
     }
 
     pub(super) fn push2_restore(&self, now: Now, snapshot: Snapshot) -> Result<(), String> {
