@@ -42,7 +42,7 @@ impl Shared {
             return;
         }
         // push0 }
-        let device = self.push2_device(from);
+        let device = self.push2_device(from); // push2
         // push2 {
         if self.push2(now, |r| r.handle_iq(now, &device, &stanza)) != Ok(push2::Incoming::NotOurs) {
             return;
