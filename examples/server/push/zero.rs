@@ -99,7 +99,9 @@ impl Shared {
     }
 
     /// What a stream reports about its session: it hibernated (extended until its first
-    /// push if push was enabled from it), resumed, or started.
+    /// push if push was enabled from it), resumed, or started stream management (the user
+    /// is back: the summary counts restart; a client without XEP-0198 is not pushed to
+    /// while hibernated either, so its counts run on until one that has it logs in).
     pub(crate) fn push0_session(&self, now: Now, jid: Option<&FullJid>, event: &ServerEvent) {
         let Some(jid) = jid else { return };
         match event {
