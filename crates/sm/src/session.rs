@@ -100,10 +100,14 @@ impl HibernatedSession {
     /// retransmissions when the session is resumed. `first_sent` is when it was first given to
     /// the library (wall clock).
     ///
+    /// A cluster appends the stanzas routed to a session while its record was in a shared
+    /// store this way, with the times they were first routed, before
+    /// [`crate::SessionStore::adopt`]ing it.
+    ///
     /// # Errors
     /// The stanza is handed back: [`Refusal::NotAStanza`], or [`Refusal::QueueFull`] at
     /// `limit`.
-    pub(crate) fn push(
+    pub fn push(
         &mut self,
         stanza: Element,
         first_sent: SystemTime,

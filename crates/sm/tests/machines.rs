@@ -28,6 +28,8 @@ mod acks;
 mod dialects;
 #[path = "machines/order.rs"]
 mod order;
+#[path = "machines/shared.rs"]
+mod shared;
 #[path = "machines/store.rs"]
 mod store;
 

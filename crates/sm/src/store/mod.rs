@@ -2,6 +2,7 @@
 //! server: live streams by full JID, hibernated sessions, take-overs in progress, recently
 //! ended sessions.
 
+mod shared;
 mod snapshot;
 mod tables;
 
@@ -96,8 +97,10 @@ pub enum StoreEvent {
 /// Methods, by kind: getters [`route`](Self::route), [`resources`](Self::resources),
 /// [`hibernated`](Self::hibernated), [`hibernated_count`](Self::hibernated_count),
 /// [`features`](Self::features); commands [`stream`](Self::stream), [`push`](Self::push),
-/// [`extend`](Self::extend), [`set_deadline`](Self::set_deadline), [`adopt`](Self::adopt);
-/// getter [`deadline`](Self::deadline); input
+/// [`extend`](Self::extend), [`set_deadline`](Self::set_deadline), [`adopt`](Self::adopt),
+/// [`release`](Self::release), [`remember`](Self::remember); getters
+/// [`deadline`](Self::deadline), [`checkpoint`](Self::checkpoint), [`ended`](Self::ended);
+/// input
 /// [`handle_timeout`](Self::handle_timeout); output [`poll_event`](Self::poll_event),
 /// [`poll_timeout`](Self::poll_timeout).
 #[derive(Debug)]
