@@ -131,6 +131,8 @@ impl Conn {
         let now = self.shared.now();
         // Stream management's own elements are answered through `flush`; CSI and other
         // nonzas this server does not speak are ignored.
+        #[cfg(feature = "cluster")] // cluster
+        self.shared.cluster_resume(now, self.owner(), &el); // cluster
         // sm {
         let incoming = self.sm()?.handle_element(now, el);
         // sm }
@@ -168,6 +170,8 @@ impl Conn {
         while let Some(event) = sm.poll_event() {
             shared.push0_session(now, from.as_ref(), &event); // push0
             shared.psa_session(now, &event); // psa
+            #[cfg(feature = "cluster")] // cluster
+            shared.cluster_session(now, &event); // cluster
             shared.hand_back(now, from.as_ref(), event.into_handed_back());
         }
         // sm }
@@ -178,6 +182,8 @@ impl Conn {
     /// wherever it goes), and tell the contacts if the resource is gone.
     async fn finish(mut self, end: End) {
         let (now, jid) = (self.shared.now(), self.jid());
+        #[cfg(feature = "cluster")] // cluster
+        let id = self.sm.as_ref().and_then(|sm| sm.id().cloned()); // cluster
         // A lost connection (or a shutdown) hibernates a resumable session; a closed one ends
         // it. Either is a no-op on a stream that closed itself.
         // sm {
@@ -191,6 +197,8 @@ impl Conn {
             let _ = self.io.send(&error.clone().into()).await;
         }
         let _ = self.flush().await;
+        #[cfg(feature = "cluster")] // cluster
+        self.shared.cluster_closed(id.as_ref()); // cluster
         if !matches!(end, End::Lost) {
             self.io.end().await;
         }

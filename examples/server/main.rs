@@ -55,6 +55,12 @@
 //!   presence again, annotated `<connection-paused/>`; when it resumes, with the empty
 //!   annotation; when the hibernation expires, only the plain unavailable. Annotations a
 //!   client puts in its own presence are stripped (`tests/server_psa.rs`, with slixmpp).
+//! - Cluster mode (`--redis redis://HOST:PORT --node NAME`, cargo feature `cluster`,
+//!   `cluster.rs`): several nodes share their hibernated XEP-0198 sessions in Redis, so a
+//!   client cut on one node resumes on another with nothing lost or repeated; claims are
+//!   atomic (one Lua script each, Redis's clock for deadlines), stanzas for a session
+//!   hibernated anywhere are appended to its record, expiry happens once, on one node, and
+//!   ended sessions' `h` are shared (`tests/server_cluster.rs`, redis-server and two nodes).
 //!
 //! **The stream-management glue is 46 lines**: every line between `// sm {` and `// sm }`
 //! and every line ending in `// sm` in this directory and below (counted by
@@ -62,11 +68,14 @@
 //! **The XEP-0357 glue is 46 lines** (`// push0`) and **The Push 2.0 glue is 47 lines**
 //! (`// push2`): the lines that call the crate or act on what it returns. A line belongs to
 //! one crate only. **The XEP-0310 glue is 18 lines** (`// psa`), counted the same way.
+//! **The cluster-mode glue is 23 lines** (`// cluster`) outside `cluster.rs`.
 //!
 //! Not here: TLS (run it on loopback, or behind a TLS-terminating proxy), s2s, MUC, MAM.
 
 mod accounts;
 mod auth;
+#[cfg(feature = "cluster")] // cluster
+mod cluster; // cluster
 mod component;
 mod conn;
 mod io;
@@ -102,7 +111,7 @@ use crate::state::{Clock, Handle, Shared, Signal, lock};
 
 const USAGE: &str = "usage: server [--listen ADDR] [--domain DOMAIN] [--user NAME:PASSWORD]... \
     [--accounts FILE] [--state FILE] [--component DOMAIN:SECRET]... [--component-listen ADDR] \
-    [--trace]";
+    [--redis redis://HOST:PORT --node NAME] [--trace]";
 
 struct Args {
     listen: SocketAddr,
@@ -112,6 +121,9 @@ struct Args {
     users: Vec<String>,
     accounts: Option<PathBuf>,
     state: PathBuf,
+    /// Cluster mode: the Redis that holds hibernated sessions, and this node's name.
+    redis: Option<String>,
+    node: String,
     trace: bool,
 }
 
@@ -148,6 +160,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         users: Vec::new(),
         accounts: None,
         state: PathBuf::from("server-state.json"),
+        redis: None,
+        node: "node".to_owned(),
         trace: false,
     };
     while let Some(arg) = args.next() {
@@ -168,6 +182,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--user" => parsed.users.push(value("--user")?),
             "--accounts" => parsed.accounts = Some(value("--accounts")?.into()),
             "--state" => parsed.state = value("--state")?.into(),
+            "--redis" => parsed.redis = Some(value("--redis")?),
+            "--node" => parsed.node = value("--node")?,
             "--trace" => parsed.trace = true,
             "--help" | "-h" => return Err("a small XMPP server for tether's crates".to_owned()),
             other => return Err(format!("unknown option {other}")),
@@ -211,6 +227,9 @@ async fn run(args: Args) -> Result<(), String> {
         rng,
         args.trace,
     ));
+    if let Some(url) = &args.redis {
+        join_cluster(&shared, url, &args.node)?; // cluster
+    }
     *lock(&shared.offline) = offline;
     *lock(&shared.rosters) = rosters;
     let skipped = shared.pep.restore(pep);
@@ -342,5 +361,24 @@ async fn store_timer(shared: Arc<Shared>) {
             shared.resource_gone(now, jid.as_ref(), stanzas);
         }
         // sm }
+        #[cfg(feature = "cluster")] // cluster
+        shared.cluster_expire(now); // cluster
     }
+}
+
+/// Cluster mode: hibernated sessions go to the Redis at `url` (see `cluster.rs`).
+#[cfg(feature = "cluster")]
+fn join_cluster(shared: &Shared, url: &str, node: &str) -> Result<(), String> {
+    let max_queue = shared.sessions.config().max_queue;
+    let cluster = cluster::Cluster::connect(url, node.to_owned(), max_queue)?;
+    println!("cluster node {node} on {url}");
+    let _ = shared.cluster.set(cluster);
+    Ok(())
+}
+
+#[cfg(not(feature = "cluster"))]
+fn join_cluster(_: &Shared, url: &str, _: &str) -> Result<(), String> {
+    Err(format!(
+        "--redis {url}: this server was built without cluster mode (cargo feature `cluster`)"
+    ))
 }

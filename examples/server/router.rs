@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use xmpp_tether::jid::{BareJid, FullJid, Jid};
 use xmpp_tether::minidom::Element;
-use xmpp_tether::sm::Unacked;
+use xmpp_tether::sm::{Refused, Unacked};
 use xmpp_tether::xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 use xmpp_tether::{Now, push0, push2};
 
@@ -103,10 +103,22 @@ impl Shared {
         let trigger = self.push0_trigger(to, &stanza); // push0
         // sm {
         if let Err(refused) = self.sessions.send(now, to, stanza) {
-            self.undeliverable(now, &to.to_bare(), refused.into_inner(), now.wall());
+            self.not_here(now, to, refused);
         }
         // sm }
         self.push0_queued(now, to, trigger); // push0
+    }
+
+    /// A stanza for a full JID this node holds no stream or session for: in cluster mode,
+    /// into the session hibernated on it in Redis, else as for a resource that does not exist.
+    fn not_here(&self, now: Now, to: &FullJid, refused: Refused<Element>) {
+        #[cfg(feature = "cluster")] // cluster
+        let stanza = self.cluster_deliver(now, to, refused); // cluster
+        #[cfg(not(feature = "cluster"))] // cluster
+        let stanza = Some(refused.into_inner()); // cluster
+        if let Some(stanza) = stanza {
+            self.undeliverable(now, &to.to_bare(), stanza, now.wall());
+        }
     }
 
     /// A message to a bare JID (RFC 6121 §8.5.2.1.1): every available resource with a

@@ -60,6 +60,9 @@ pub(crate) struct Shared {
     pub(crate) conns: Mutex<HashMap<u64, mpsc::UnboundedSender<Signal>>>,
     pub(crate) rng: Mutex<ChaCha20Rng>,
     pub(crate) trace: bool,
+    /// Cluster mode: this node's link to the Redis that holds hibernated sessions.
+    #[cfg(feature = "cluster")] // cluster
+    pub(crate) cluster: std::sync::OnceLock<crate::cluster::Cluster>, // cluster
     clock: Clock,
     next_conn: AtomicU64,
 }
@@ -117,6 +120,8 @@ impl Shared {
             conns: Mutex::default(),
             rng: Mutex::new(rng),
             trace,
+            #[cfg(feature = "cluster")] // cluster
+            cluster: std::sync::OnceLock::new(), // cluster
             clock,
             next_conn: AtomicU64::new(1),
         }

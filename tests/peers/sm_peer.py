@@ -20,7 +20,8 @@ Commands (stdin), one per line:
   ack                       send <a h/> with what slixmpp has handled (slixmpp itself acks only
                             when asked, and not before it closes the stream)
   abort                     drop the TCP connection abruptly (no </stream:stream>)
-  connect                   connect again; slixmpp resumes the stream when it can
+  connect [HOST PORT]       connect again (to HOST PORT if given); slixmpp resumes the stream
+                            when it can
   raw XML                   write XML as it is
   presence [SHOW]           broadcast available presence (SHOW: away, chat, dnd, xa)
   unavailable               broadcast unavailable presence
@@ -182,6 +183,9 @@ class Peer(ClientXMPP):
         elif word == "abort":
             self.abort()
         elif word == "connect":
+            if rest:  # another server (a cluster's other node)
+                host, port = rest.split()
+                self.host, self.port = host, int(port)
             self.connect(self.host, self.port)
         elif word == "raw":
             self.send_raw(rest)

@@ -104,6 +104,8 @@ pub struct ServerOptions {
     /// XEP-0114 components: (domain, secret), passed as `--component domain:secret`; the
     /// component port is then a free one ([`ExampleServer::component_addr`]).
     pub components: Vec<(String, String)>,
+    /// More arguments, passed as they are (for example `--redis URL --node NAME`).
+    pub args: Vec<String>,
 }
 
 impl ServerOptions {
@@ -111,6 +113,13 @@ impl ServerOptions {
     #[must_use]
     pub fn account(mut self, user: &str, password: &str) -> Self {
         self.accounts.push((user.to_owned(), password.to_owned()));
+        self
+    }
+
+    /// Passes `arg` to the server as it is.
+    #[must_use]
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_owned());
         self
     }
 
@@ -234,6 +243,7 @@ impl ExampleServer {
         for (user, password) in &self.opts.accounts {
             cmd.arg("--user").arg(format!("{user}:{password}"));
         }
+        cmd.args(&self.opts.args);
         for (domain, secret) in &self.opts.components {
             cmd.arg("--component").arg(format!("{domain}:{secret}"));
         }

@@ -1,0 +1,566 @@
+//! Cluster mode (`--redis redis://HOST:PORT --node NAME`, cargo feature `cluster`): several
+//! nodes of this server behind one name share their hibernated XEP-0198 sessions in Redis,
+//! so a client resumes on whichever node its new connection lands on.
+//!
+//! xmpp-sm picks no store; it gives the pieces (`SessionStore::release`, `adopt`,
+//! `HibernatedSession` as a serde record validated like peer data, `may_claim`, `ended`,
+//! `remember`), and this file makes them a cluster on Redis:
+//!
+//! - **Where a session lives.** Live streams stay in their node's `SessionStore`. When a
+//!   stream hibernates, its node takes the session out whole (`release`: nothing handed back)
+//!   and writes it to Redis; from then on Redis is the only holder, so no node keeps a copy
+//!   that could be resumed or expired twice. If Redis cannot be written, the session goes
+//!   back into the local store (`adopt`) and stays resumable on that node only.
+//! - **Keys** (prefix `tether:`): `sm:{id}` a hash (`owner`, `jid`, `node`, `deadline` in ms
+//!   since the epoch, `record` the JSON of the `HibernatedSession`, `queued` its queue
+//!   length); `sm:{id}:q` a list of the stanzas routed to it since (each an `Unacked` as
+//!   JSON, with its first-sent time); `jid:{full JID}` the SM-ID hibernated on that JID (the
+//!   route); `deadlines` a sorted set of SM-IDs by deadline; `ended:{id}` a hash (`owner`,
+//!   `h`) for a day, so a late `<resume/>` gets `<failed h/>` on every node.
+//! - **Atomicity.** Every change is one Lua script (Redis runs each alone, start to end):
+//!   `hibernate` writes the record and its indexes; `append` adds a stanza only while the
+//!   record exists and its deadline has not passed, within `max_queue`; `claim` checks the
+//!   owner and the deadline and deletes the record, its queue and indexes in the same step,
+//!   returning them; `expire` does the same for every record whose deadline has passed.
+//!   Deadlines are compared with Redis's own `TIME`, one clock for every node: a claim after
+//!   the deadline fails everywhere, and of two nodes racing to claim or expire one record
+//!   exactly one gets it (the other finds nothing, and answers as for an unknown SM-ID).
+//! - **Resuming.** Before a `<resume/>` (top level or inside SASL2) reaches the stream, the
+//!   node claims its SM-ID for the authenticated account; a record it gets is parsed
+//!   (bounded XML, structure checked), checked again with `may_claim`, given the stanzas
+//!   appended meanwhile (`HibernatedSession::push`), and `adopt`ed; the stream then resumes
+//!   it as if it had hibernated here. Nothing found: the ended sessions' `h` is looked up
+//!   and `remember`ed, so the answer is the one a single node would give.
+//! - **Routing.** A stanza for a full JID that no local stream or session holds is appended
+//!   to the record hibernated on that JID, if any, else handled as for an absent resource
+//!   (offline or bounced). Between `release` and the record being in Redis, stanzas for the
+//!   JID wait in `moving` and are appended right after, in order.
+//! - **Expiry.** Every node sweeps `deadlines` once a second; the script hands each expired
+//!   record to exactly one node, which stores its stanzas offline (or with the account's
+//!   other resources), tells the contacts, and writes the ended `h`.
+//! - **Failures.** A node that dies (even SIGKILL) loses nothing hibernated: the records are
+//!   in Redis, resumed or expired by the others. A Redis error is logged and the operation
+//!   falls back to this node alone (the record stays local, a stanza goes offline); the
+//!   connection is opened again on the next call. One blocking connection per node, held for
+//!   one script at a time (about 0.1 ms on loopback): plain, and enough for this example.
+//! - **Not here** (see the README's server section): take-over of a stream still open on
+//!   another node (the resume there fails, and the client binds afresh with nothing lost),
+//!   push registrations shared between nodes, Redis Cluster (the scripts touch keys they
+//!   compute, so they need one Redis, or a hash tag per session), and authenticating records
+//!   with a server secret: Redis must be as trusted as the nodes' memory.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use xmpp_tether::Now;
+use xmpp_tether::jid::{BareJid, FullJid};
+use xmpp_tether::minidom::Element;
+use xmpp_tether::sm::{
+    EndedSession, HibernatedSession, Refusal, Refused, ServerEvent, SmId, Unacked,
+};
+
+use crate::state::{Shared, lock};
+
+/// Every key starts with this.
+const PREFIX: &str = "tether:";
+/// How long an ended session's `h` is kept.
+const ENDED_TTL: u64 = 86_400;
+/// Expired records taken per sweep.
+const SWEEP: usize = 64;
+
+/// Shared by the scripts below.
+const COMMON: &str = r"
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function take(p, id)
+  local rec = p .. 'sm:' .. id
+  local q = rec .. ':q'
+  local f = redis.call('HMGET', rec, 'record', 'jid')
+  local items = redis.call('LRANGE', q, 0, -1)
+  redis.call('DEL', rec, q)
+  redis.call('ZREM', p .. 'deadlines', id)
+  if f[2] and f[2] ~= '' then
+    local jk = p .. 'jid:' .. f[2]
+    if redis.call('GET', jk) == id then redis.call('DEL', jk) end
+  end
+  local out = {f[1] or ''}
+  for _, item in ipairs(items) do out[#out + 1] = item end
+  return out
+end
+";
+
+/// ARGV: prefix, id, owner, jid, node, deadline (ms), record, queued.
+const HIBERNATE: &str = r"
+local p, id = ARGV[1], ARGV[2]
+local rec = p .. 'sm:' .. id
+redis.call('DEL', rec .. ':q')
+redis.call('HSET', rec, 'owner', ARGV[3], 'jid', ARGV[4], 'node', ARGV[5],
+  'deadline', ARGV[6], 'record', ARGV[7], 'queued', ARGV[8])
+redis.call('ZADD', p .. 'deadlines', ARGV[6], id)
+if ARGV[4] ~= '' then
+  local jk = p .. 'jid:' .. ARGV[4]
+  local old = redis.call('GET', jk)
+  if old and old ~= id then
+    -- A newer session on the same full JID replaces the old one: it expires now.
+    redis.call('HSET', p .. 'sm:' .. old, 'deadline', 0)
+    redis.call('ZADD', p .. 'deadlines', 0, old)
+  end
+  redis.call('SET', jk, id)
+end
+return 1
+";
+
+/// ARGV: prefix, full JID, item, max queue. 1 appended, 0 no such session, -1 full.
+const APPEND: &str = r"
+local p = ARGV[1]
+local id = redis.call('GET', p .. 'jid:' .. ARGV[2])
+if not id then return 0 end
+local rec = p .. 'sm:' .. id
+local f = redis.call('HMGET', rec, 'deadline', 'queued')
+if not f[1] or tonumber(f[1]) <= now_ms() then return 0 end
+local q = rec .. ':q'
+if tonumber(f[2]) + redis.call('LLEN', q) >= tonumber(ARGV[4]) then return -1 end
+redis.call('RPUSH', q, ARGV[3])
+return 1
+";
+
+/// ARGV: prefix, id, owner. Nil, or {record, appended items...}.
+const CLAIM: &str = r"
+local rec = ARGV[1] .. 'sm:' .. ARGV[2]
+local f = redis.call('HMGET', rec, 'owner', 'deadline')
+if f[1] ~= ARGV[3] then return false end
+if tonumber(f[2]) <= now_ms() then return false end
+return take(ARGV[1], ARGV[2])
+";
+
+/// ARGV: prefix, limit. {{id, record, appended items...}...}.
+const EXPIRE: &str = r"
+local ids = redis.call('ZRANGEBYSCORE', ARGV[1] .. 'deadlines', '-inf', now_ms(),
+  'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for _, id in ipairs(ids) do
+  local t = take(ARGV[1], id)
+  table.insert(t, 1, id)
+  out[#out + 1] = t
+end
+return out
+";
+
+/// This node's link to the cluster's Redis.
+pub(crate) struct Cluster {
+    node: String,
+    client: redis::Client,
+    conn: Mutex<Option<redis::Connection>>,
+    hibernate: redis::Script,
+    append: redis::Script,
+    claim: redis::Script,
+    expire: redis::Script,
+    /// Stanzas for full JIDs whose session is on its way to Redis, appended once it is there.
+    moving: Mutex<HashMap<FullJid, Vec<Unacked>>>,
+    max_queue: usize,
+}
+
+/// A record taken out of Redis: its JSON and the stanzas appended to it, as JSON.
+struct Taken {
+    record: String,
+    appended: Vec<String>,
+}
+
+impl Cluster {
+    /// Connects to `url` (checked with a PING) as node `node`.
+    pub(crate) fn connect(url: &str, node: String, max_queue: usize) -> Result<Self, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("--redis {url}: {e}"))?;
+        let mut conn = client
+            .get_connection()
+            .map_err(|e| format!("--redis {url}: {e}"))?;
+        redis::cmd("PING")
+            .query::<String>(&mut conn)
+            .map_err(|e| format!("--redis {url}: {e}"))?;
+        let script = |body: &str| redis::Script::new(&format!("{COMMON}{body}"));
+        Ok(Self {
+            node,
+            client,
+            conn: Mutex::new(Some(conn)),
+            hibernate: script(HIBERNATE),
+            append: script(APPEND),
+            claim: script(CLAIM),
+            expire: script(EXPIRE),
+            moving: Mutex::default(),
+            max_queue,
+        })
+    }
+
+    pub(crate) fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Runs `f` on the connection, opening it again if the last call broke it.
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, String> {
+        let mut slot = lock(&self.conn);
+        if slot.is_none() {
+            *slot = Some(self.client.get_connection().map_err(|e| e.to_string())?);
+        }
+        let Some(conn) = slot.as_mut() else {
+            return Err("no connection".to_owned());
+        };
+        let result = f(conn);
+        if let Err(e) = &result
+            && (e.is_io_error() || e.is_connection_dropped() || e.is_timeout())
+        {
+            *slot = None;
+        }
+        result.map_err(|e| e.to_string())
+    }
+
+    fn write(&self, session: &HibernatedSession) -> Result<(), String> {
+        let record = serde_json::to_string(session).map_err(|e| e.to_string())?;
+        let jid = session
+            .resource()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        self.with(|c| {
+            self.hibernate
+                .arg(PREFIX)
+                .arg(session.id().as_str())
+                .arg(session.owner().as_str())
+                .arg(&jid)
+                .arg(&self.node)
+                .arg(millis(session.deadline()))
+                .arg(&record)
+                .arg(session.unacked())
+                .invoke::<i64>(c)
+        })
+        .map(drop)
+    }
+
+    /// Appends a stanza to the session hibernated in Redis on `jid`: `Ok(true)` if it did.
+    fn append(&self, jid: &FullJid, stanza: &Unacked) -> Result<bool, String> {
+        let item = serde_json::to_string(stanza).map_err(|e| e.to_string())?;
+        let appended = self.with(|c| {
+            self.append
+                .arg(PREFIX)
+                .arg(jid.to_string())
+                .arg(&item)
+                .arg(self.max_queue)
+                .invoke::<i64>(c)
+        })?;
+        Ok(appended == 1)
+    }
+
+    fn claim(&self, id: &SmId, owner: &BareJid) -> Result<Option<Taken>, String> {
+        let taken: Option<Vec<String>> = self.with(|c| {
+            self.claim
+                .arg(PREFIX)
+                .arg(id.as_str())
+                .arg(owner.as_str())
+                .invoke(c)
+        })?;
+        Ok(taken.and_then(|t| {
+            let mut t = t.into_iter();
+            let record = t.next()?;
+            Some(Taken {
+                record,
+                appended: t.collect(),
+            })
+        }))
+    }
+
+    fn expired(&self) -> Result<Vec<(String, Taken)>, String> {
+        let batches: Vec<Vec<String>> =
+            self.with(|c| self.expire.arg(PREFIX).arg(SWEEP).invoke(c))?;
+        Ok(batches
+            .into_iter()
+            .filter_map(|b| {
+                let mut b = b.into_iter();
+                let id = b.next()?;
+                let record = b.next()?;
+                Some((
+                    id,
+                    Taken {
+                        record,
+                        appended: b.collect(),
+                    },
+                ))
+            })
+            .collect())
+    }
+
+    fn set_ended(&self, ended: &EndedSession) -> Result<(), String> {
+        let key = format!("{PREFIX}ended:{}", ended.id);
+        self.with(|c| {
+            redis::pipe()
+                .atomic()
+                .hset_multiple(
+                    &key,
+                    &[
+                        ("owner", ended.owner.to_string()),
+                        ("h", ended.h.to_string()),
+                    ],
+                )
+                .ignore()
+                .expire(&key, ENDED_TTL as i64)
+                .ignore()
+                .query::<()>(c)
+        })
+    }
+
+    fn ended(&self, id: &SmId) -> Result<Option<(String, u32)>, String> {
+        let key = format!("{PREFIX}ended:{id}");
+        let (owner, h): (Option<String>, Option<u32>) =
+            self.with(|c| redis::cmd("HMGET").arg(&key).arg("owner").arg("h").query(c))?;
+        Ok(owner.zip(h))
+    }
+}
+
+impl Shared {
+    fn cluster(&self) -> Option<&Cluster> {
+        self.cluster.get()
+    }
+
+    /// A stream event: a session that hibernated moves to Redis.
+    pub(crate) fn cluster_session(&self, now: Now, event: &ServerEvent) {
+        let Some(cluster) = self.cluster() else {
+            return;
+        };
+        let ServerEvent::Hibernated { id, jid } = event else {
+            return;
+        };
+        if let Some(jid) = jid {
+            lock(&cluster.moving).insert(jid.clone(), Vec::new());
+        }
+        let Some(session) = self.sessions.release(now, id) else {
+            if let Some(jid) = jid {
+                lock(&cluster.moving).remove(jid);
+            }
+            return;
+        };
+        let written = cluster.write(&session);
+        let mut moving = lock(&cluster.moving);
+        let late = jid
+            .as_ref()
+            .and_then(|j| moving.remove(j))
+            .unwrap_or_default();
+        match written {
+            Ok(()) => {
+                self.trace_cluster(format_args!("{id} hibernated into redis"));
+                let mut refused = Vec::new();
+                for u in late {
+                    let appended = jid.as_ref().map(|j| cluster.append(j, &u));
+                    if !matches!(appended, Some(Ok(true))) {
+                        refused.push(u);
+                    }
+                }
+                drop(moving);
+                self.hand_back(now, jid.as_ref(), refused);
+            }
+            Err(e) => {
+                drop(moving);
+                eprintln!("cluster: cannot write {id} to redis ({e}); kept on this node");
+                self.keep_here(now, session, late);
+            }
+        }
+    }
+
+    /// A session that could not go to (or came from) Redis hibernates in this node's store,
+    /// with `late` stanzas appended; what it cannot keep is handed back.
+    fn keep_here(&self, now: Now, mut session: HibernatedSession, late: Vec<Unacked>) {
+        let limit = self.sessions.config().max_queue;
+        let jid = session.resource().cloned();
+        let mut refused = Vec::new();
+        for u in late {
+            if let Err(r) = session.push(u.stanza, u.first_sent, limit) {
+                refused.push(Unacked::new(r.into_inner(), u.first_sent));
+            }
+        }
+        if let Err(r) = self.sessions.adopt(now, session) {
+            eprintln!(
+                "cluster: session refused ({}): its stanzas handed back",
+                r.reason()
+            );
+            refused.extend(r.into_inner().into_unacked());
+        }
+        self.hand_back(now, jid.as_ref(), refused);
+    }
+
+    /// A stanza this node had no live stream or hibernated session for: into the session
+    /// hibernated in Redis on that JID, or handed back to the caller.
+    pub(crate) fn cluster_deliver(
+        &self,
+        now: Now,
+        to: &FullJid,
+        refused: Refused<Element>,
+    ) -> Option<Element> {
+        let Some(cluster) = self.cluster() else {
+            return Some(refused.into_inner());
+        };
+        if !matches!(refused.reason(), Refusal::UnknownSession) {
+            return Some(refused.into_inner());
+        }
+        let stanza = Unacked::new(refused.into_inner(), now.wall());
+        {
+            let mut moving = lock(&cluster.moving);
+            if let Some(waiting) = moving.get_mut(to) {
+                waiting.push(stanza);
+                return None;
+            }
+        }
+        match cluster.append(to, &stanza) {
+            Ok(true) => {
+                self.trace_cluster(format_args!("a stanza for {to} appended in redis"));
+                None
+            }
+            Ok(false) => Some(stanza.stanza),
+            Err(e) => {
+                eprintln!("cluster: cannot append for {to} ({e})");
+                Some(stanza.stanza)
+            }
+        }
+    }
+
+    /// Before a `<resume/>` (or a SASL2 `<authenticate/>` with one inside, XEP-0198 §9.2)
+    /// reaches the stream of `owner`: the session is claimed from Redis and adopted here, or
+    /// its ended `h` remembered.
+    pub(crate) fn cluster_resume(&self, now: Now, owner: Option<BareJid>, element: &Element) {
+        let (Some(cluster), Some(owner)) = (self.cluster(), owner.as_ref()) else {
+            return;
+        };
+        let resume = if element.name() == "resume" {
+            element
+        } else if let Some(inline) = element.children().find(|c| c.name() == "resume") {
+            inline
+        } else {
+            return;
+        };
+        let Some(previd) = resume.attr("previd").and_then(|p| SmId::new(p).ok()) else {
+            return;
+        };
+        if self.sessions.deadline(&previd).is_some() {
+            return; // hibernated here (Redis was down when it hibernated)
+        }
+        match cluster.claim(&previd, owner) {
+            Ok(Some(taken)) => self.adopt_claimed(now, owner, &previd, taken),
+            Ok(None) => match cluster.ended(&previd) {
+                Ok(Some((o, h))) if o == owner.as_str() => {
+                    let _ = self
+                        .sessions
+                        .remember(EndedSession::new(previd, owner.clone(), h));
+                }
+                Ok(_) => {}
+                Err(e) => eprintln!("cluster: cannot read ended {previd} ({e})"),
+            },
+            Err(e) => eprintln!("cluster: cannot claim {previd} ({e})"),
+        }
+    }
+
+    fn adopt_claimed(&self, now: Now, owner: &BareJid, previd: &SmId, taken: Taken) {
+        let appended = self.appended(&taken);
+        match serde_json::from_str::<HibernatedSession>(&taken.record) {
+            Ok(session) if session.id() == previd && session.may_claim(owner, now) => {
+                self.trace_cluster(format_args!(
+                    "{previd} claimed from redis with {} appended",
+                    appended.len()
+                ));
+                self.keep_here(now, session, appended);
+            }
+            Ok(session) => {
+                // Past its deadline by this node's clock (or not the record asked for):
+                // it ends here, as an expiry would end it.
+                eprintln!("cluster: claimed {previd} is no longer resumable: handed back");
+                self.end_record(now, session, appended);
+            }
+            Err(e) => {
+                eprintln!(
+                    "cluster: unreadable record {previd} ({e}): appended stanzas handed back"
+                );
+                self.hand_back(now, None, appended);
+            }
+        }
+    }
+
+    /// The stanzas appended to a record, each read back like peer data.
+    fn appended(&self, taken: &Taken) -> Vec<Unacked> {
+        taken
+            .appended
+            .iter()
+            .filter_map(|item| match serde_json::from_str::<Unacked>(item) {
+                Ok(u) => Some(u),
+                Err(e) => {
+                    eprintln!("cluster: an unreadable appended stanza skipped ({e})");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// A record that ends: its stanzas handed back, the contacts told, its `h` shared.
+    fn end_record(&self, now: Now, session: HibernatedSession, appended: Vec<Unacked>) {
+        let ended = EndedSession::from(&session);
+        if let Some(cluster) = self.cluster()
+            && let Err(e) = cluster.set_ended(&ended)
+        {
+            eprintln!("cluster: cannot write ended {} ({e})", ended.id);
+        }
+        let jid = session.resource().cloned();
+        let mut stanzas = session.into_unacked();
+        stanzas.extend(appended);
+        self.push0_gone(now, jid.as_ref());
+        self.push2_gone(jid.as_ref());
+        self.resource_gone(now, jid.as_ref(), stanzas);
+    }
+
+    /// The store timer's turn: the records whose deadline passed, each taken by one node.
+    pub(crate) fn cluster_expire(&self, now: Now) {
+        let Some(cluster) = self.cluster() else {
+            return;
+        };
+        let expired = match cluster.expired() {
+            Ok(expired) => expired,
+            Err(e) => return eprintln!("cluster: expiry sweep failed ({e})"),
+        };
+        for (id, taken) in expired {
+            let appended = self.appended(&taken);
+            match serde_json::from_str::<HibernatedSession>(&taken.record) {
+                Ok(session) => {
+                    self.trace_cluster(format_args!("{id} expired in redis, handed back here"));
+                    self.end_record(now, session, appended);
+                }
+                Err(e) => {
+                    eprintln!("cluster: unreadable expired record {id} ({e})");
+                    self.hand_back(now, None, appended);
+                }
+            }
+        }
+    }
+
+    /// A stream that ended for good: its `h` is shared, for a late `<resume/>` elsewhere.
+    pub(crate) fn cluster_closed(&self, id: Option<&SmId>) {
+        let (Some(cluster), Some(id)) = (self.cluster(), id) else {
+            return;
+        };
+        if let Some(ended) = self.sessions.ended(id)
+            && let Err(e) = cluster.set_ended(&ended)
+        {
+            eprintln!("cluster: cannot write ended {id} ({e})");
+        }
+    }
+
+    fn trace_cluster(&self, what: std::fmt::Arguments<'_>) {
+        if self.trace
+            && let Some(cluster) = self.cluster()
+        {
+            eprintln!("cluster {}: {what}", cluster.node());
+        }
+    }
+}
+
+/// A wall-clock time as milliseconds since the epoch (0 before it).
+fn millis(at: SystemTime) -> u64 {
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,511 @@
+//! The example server's cluster mode (`--redis URL --node NAME`, `examples/server/cluster.rs`):
+//! a redis-server started here on 127.0.0.1 (a free port, a temporary directory, killed by
+//! pid) and two server nodes on loopback sharing it.
+//!
+//! - exactly-once in both directions across nodes: sessions hibernated on one node, resumed
+//!   on the other, stanzas routed to them meanwhile from either node (slixmpp 1.17, and the
+//!   testkit's `SmDriver` with a stanza lost in the cut and retransmitted);
+//! - a node SIGKILLed while the client is away: the other node resumes the session;
+//! - a racing claim: two `<resume/>`s of one SM-ID at both nodes at once, exactly one wins,
+//!   the other gets `<failed><item-not-found/></failed>` as for an unknown id;
+//! - expiry once, on one node, with the stanzas stored offline there;
+//! - the resume latency on the other node against a same-node resume, in the same run.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use jid::BareJid;
+use minidom::Element;
+use xmpp_sm::elements::{Nonza, Resume};
+use xmpp_sm::{ClientConfig, ClientEvent, Namespace, SmId};
+use xmpp_tether_testkit::client::{Connection, SmDriver};
+use xmpp_tether_testkit::example_server::{ExampleServer, ServerOptions};
+use xmpp_tether_testkit::process::{
+    ChildGuard, PeerError, RunDir, free_port, wait_for_port, which,
+};
+use xmpp_tether_testkit::slixmpp::Script;
+use xmpp_tether_testkit::stanza::{body_counts, chat};
+use xmpp_tether_testkit::xml::StreamEvent;
+use xmpp_tether_testkit::{deadline_in, remaining};
+
+/// Bound on every single wait.
+const T: Duration = Duration::from_secs(15);
+
+const ALICE: &str = "alice@localhost/phone";
+const BOB: &str = "bob@localhost/desk";
+
+/// A redis-server of our own: no config file, no persistence, killed by pid when dropped.
+struct Redis {
+    // Field order: the process stops before its directory is removed.
+    _child: ChildGuard,
+    _dir: RunDir,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Result<Self, PeerError> {
+        let program = which("redis-server").ok_or_else(|| PeerError::Missing {
+            program: "redis-server".into(),
+            hint: "run ./scripts/setup-peers.sh (Debian's redis-server)".into(),
+        })?;
+        let dir = RunDir::new("redis")?;
+        let port = free_port()?;
+        let mut cmd = Command::new(program);
+        cmd.current_dir(dir.path())
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = ChildGuard::spawn("redis-server", &mut cmd)?;
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        wait_for_port(addr, T, || match child.try_wait()? {
+            None => Ok(()),
+            Some(status) => Err(PeerError::Failed {
+                what: "redis-server".into(),
+                status,
+                output: String::new(),
+            }),
+        })?;
+        Ok(Self {
+            _child: child,
+            _dir: dir,
+            port,
+        })
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+/// Redis and two nodes, `a` and `b`, with the same accounts.
+struct Cluster {
+    a: ExampleServer,
+    b: ExampleServer,
+    _redis: Redis,
+}
+
+fn cluster() -> Cluster {
+    let redis = Redis::start().unwrap_or_else(|e| panic!("starting redis-server: {e}"));
+    let node = |name: &str| {
+        let opts = ServerOptions::default()
+            .account("alice", "alice-pass")
+            .account("bob", "bob-pass")
+            .arg("--redis")
+            .arg(&redis.url())
+            .arg("--node")
+            .arg(name);
+        ExampleServer::start(&opts).unwrap_or_else(|e| panic!("starting node {name}: {e}"))
+    };
+    let (a, b) = (node("a"), node("b"));
+    Cluster {
+        a,
+        b,
+        _redis: redis,
+    }
+}
+
+/// A PLAIN login as `user` on a new connection.
+fn login(server: &ExampleServer, user: &str) -> (Connection, Element) {
+    let bare = BareJid::new(&format!("{user}@localhost")).unwrap();
+    Connection::login(server.addr(), &bare, &format!("{user}-pass"), T)
+        .unwrap_or_else(|e| panic!("{user}'s login: {e}\n{}", server.transcript()))
+}
+
+/// Our client as `user@localhost/resource`, bound and enabled.
+fn enabled(server: &ExampleServer, user: &str, resource: &str) -> SmDriver {
+    let (mut conn, features) = login(server, user);
+    conn.bind(Some(resource), T).unwrap();
+    let mut driver = SmDriver::new(ClientConfig::default());
+    driver.attach(conn);
+    driver.enable(&features, T).unwrap();
+    driver
+}
+
+/// Resumes `driver`'s session on a new connection to `server`.
+fn resume(server: &ExampleServer, user: &str, driver: &mut SmDriver) -> ClientEvent {
+    let (conn, _) = login(server, user);
+    driver.attach(conn);
+    driver
+        .resume(T)
+        .unwrap_or_else(|e| panic!("{user}'s resume: {e}\n{}", server.transcript()))
+}
+
+/// The driver's SM-ID.
+fn sm_id(driver: &SmDriver) -> SmId {
+    driver
+        .events()
+        .iter()
+        .find_map(|e| match e {
+            ClientEvent::Enabled { id: Some(id), .. } => Some(id.clone()),
+            _ => None,
+        })
+        .expect("a resumable session")
+}
+
+/// Cuts the driver's connection and waits until `server` has put the session in Redis.
+fn cut_into_redis(server: &ExampleServer, driver: &mut SmDriver) {
+    let id = sm_id(driver);
+    driver.cut();
+    server
+        .wait_for_trace(T, "the session hibernated into redis", |l| {
+            l.contains(&format!("{id} hibernated into redis"))
+        })
+        .unwrap();
+}
+
+fn once(bodies: &[&str]) -> BTreeMap<String, usize> {
+    bodies.iter().map(|b| ((*b).to_owned(), 1)).collect()
+}
+
+/// How often each body arrived at slixmpp (its `RECV <from> <body>` lines).
+fn received(lines: &[String]) -> BTreeMap<String, usize> {
+    let mut seen = BTreeMap::new();
+    for line in lines {
+        if let Some(rest) = line.strip_prefix("RECV ") {
+            let body = rest.split_once(' ').map_or("", |(_, b)| b);
+            *seen.entry(body.to_owned()).or_insert(0) += 1;
+        }
+    }
+    seen
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn slixmpp_cut_on_one_node_resumes_on_the_other_exactly_once() {
+    let c = cluster();
+    let addr = c.a.addr();
+    let mut alice = Script::spawn(
+        "sm_peer.py",
+        &[
+            addr.ip().to_string(),
+            addr.port().to_string(),
+            "alice@localhost/slix".to_owned(),
+            "alice-pass".to_owned(),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("starting slixmpp (run ./scripts/setup-peers.sh): {e}"));
+    let enabled_line = alice.expect_line("ENABLED", T).unwrap();
+    let id = enabled_line.trim().to_owned();
+    let slix = "alice@localhost/slix";
+
+    // Her connection drops on node a; the session goes to Redis.
+    alice.send_line("abort").unwrap();
+    alice.expect_line("DISCONNECTED", T).unwrap();
+    c.a.wait_for_trace(T, "alice's session in redis", |l| {
+        l.contains(&format!("{id} hibernated into redis"))
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    // Bob, on node b, writes to her: appended to the record in Redis.
+    let mut bob = enabled(&c.b, "bob", "desk");
+    bob.send(chat(slix, "b1")).unwrap();
+    bob.send(chat(slix, "b2")).unwrap();
+    bob.request_ack().unwrap();
+    bob.pump_until(T, "node b handled b1, b2", |d| d.sm().unacked() == 0)
+        .unwrap();
+
+    // She reconnects to node b and resumes there: b1 and b2 once, then both ways live.
+    let b = c.b.addr();
+    alice
+        .send_line(&format!("connect {} {}", b.ip(), b.port()))
+        .unwrap();
+    alice
+        .expect_line("RESUMED", T)
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.b.transcript()));
+    alice
+        .wait_until(T, "b1, b2 at slixmpp", |l| received(l).len() == 2)
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.b.transcript()));
+    alice.send_line(&format!("send {BOB} a1")).unwrap();
+    bob.pump_until(T, "a1 at bob", |d| d.stanzas().len() == 1)
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.b.transcript()));
+    bob.send(chat(slix, "b3")).unwrap();
+    alice
+        .wait_until(T, "b3 at slixmpp", |l| received(l).len() == 3)
+        .unwrap();
+    alice.send_line("settle").unwrap();
+    alice.expect_line("SETTLED", T).unwrap();
+    bob.pump_for(Duration::from_millis(300)).unwrap();
+    alice.send_line("quit").unwrap();
+    alice.finish(T).unwrap();
+
+    assert_eq!(
+        received(alice.seen()),
+        once(&["b1", "b2", "b3"]),
+        "{}",
+        alice.transcript()
+    );
+    assert_eq!(body_counts(&bob.take_stanzas()), once(&["a1"]));
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn both_directions_exactly_once_with_sessions_moving_between_nodes() {
+    let c = cluster();
+    // Bob enables on b and drops: his session is in Redis.
+    let mut bob = enabled(&c.b, "bob", "desk");
+    cut_into_redis(&c.b, &mut bob);
+
+    // Alice on a: a1 reaches the server (appended to bob's record from node a); a2 is lost
+    // on the wire when her connection dies, so only her client has it.
+    let mut alice = enabled(&c.a, "alice", "phone");
+    alice.send(chat(BOB, "a1")).unwrap();
+    alice.request_ack().unwrap();
+    alice
+        .pump_until(T, "node a handled a1", |d| d.sm().unacked() == 0)
+        .unwrap();
+    alice.send_lost(chat(BOB, "a2")).unwrap();
+    cut_into_redis(&c.a, &mut alice);
+
+    // Bob resumes on a (hibernated on b): a1 once. He writes b1 to alice (in Redis), drops.
+    let resumed = resume(&c.a, "bob", &mut bob);
+    assert!(
+        matches!(resumed, ClientEvent::Resumed { .. }),
+        "{resumed:?}"
+    );
+    bob.pump_until(T, "a1 at bob", |d| d.stanzas().len() == 1)
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.a.transcript()));
+    bob.send(chat(ALICE, "b1")).unwrap();
+    bob.request_ack().unwrap();
+    bob.pump_until(T, "node a handled b1", |d| d.sm().unacked() == 0)
+        .unwrap();
+    let mut at_bob = bob.take_stanzas();
+    cut_into_redis(&c.a, &mut bob);
+
+    // Alice resumes on b: b1 once, and her client retransmits a2, which node b appends to
+    // bob's record.
+    let resumed = resume(&c.b, "alice", &mut alice);
+    assert!(
+        matches!(
+            resumed,
+            ClientEvent::Resumed {
+                retransmitted: 1,
+                ..
+            }
+        ),
+        "{resumed:?}"
+    );
+    alice
+        .pump_until(T, "b1 at alice", |d| d.stanzas().len() == 1)
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.b.transcript()));
+    alice.request_ack().unwrap();
+    alice
+        .pump_until(T, "node b handled a2", |d| d.sm().unacked() == 0)
+        .unwrap();
+
+    // Bob resumes on b: a2 once.
+    let resumed = resume(&c.b, "bob", &mut bob);
+    assert!(
+        matches!(resumed, ClientEvent::Resumed { .. }),
+        "{resumed:?}"
+    );
+    bob.pump_until(T, "a2 at bob", |d| d.stanzas().len() == 1)
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.b.transcript()));
+    bob.pump_for(Duration::from_millis(300)).unwrap();
+    alice.pump_for(Duration::from_millis(300)).unwrap();
+    at_bob.extend(bob.take_stanzas());
+    assert_eq!(body_counts(&at_bob), once(&["a1", "a2"]));
+    assert_eq!(body_counts(&alice.take_stanzas()), once(&["b1"]));
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn a_node_killed_while_the_client_is_away_its_session_resumes_on_the_other() {
+    let mut c = cluster();
+    let mut alice = enabled(&c.a, "alice", "phone");
+    let mut bob = enabled(&c.b, "bob", "desk");
+    cut_into_redis(&c.a, &mut alice);
+    c.a.kill(); // SIGKILL: node a writes nothing
+    bob.send(chat(ALICE, "b1")).unwrap();
+    bob.request_ack().unwrap();
+    bob.pump_until(T, "node b handled b1", |d| d.sm().unacked() == 0)
+        .unwrap();
+    let resumed = resume(&c.b, "alice", &mut alice);
+    assert!(
+        matches!(resumed, ClientEvent::Resumed { .. }),
+        "{resumed:?}"
+    );
+    alice
+        .pump_until(T, "b1 at alice", |d| {
+            body_counts(d.stanzas()).contains_key("b1")
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.b.transcript()));
+    alice.pump_for(Duration::from_millis(300)).unwrap();
+    assert_eq!(body_counts(&alice.take_stanzas()), once(&["b1"]));
+}
+
+/// Writes a raw `<resume/>` for `id` on an authenticated connection.
+fn raw_resume(conn: &mut Connection, id: &SmId) {
+    let resume: Element = Resume::new(Namespace::Sm3, id.clone(), Some(0)).into();
+    conn.send(&resume).unwrap();
+}
+
+/// The first stream-management answer on `conn`: `<resumed/>` or `<failed/>`.
+fn sm_answer(conn: &mut Connection) -> Nonza {
+    let deadline = deadline_in(T);
+    while let Some(left) = remaining(deadline) {
+        match conn.recv(left) {
+            Ok(Some(StreamEvent::Element(el))) => {
+                if let Ok(nonza) = Nonza::try_from(&el) {
+                    return nonza;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => panic!("reading the answer: {e}"),
+        }
+    }
+    panic!("no answer to <resume/>");
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn a_racing_claim_at_both_nodes_has_exactly_one_winner() {
+    let c = cluster();
+    for round in 0..5 {
+        let mut alice = enabled(&c.a, "alice", &format!("phone{round}"));
+        let id = sm_id(&alice);
+        cut_into_redis(&c.a, &mut alice);
+        let (mut on_a, _) = login(&c.a, "alice");
+        let (mut on_b, _) = login(&c.b, "alice");
+        raw_resume(&mut on_a, &id);
+        raw_resume(&mut on_b, &id);
+        let answers = [sm_answer(&mut on_a), sm_answer(&mut on_b)];
+        let won = answers
+            .iter()
+            .filter(|a| matches!(a, Nonza::Resumed(_)))
+            .count();
+        assert_eq!(won, 1, "round {round}: {answers:?}");
+        let failed = answers
+            .iter()
+            .find_map(|a| match a {
+                Nonza::Failed(f) => Some(f.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("round {round}: {answers:?}"));
+        // As for an unknown SM-ID: item-not-found, and no `h`.
+        assert_eq!(
+            failed,
+            xmpp_sm::elements::Failed::new(
+                Namespace::Sm3,
+                xmpp_parsers::stanza_error::DefinedCondition::ItemNotFound
+            ),
+            "round {round}"
+        );
+        on_a.close();
+        on_b.close();
+    }
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn an_expired_session_is_handed_back_once_on_one_node() {
+    let c = cluster();
+    let mut config = ClientConfig::default();
+    config.max = Some(2);
+    let (mut conn, features) = login(&c.a, "alice");
+    conn.bind(Some("phone"), T).unwrap();
+    let mut alice = SmDriver::new(config);
+    alice.attach(conn);
+    alice.enable(&features, T).unwrap();
+    let id = sm_id(&alice);
+    cut_into_redis(&c.a, &mut alice);
+    let mut bob = enabled(&c.b, "bob", "desk");
+    bob.send(chat(ALICE, "late")).unwrap();
+    bob.request_ack().unwrap();
+    bob.pump_until(T, "node b handled it", |d| d.sm().unacked() == 0)
+        .unwrap();
+    // Both nodes sweep every second; one of them takes the expired record.
+    let expired = format!("{id} expired in redis");
+    let deadline = deadline_in(T);
+    let mut at = Vec::new();
+    while remaining(deadline).is_some() && at.is_empty() {
+        std::thread::sleep(Duration::from_millis(200));
+        at = [("a", &c.a), ("b", &c.b)]
+            .into_iter()
+            .filter(|(_, n)| n.trace().iter().any(|l| l.contains(&expired)))
+            .map(|(name, _)| name)
+            .collect();
+    }
+    std::thread::sleep(Duration::from_millis(2500)); // two more sweeps each
+    let count = |n: &ExampleServer| n.trace().iter().filter(|l| l.contains(&expired)).count();
+    assert_eq!(count(&c.a) + count(&c.b), 1, "expired on {at:?}");
+    // A late resume anywhere fails, with the `h` the session ended with.
+    let (mut late, _) = login(&c.b, "alice");
+    raw_resume(&mut late, &id);
+    let Nonza::Failed(failed) = sm_answer(&mut late) else {
+        panic!("a late resume succeeded");
+    };
+    assert_eq!(failed.h, Some(0));
+    late.close();
+    // The stanza waits offline on the node that expired it.
+    let node = if at == ["a"] { &c.a } else { &c.b };
+    let (mut conn, _) = login(node, "alice");
+    conn.bind(Some("laptop"), T).unwrap();
+    let presence = Element::builder("presence", "jabber:client").build();
+    conn.send(&presence).unwrap();
+    let mut got = Vec::new();
+    let until = deadline_in(Duration::from_secs(3));
+    while remaining(until).is_some() {
+        if let Ok(Some(StreamEvent::Element(el))) = conn.recv(Duration::from_millis(200))
+            && el.name() == "message"
+        {
+            got.push(el);
+        }
+    }
+    assert_eq!(body_counts(&got), once(&["late"]));
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn resume_latency_on_the_other_node_against_the_same_node() {
+    let c = cluster();
+    let rounds = 20;
+    let mut same = Vec::new();
+    let mut other = Vec::new();
+    let mut alice = enabled(&c.a, "alice", "phone");
+    for round in 0..rounds * 2 {
+        // Alternate, so both kinds see the same machine load.
+        let cross = round % 2 == 1;
+        cut_into_redis(&c.a, &mut alice);
+        let node = if cross { &c.b } else { &c.a };
+        let (conn, _) = login(node, "alice");
+        alice.attach(conn);
+        let started = stopwatch();
+        let resumed = alice.resume(T).unwrap();
+        let took = started.elapsed();
+        assert!(
+            matches!(resumed, ClientEvent::Resumed { .. }),
+            "{resumed:?}"
+        );
+        if cross {
+            other.push(took);
+            // Back to node a for the next round.
+            cut_into_redis(&c.b, &mut alice);
+            let (conn, _) = login(&c.a, "alice");
+            alice.attach(conn);
+            let _ = alice.resume(T).unwrap();
+        } else {
+            same.push(took);
+        }
+    }
+    same.sort();
+    other.sort();
+    let (s, o) = (same[same.len() / 2], other[other.len() / 2]);
+    println!(
+        "resume latency (median of {rounds}): same node {s:?}, other node {o:?}, ratio {:.2}",
+        o.as_secs_f64() / s.as_secs_f64()
+    );
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a test measures how long a real resume takes"
+)]
+fn stopwatch() -> Instant {
+    Instant::now()
+}
