@@ -24,7 +24,9 @@
 //!   returning them; `expire` does the same for every record whose deadline has passed.
 //!   Deadlines are compared with Redis's own `TIME`, one clock for every node: a claim after
 //!   the deadline fails everywhere, and of two nodes racing to claim or expire one record
-//!   exactly one gets it (the other finds nothing, and answers as for an unknown SM-ID).
+//!   exactly one gets it (the other finds nothing, and answers as for an unknown SM-ID: a
+//!   claim leaves `claimed:{id}` for one second, and a `<resume/>` that finds it naming
+//!   another node lost a race rather than asking for a take-over).
 //! - **Resuming.** Before a `<resume/>` (top level or inside SASL2) reaches the stream, the
 //!   node claims its SM-ID for the authenticated account; a record it gets is parsed
 //!   (bounded XML, structure checked), checked again with `may_claim`, given the stanzas
@@ -43,9 +45,11 @@
 //!   falls back to this node alone (the record stays local, a stanza goes offline); the
 //!   connection is opened again on the next call. One blocking connection per node, held for
 //!   one script at a time (about 0.1 ms on loopback): plain, and enough for this example.
-//! - **Not here** (see the README's server section): take-over of a stream still open on
-//!   another node (the resume there fails, and the client binds afresh with nothing lost),
-//!   push registrations shared between nodes, Redis Cluster (the scripts touch keys they
+//! - **Between nodes** (`remote.rs`): stanzas for a JID live on another node are published
+//!   to that node's channel, and a `<resume/>` for a session whose stream is still open on
+//!   another node takes it over from there (`conflict` on the old stream).
+//! - **Not here** (see the README's server section): push registrations shared between
+//!   nodes, Redis Cluster (the scripts touch keys they
 //!   compute, so they need one Redis, or a hash tag per session), and authenticating records
 //!   with a server secret: Redis must be as trusted as the nodes' memory.
 
@@ -60,7 +64,11 @@ use xmpp_tether::sm::{
     EndedSession, HibernatedSession, Refusal, Refused, ServerEvent, SmId, Unacked,
 };
 
-use crate::state::{Shared, lock};
+use crate::state::{Shared, Signal, lock};
+
+mod remote;
+
+pub(crate) use self::remote::listen;
 
 /// Every key starts with this.
 const PREFIX: &str = "tether:";
@@ -127,14 +135,20 @@ redis.call('RPUSH', q, ARGV[3])
 return 1
 ";
 
-/// ARGV: prefix, id, owner. Nil, or {record, appended items...}.
+/// ARGV: prefix, id, owner, node, race window (ms). Nil, or {record, appended items...}.
+/// A claim leaves `claimed:{id}` naming the node for the race window.
 const CLAIM: &str = r"
 local rec = ARGV[1] .. 'sm:' .. ARGV[2]
 local f = redis.call('HMGET', rec, 'owner', 'deadline')
 if f[1] ~= ARGV[3] then return false end
 if tonumber(f[2]) <= now_ms() then return false end
+redis.call('SET', ARGV[1] .. 'claimed:' .. ARGV[2], ARGV[4], 'PX', ARGV[5])
 return take(ARGV[1], ARGV[2])
 ";
+
+/// Two `<resume/>`s of one session on different nodes this close together race: the one
+/// whose claim came second fails as for an unknown SM-ID instead of taking the session over.
+const RACE: Duration = Duration::from_secs(1);
 
 /// ARGV: prefix, limit. {{id, record, appended items...}...}.
 const EXPIRE: &str = r"
@@ -158,6 +172,9 @@ pub(crate) struct Cluster {
     append: redis::Script,
     claim: redis::Script,
     expire: redis::Script,
+    forget: redis::Script,
+    /// This node's live resumable streams, for take-over requests from other nodes.
+    streams: Mutex<remote::Streams>,
     /// Stanzas for full JIDs whose session is on its way to Redis, appended once it is there.
     moving: Mutex<HashMap<FullJid, Vec<Unacked>>>,
     max_queue: usize,
@@ -188,6 +205,8 @@ impl Cluster {
             append: script(APPEND),
             claim: script(CLAIM),
             expire: script(EXPIRE),
+            forget: redis::Script::new(remote::FORGET),
+            streams: Mutex::default(),
             moving: Mutex::default(),
             max_queue,
         })
@@ -259,6 +278,8 @@ impl Cluster {
                 .arg(PREFIX)
                 .arg(id.as_str())
                 .arg(owner.as_str())
+                .arg(&self.node)
+                .arg(millis(UNIX_EPOCH + RACE))
                 .invoke(c)
         })?;
         Ok(taken.and_then(|t| {
@@ -289,6 +310,20 @@ impl Cluster {
                 ))
             })
             .collect())
+    }
+
+    /// Whether another node claimed session `id` within the race window.
+    fn lost_race(&self, id: &SmId) -> Result<bool, String> {
+        let key = format!("{PREFIX}claimed:{id}");
+        let node: Option<String> = self.with(|c| redis::cmd("GET").arg(&key).query(c))?;
+        Ok(node.is_some_and(|n| n != self.node))
+    }
+
+    /// The node whose live stream has `jid` bound, if another one does.
+    fn live_node(&self, jid: &FullJid) -> Result<Option<String>, String> {
+        let key = format!("{PREFIX}live:{jid}");
+        let node: Option<String> = self.with(|c| redis::cmd("GET").arg(&key).query(c))?;
+        Ok(node.filter(|n| *n != self.node))
     }
 
     fn set_ended(&self, ended: &EndedSession) -> Result<(), String> {
@@ -323,13 +358,29 @@ impl Shared {
         self.cluster.get()
     }
 
-    /// A stream event: a session that hibernated moves to Redis.
-    pub(crate) fn cluster_session(&self, now: Now, event: &ServerEvent) {
+    /// A stream event of `owner`'s stream (whose task `signals` reaches): a session enabled
+    /// or resumed here is registered as live on this node; one that hibernated moves to
+    /// Redis.
+    pub(crate) fn cluster_session(
+        &self,
+        now: Now,
+        event: &ServerEvent,
+        owner: &BareJid,
+        signals: &tokio::sync::mpsc::UnboundedSender<Signal>,
+    ) {
         let Some(cluster) = self.cluster() else {
             return;
         };
-        let ServerEvent::Hibernated { id, jid } = event else {
-            return;
+        let (id, jid) = match event {
+            ServerEvent::Enabled { id: Some(id) } => {
+                return self.cluster_stream(id, owner, signals);
+            }
+            ServerEvent::Resumed { previd, jid, .. } => {
+                self.cluster_stream(previd, owner, signals);
+                return self.cluster_live(jid.as_ref());
+            }
+            ServerEvent::Hibernated { id, jid } => (id, jid),
+            _ => return,
         };
         if let Some(jid) = jid {
             lock(&cluster.moving).insert(jid.clone(), Vec::new());
@@ -365,6 +416,8 @@ impl Shared {
                 self.keep_here(now, session, late);
             }
         }
+        // Only now: until the record was in Redis, other nodes sent its stanzas here.
+        self.cluster_unlive(Some(id), jid.as_ref());
     }
 
     /// A session that could not go to (or came from) Redis hibernates in this node's store,
@@ -403,6 +456,36 @@ impl Shared {
             return Some(refused.into_inner());
         }
         let stanza = Unacked::new(refused.into_inner(), now.wall());
+        match cluster.live_node(to) {
+            Ok(Some(node)) if self.cluster_publish(&node, to, &stanza) => return None,
+            Ok(_) => {}
+            Err(e) => eprintln!("cluster: cannot look {to} up ({e})"),
+        }
+        self.cluster_append(to, stanza).map(|u| u.stanza)
+    }
+
+    /// A stanza published here by another node for a JID live on this one: to its stream,
+    /// or (gone since) to its hibernated session here or in Redis, or offline. Never
+    /// published on again, so a stale `live:` key cannot bounce it between nodes.
+    pub(crate) fn deliver_from_node(&self, now: Now, to: &FullJid, stanza: Unacked) {
+        let first_sent = stanza.first_sent;
+        let Err(refused) = self.sessions.send(now, to, stanza.stanza) else {
+            return;
+        };
+        let left = if matches!(refused.reason(), Refusal::UnknownSession) {
+            self.cluster_append(to, Unacked::new(refused.into_inner(), first_sent))
+        } else {
+            Some(Unacked::new(refused.into_inner(), first_sent))
+        };
+        if let Some(left) = left {
+            self.hand_back(now, None, vec![left]);
+        }
+    }
+
+    /// Into the session hibernated on `to` in Redis (or on its way there); the stanza back
+    /// if there is none.
+    fn cluster_append(&self, to: &FullJid, stanza: Unacked) -> Option<Unacked> {
+        let cluster = self.cluster()?;
         {
             let mut moving = lock(&cluster.moving);
             if let Some(waiting) = moving.get_mut(to) {
@@ -415,10 +498,10 @@ impl Shared {
                 self.trace_cluster(format_args!("a stanza for {to} appended in redis"));
                 None
             }
-            Ok(false) => Some(stanza.stanza),
+            Ok(false) => Some(stanza),
             Err(e) => {
                 eprintln!("cluster: cannot append for {to} ({e})");
-                Some(stanza.stanza)
+                Some(stanza)
             }
         }
     }
@@ -426,7 +509,7 @@ impl Shared {
     /// Before a `<resume/>` (or a SASL2 `<authenticate/>` with one inside, XEP-0198 §9.2)
     /// reaches the stream of `owner`: the session is claimed from Redis and adopted here, or
     /// its ended `h` remembered.
-    pub(crate) fn cluster_resume(&self, now: Now, owner: Option<BareJid>, element: &Element) {
+    pub(crate) async fn cluster_resume(&self, now: Now, owner: Option<BareJid>, element: &Element) {
         let (Some(cluster), Some(owner)) = (self.cluster(), owner.as_ref()) else {
             return;
         };
@@ -445,6 +528,11 @@ impl Shared {
         }
         match cluster.claim(&previd, owner) {
             Ok(Some(taken)) => self.adopt_claimed(now, owner, &previd, taken),
+            Ok(None) if cluster.lost_race(&previd).unwrap_or(false) => {
+                // Answered as for an unknown SM-ID: the other node's claim won.
+                self.trace_cluster(format_args!("{previd}: lost the race to another node"));
+            }
+            Ok(None) if self.cluster_take_over(owner, &previd).await => {}
             Ok(None) => match cluster.ended(&previd) {
                 Ok(Some((o, h))) if o == owner.as_str() => {
                     let _ = self
@@ -538,8 +626,10 @@ impl Shared {
         }
     }
 
-    /// A stream that ended for good: its `h` is shared, for a late `<resume/>` elsewhere.
-    pub(crate) fn cluster_closed(&self, id: Option<&SmId>) {
+    /// A stream that is over (`id` and `jid` what it held): no longer live here, and if its
+    /// session ended for good, its `h` is shared, for a late `<resume/>` elsewhere.
+    pub(crate) fn cluster_closed(&self, id: Option<&SmId>, jid: Option<&FullJid>) {
+        self.cluster_unlive(id, jid);
         let (Some(cluster), Some(id)) = (self.cluster(), id) else {
             return;
         };

@@ -25,6 +25,10 @@ pub(crate) enum End {
     Shutdown,
     /// The stream machine closed itself (taken over, or a fatal error it answered).
     Done,
+    /// Cluster mode: another node takes the session over: hibernate it (into Redis), then
+    /// `conflict`.
+    #[cfg(feature = "cluster")] // cluster
+    Moved, // cluster
 }
 
 pub(crate) struct Conn {
@@ -124,6 +128,8 @@ impl Conn {
             Some(Signal::Wake) => self.sm().map(|sm| sm.handle_wake(now)),
             // sm }
             Some(Signal::Shutdown) | None => Err(End::Shutdown),
+            #[cfg(feature = "cluster")] // cluster
+            Some(Signal::TakeOver) => Err(End::Moved), // cluster
         }
     }
 
@@ -132,7 +138,7 @@ impl Conn {
         // Stream management's own elements are answered through `flush`; CSI and other
         // nonzas this server does not speak are ignored.
         #[cfg(feature = "cluster")] // cluster
-        self.shared.cluster_resume(now, self.owner(), &el); // cluster
+        self.shared.cluster_resume(now, self.owner(), &el).await; // cluster
         // sm {
         let incoming = self.sm()?.handle_element(now, el);
         // sm }
@@ -171,7 +177,7 @@ impl Conn {
             shared.push0_session(now, from.as_ref(), &event); // push0
             shared.psa_session(now, &event); // psa
             #[cfg(feature = "cluster")] // cluster
-            shared.cluster_session(now, &event); // cluster
+            shared.cluster_session(now, &event, sm.owner(), &self.handle.0); // cluster
             shared.hand_back(now, from.as_ref(), event.into_handed_back());
         }
         // sm }
@@ -196,9 +202,14 @@ impl Conn {
         if let End::Closed(Some(error)) = &end {
             let _ = self.io.send(&error.clone().into()).await;
         }
+        #[cfg(feature = "cluster")] // cluster
+        if matches!(end, End::Moved) {
+            let conflict = stream_error(DefinedCondition::Conflict); // cluster
+            let _ = self.io.send(&conflict.into()).await; // cluster
+        } // cluster
         let _ = self.flush().await;
         #[cfg(feature = "cluster")] // cluster
-        self.shared.cluster_closed(id.as_ref()); // cluster
+        self.shared.cluster_closed(id.as_ref(), jid.as_ref()); // cluster
         if !matches!(end, End::Lost) {
             self.io.end().await;
         }

@@ -68,7 +68,7 @@
 //! **The XEP-0357 glue is 46 lines** (`// push0`) and **The Push 2.0 glue is 47 lines**
 //! (`// push2`): the lines that call the crate or act on what it returns. A line belongs to
 //! one crate only. **The XEP-0310 glue is 18 lines** (`// psa`), counted the same way.
-//! **The cluster-mode glue is 23 lines** (`// cluster`) outside `cluster.rs`.
+//! **The cluster-mode glue is 38 lines** (`// cluster`) outside `cluster.rs`.
 //!
 //! Not here: TLS (run it on loopback, or behind a TLS-terminating proxy), s2s, MUC, MAM.
 
@@ -368,16 +368,20 @@ async fn store_timer(shared: Arc<Shared>) {
 
 /// Cluster mode: hibernated sessions go to the Redis at `url` (see `cluster.rs`).
 #[cfg(feature = "cluster")]
-fn join_cluster(shared: &Shared, url: &str, node: &str) -> Result<(), String> {
+fn join_cluster(shared: &Arc<Shared>, url: &str, node: &str) -> Result<(), String> {
     let max_queue = shared.sessions.config().max_queue;
     let cluster = cluster::Cluster::connect(url, node.to_owned(), max_queue)?;
+    // Subscribed before the first client is accepted: nothing published here is missed.
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    cluster.subscribe(tx)?;
     println!("cluster node {node} on {url}");
     let _ = shared.cluster.set(cluster);
+    tokio::spawn(cluster::listen(Arc::clone(shared), rx));
     Ok(())
 }
 
 #[cfg(not(feature = "cluster"))]
-fn join_cluster(_: &Shared, url: &str, _: &str) -> Result<(), String> {
+fn join_cluster(_: &Arc<Shared>, url: &str, _: &str) -> Result<(), String> {
     Err(format!(
         "--redis {url}: this server was built without cluster mode (cargo feature `cluster`)"
     ))

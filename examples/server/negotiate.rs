@@ -248,6 +248,8 @@ impl Conn {
             // In use (RFC 6120 §7.7.2.2)? Then the next candidate.
             // sm {
             if self.sm.as_mut()?.handle_bind(now, jid).is_ok() {
+                #[cfg(feature = "cluster")] // cluster
+                self.shared.cluster_live(self.jid().as_ref()); // cluster
                 return self.jid();
             }
             // sm }

@@ -95,7 +95,10 @@ impl Conn {
     async fn inline_resume(&mut self, authenticate: &Element) -> Result<(), End> {
         let now = self.shared.now();
         #[cfg(feature = "cluster")] // cluster
-        self.shared.cluster_resume(now, self.owner(), authenticate); // cluster
+        #[cfg(feature = "cluster")] // cluster
+        let owner = self.owner(); // cluster
+        #[cfg(feature = "cluster")] // cluster
+        self.shared.cluster_resume(now, owner, authenticate).await; // cluster
         // sm {
         let _ = self.sm()?.handle_authenticate(now, authenticate);
         // sm }

@@ -26,6 +26,9 @@ pub(crate) enum Signal {
     Wake,
     /// The server is shutting down: hibernate and stop.
     Shutdown,
+    /// Cluster mode: a `<resume/>` on another node takes this stream's session over.
+    #[cfg(feature = "cluster")] // cluster
+    TakeOver, // cluster
 }
 
 /// How the session store reaches a connection task (or the store's timer task).

@@ -150,13 +150,19 @@ fn sm_id(driver: &SmDriver) -> SmId {
 
 /// Cuts the driver's connection and waits until `server` has put the session in Redis.
 fn cut_into_redis(server: &ExampleServer, driver: &mut SmDriver) {
-    let id = sm_id(driver);
+    let line = format!("{} hibernated into redis", sm_id(driver));
+    let count = || server.trace().iter().filter(|l| l.contains(&line)).count();
+    let before = count();
     driver.cut();
-    server
-        .wait_for_trace(T, "the session hibernated into redis", |l| {
-            l.contains(&format!("{id} hibernated into redis"))
-        })
-        .unwrap();
+    let deadline = deadline_in(T);
+    while count() == before {
+        assert!(
+            remaining(deadline).is_some(),
+            "{line}: not in the trace\n{}",
+            server.transcript()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 fn once(bodies: &[&str]) -> BTreeMap<String, usize> {
@@ -508,4 +514,77 @@ fn resume_latency_on_the_other_node_against_the_same_node() {
 )]
 fn stopwatch() -> Instant {
     Instant::now()
+}
+
+/// Everything the server writes on `conn` until the stream ends (at most `timeout`), read
+/// raw: nothing is handed to a stream-management machine.
+fn drain_raw(conn: &mut Connection, timeout: Duration) -> (Vec<Element>, bool) {
+    let deadline = deadline_in(timeout);
+    let mut elements = Vec::new();
+    while let Some(left) = remaining(deadline) {
+        match conn.recv(left) {
+            Ok(Some(StreamEvent::Element(el))) => elements.push(el),
+            Ok(Some(StreamEvent::Header(_)) | None) => {}
+            Ok(Some(_)) | Err(_) => return (elements, true),
+        }
+    }
+    (elements, false)
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn live_streams_on_two_nodes_talk_and_a_take_over_across_nodes_loses_nothing() {
+    let c = cluster();
+    let mut bob = enabled(&c.b, "bob", "desk");
+    let mut alice = enabled(&c.a, "alice", "phone");
+    // Live on different nodes: published to the other node's channel, both ways.
+    alice.send(chat(BOB, "a1")).unwrap();
+    bob.pump_until(T, "a1 at bob", |d| d.stanzas().len() == 1)
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.b.transcript()));
+    bob.send(chat(ALICE, "b1")).unwrap();
+    alice
+        .pump_until(T, "b1 at alice", |d| d.stanzas().len() == 1)
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.a.transcript()));
+    let mut at_alice = alice.take_stanzas();
+
+    // Alice's client gives the connection up, but it stays open: node a still has a live
+    // stream and writes b2, b3 into it.
+    let mut old = alice.abandon().expect("alice had a connection");
+    bob.send(chat(ALICE, "b2")).unwrap();
+    bob.send(chat(ALICE, "b3")).unwrap();
+    c.a.wait_for_trace(T, "b3 written to alice's old stream", |l| {
+        l.contains(" S: <message ") && l.contains("<body>b3</body>")
+    })
+    .unwrap();
+
+    // She resumes on node b: node a hands the session over through Redis.
+    let resumed = resume(&c.b, "alice", &mut alice);
+    assert!(
+        matches!(resumed, ClientEvent::Resumed { .. }),
+        "{resumed:?}"
+    );
+    alice
+        .pump_until(T, "b2, b3 on the new stream", |d| d.stanzas().len() == 2)
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", c.b.transcript(), c.a.transcript()));
+    at_alice.extend(alice.take_stanzas());
+    let (on_old, ended) = drain_raw(&mut old, T);
+    assert!(ended, "the old stream did not end: {on_old:?}");
+    let conflict = on_old.iter().any(|el| {
+        el.name() == "error"
+            && el.has_child("conflict", xmpp_tether_testkit::client::NS_STREAM_ERRORS)
+    });
+    assert!(conflict, "no conflict on the old stream: {on_old:?}");
+
+    // Both on node b now.
+    alice.send(chat(BOB, "a2")).unwrap();
+    bob.pump_until(T, "a2 at bob", |d| d.stanzas().len() == 2)
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.b.transcript()));
+    bob.send(chat(ALICE, "b4")).unwrap();
+    alice
+        .pump_until(T, "b4 at alice", |d| d.stanzas().len() == 1)
+        .unwrap();
+    at_alice.extend(alice.take_stanzas());
+    bob.pump_for(Duration::from_millis(300)).unwrap();
+    assert_eq!(body_counts(&at_alice), once(&["b1", "b2", "b3", "b4"]));
+    assert_eq!(body_counts(&bob.take_stanzas()), once(&["a1", "a2"]));
 }

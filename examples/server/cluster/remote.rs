@@ -1,0 +1,281 @@
+//! Between nodes: which node holds each live stream, stanzas for it published to that node,
+//! and the take-over of a stream still open on another node.
+//!
+//! - **Keys**: `live:{full JID}` the node whose live stream has that JID bound; `stream:{id}`
+//!   the node whose live stream holds that SM-ID. Set when a stream binds, enables or
+//!   resumes; removed (only if they still name this node) when it hibernates or ends.
+//! - **Channels**: each node subscribes to `node:{name}` before it accepts clients. A stanza
+//!   for a JID live on another node is published there (in the same script that would
+//!   otherwise append it to a hibernated record, so a JID is never both); a take-over request
+//!   names the SM-ID and the account.
+//! - **Why pub/sub, not streams**: what travels is either a stanza for a stream that is live
+//!   right now, or a request to a node that is up right now. `PUBLISH` answers how many
+//!   subscribers got it, so "nobody is there" is known at once and the stanza goes down the
+//!   ordinary path (a hibernated record, or offline); nothing is left in a backlog for a node
+//!   that may never come back, and no consumer group has to be cleaned up after a dead node.
+//!   The durable state, the hibernated records, stays in keys.
+//! - **Take-over** (XEP-0198 §5 across nodes): a `<resume/>` on node B for a session whose
+//!   stream is open on node A makes B publish a request to A; A's stream hibernates at once
+//!   (so its unacknowledged stanzas go into the record in Redis), gets the `conflict` stream
+//!   error and closes; B claims the record as for any hibernated session, waiting at most
+//!   [`HANDOVER`]. If A does not answer in time (it died half way), B reports the gap in its
+//!   log and answers as for an unknown SM-ID: A kept the live session in memory only, so
+//!   what it held is lost with it, and the client binds afresh.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use xmpp_tether::jid::{BareJid, FullJid};
+use xmpp_tether::sm::{SmId, Unacked};
+
+use super::{Cluster, PREFIX};
+use crate::state::{Shared, Signal, lock};
+
+/// How long a node waits for another to hand a live session over.
+pub(crate) const HANDOVER: Duration = Duration::from_secs(5);
+
+/// What one node publishes to another.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum Remote {
+    /// A stanza for a JID whose live stream is on the receiving node.
+    Stanza {
+        /// Its full JID.
+        to: FullJid,
+        /// The stanza, with its first-sent time.
+        stanza: Unacked,
+    },
+    /// A `<resume/>` elsewhere wants this session: hibernate it now.
+    TakeOver {
+        /// The SM-ID.
+        id: SmId,
+        /// The account that asked (checked against the stream's).
+        owner: BareJid,
+    },
+}
+
+/// The live streams of this node by SM-ID, for take-over requests.
+#[derive(Default)]
+pub(crate) struct Streams(HashMap<SmId, (BareJid, mpsc::UnboundedSender<Signal>)>);
+
+/// ARGV: prefix, key, node. Deletes the key if it still names this node.
+pub(crate) const FORGET: &str = r"
+if redis.call('GET', ARGV[1] .. ARGV[2]) == ARGV[3] then
+  redis.call('DEL', ARGV[1] .. ARGV[2])
+end
+return 1
+";
+
+impl Cluster {
+    /// Subscribes to this node's channel (before it returns), then forwards every message to
+    /// `tx` from a thread of its own, subscribing again after a lost connection.
+    pub(crate) fn subscribe(&self, tx: mpsc::UnboundedSender<String>) -> Result<(), String> {
+        let channel = format!("{PREFIX}node:{}", self.node);
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let client = self.client.clone();
+        std::thread::spawn(move || {
+            let mut ready_tx = Some(ready_tx);
+            loop {
+                let listened = client.get_connection().map(|mut conn| {
+                    let mut pubsub = conn.as_pubsub();
+                    if let Err(e) = pubsub.subscribe(&channel) {
+                        return e.to_string();
+                    }
+                    if let Some(ready) = ready_tx.take() {
+                        let _ = ready.send(());
+                    }
+                    loop {
+                        match pubsub.get_message().and_then(|m| m.get_payload::<String>()) {
+                            Ok(payload) => {
+                                if tx.send(payload).is_err() {
+                                    return "the server is gone".to_owned();
+                                }
+                            }
+                            Err(e) => return e.to_string(),
+                        }
+                    }
+                });
+                if tx.is_closed() {
+                    return;
+                }
+                let why = listened.unwrap_or_else(|e| e.to_string());
+                eprintln!("cluster: subscription to {channel} lost ({why}); again in 1 s");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+        ready
+            .recv_timeout(Duration::from_secs(5))
+            .map_err(|_| format!("cannot subscribe to {PREFIX}node:{}", self.node))
+    }
+
+    /// Names this node as the holder of `key` (`live:…` or `stream:…`).
+    fn claim_key(&self, key: &str) -> Result<(), String> {
+        let key = format!("{PREFIX}{key}");
+        self.with(|c| redis::cmd("SET").arg(&key).arg(&self.node).query::<()>(c))
+    }
+
+    /// Removes `key` if it still names this node.
+    fn forget_key(&self, key: &str) -> Result<(), String> {
+        self.with(|c| {
+            self.forget
+                .arg(PREFIX)
+                .arg(key)
+                .arg(&self.node)
+                .invoke::<i64>(c)
+        })
+        .map(drop)
+    }
+
+    /// The node whose live stream holds session `id`, if another one does.
+    fn stream_node(&self, id: &SmId) -> Result<Option<String>, String> {
+        let key = format!("{PREFIX}stream:{id}");
+        let node: Option<String> = self.with(|c| redis::cmd("GET").arg(&key).query(c))?;
+        Ok(node.filter(|n| *n != self.node))
+    }
+
+    /// Publishes to `node`: whether a subscriber got it.
+    fn publish(&self, node: &str, remote: &Remote) -> Result<bool, String> {
+        let payload = serde_json::to_string(remote).map_err(|e| e.to_string())?;
+        let channel = format!("{PREFIX}node:{node}");
+        let got: i64 = self.with(|c| redis::cmd("PUBLISH").arg(&channel).arg(&payload).query(c))?;
+        Ok(got > 0)
+    }
+}
+
+impl Shared {
+    /// A stream of this node bound `jid`: stanzas for it from other nodes come here.
+    pub(crate) fn cluster_live(&self, jid: Option<&FullJid>) {
+        let (Some(cluster), Some(jid)) = (self.cluster(), jid) else {
+            return;
+        };
+        if let Err(e) = cluster.claim_key(&format!("live:{jid}")) {
+            eprintln!("cluster: cannot register {jid} ({e})");
+        }
+    }
+
+    /// A stream of this node holds session `id` (enabled or resumed here).
+    pub(crate) fn cluster_stream(
+        &self,
+        id: &SmId,
+        owner: &BareJid,
+        signals: &mpsc::UnboundedSender<Signal>,
+    ) {
+        let Some(cluster) = self.cluster() else {
+            return;
+        };
+        lock(&cluster.streams)
+            .0
+            .insert(id.clone(), (owner.clone(), signals.clone()));
+        if let Err(e) = cluster.claim_key(&format!("stream:{id}")) {
+            eprintln!("cluster: cannot register {id} ({e})");
+        }
+    }
+
+    /// Session `id` (on `jid`) is no longer live on this node.
+    pub(crate) fn cluster_unlive(&self, id: Option<&SmId>, jid: Option<&FullJid>) {
+        let Some(cluster) = self.cluster() else {
+            return;
+        };
+        if let Some(id) = id {
+            lock(&cluster.streams).0.remove(id);
+            if let Err(e) = cluster.forget_key(&format!("stream:{id}")) {
+                eprintln!("cluster: cannot unregister {id} ({e})");
+            }
+        }
+        if let Some(jid) = jid
+            && let Err(e) = cluster.forget_key(&format!("live:{jid}"))
+        {
+            eprintln!("cluster: cannot unregister {jid} ({e})");
+        }
+    }
+
+    /// A `<resume/>` found no record: if another node's live stream holds the session, ask
+    /// it to hand the session over and wait (at most [`HANDOVER`]) for the record. Whether
+    /// a record was claimed and adopted.
+    pub(crate) async fn cluster_take_over(&self, owner: &BareJid, id: &SmId) -> bool {
+        let Some(cluster) = self.cluster() else {
+            return false;
+        };
+        let node = match cluster.stream_node(id) {
+            Ok(Some(node)) => node,
+            Ok(None) => return false,
+            Err(e) => {
+                eprintln!("cluster: cannot look {id} up ({e})");
+                return false;
+            }
+        };
+        let request = Remote::TakeOver {
+            id: id.clone(),
+            owner: owner.clone(),
+        };
+        let asked = cluster.publish(&node, &request);
+        if !matches!(asked, Ok(true)) {
+            eprintln!(
+                "cluster: {id} is live on node {node}, which does not answer: a gap, what it \
+                 held since its last hibernation is lost"
+            );
+            return false;
+        }
+        self.trace_cluster(format_args!("{id}: take-over asked of node {node}"));
+        let deadline = tokio::time::Instant::now() + HANDOVER;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            match cluster.claim(id, owner) {
+                Ok(Some(taken)) => {
+                    self.trace_cluster(format_args!("{id}: handed over by node {node}"));
+                    self.adopt_claimed(self.now(), owner, id, taken);
+                    return true;
+                }
+                Ok(None) => {}
+                Err(e) => eprintln!("cluster: cannot claim {id} ({e})"),
+            }
+        }
+        eprintln!(
+            "cluster: node {node} did not hand {id} over within {HANDOVER:?}: a gap, what it \
+             held since its last hibernation is lost"
+        );
+        false
+    }
+
+    /// A stanza for `to` on another node, if `to` is live there: whether it was published.
+    pub(crate) fn cluster_publish(&self, node: &str, to: &FullJid, stanza: &Unacked) -> bool {
+        let Some(cluster) = self.cluster() else {
+            return false;
+        };
+        let remote = Remote::Stanza {
+            to: to.clone(),
+            stanza: stanza.clone(),
+        };
+        matches!(cluster.publish(node, &remote), Ok(true))
+    }
+}
+
+/// Takes what other nodes publish to this one: stanzas for its live streams, and take-over
+/// requests.
+pub(crate) async fn listen(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<String>) {
+    while let Some(payload) = rx.recv().await {
+        match serde_json::from_str::<Remote>(&payload) {
+            Ok(Remote::Stanza { to, stanza }) => {
+                let now = shared.now();
+                shared.trace_cluster(format_args!("a stanza for {to} from another node"));
+                shared.deliver_from_node(now, &to, stanza);
+            }
+            Ok(Remote::TakeOver { id, owner }) => {
+                let Some(cluster) = shared.cluster() else {
+                    continue;
+                };
+                let stream = lock(&cluster.streams).0.get(&id).cloned();
+                match stream {
+                    Some((o, signals)) if o == owner => {
+                        shared.trace_cluster(format_args!("{id}: taken over by another node"));
+                        let _ = signals.send(Signal::TakeOver);
+                    }
+                    _ => {}
+                }
+            }
+            Err(e) => eprintln!("cluster: unreadable message from another node ({e})"),
+        }
+    }
+}
