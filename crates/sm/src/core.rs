@@ -15,7 +15,7 @@ use crate::error::{Answer, PeerError};
 use crate::event::{CoreEvent, HandBackReason};
 use crate::ns::Namespace;
 use crate::seq::{self, AckPosition};
-use crate::transmit::{Inline, Placement, Transmit, Unacked};
+use crate::transmit::{AckedStanzas, Inline, Placement, Transmit, Unacked};
 
 /// A stanza held until the peer acknowledges it.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,20 +91,19 @@ impl Counters {
         Ok(())
     }
 
-    /// Removes the stanzas `h` newly acknowledges: O(newly acknowledged), never O(queue).
-    fn ack(&mut self, h: u32) -> Result<Vec<Element>, PeerError> {
+    /// Removes the stanzas `h` newly acknowledges: O(newly acknowledged), never O(queue). Only
+    /// pointers move: the stanzas are unwrapped (or freed) when the caller takes the event.
+    fn ack(&mut self, h: u32) -> Result<AckedStanzas, PeerError> {
         match seq::classify_ack(self.acked, self.sent, h) {
-            AckPosition::New(0) => Ok(Vec::new()),
+            AckPosition::New(0) => Ok(AckedStanzas::default()),
             AckPosition::New(count) => {
                 // `count <= in_flight <= queue.len()` holds by construction of `sent`; `min`
                 // keeps a broken invariant from panicking.
                 let count = (count as usize).min(self.queue.len());
                 self.acked = h;
-                Ok(self
-                    .queue
-                    .drain(..count)
-                    .map(|q| Arc::unwrap_or_clone(q.stanza))
-                    .collect())
+                Ok(AckedStanzas::new(
+                    self.queue.drain(..count).map(|q| q.stanza).collect(),
+                ))
             }
             AckPosition::Backwards => Err(PeerError::AckWentBackwards {
                 h,

@@ -6,7 +6,7 @@ use xmpp_parsers::stanza_error::DefinedCondition;
 use xmpp_tether_core::Monotonic;
 
 use crate::elements::{Enable, SmId};
-use crate::transmit::Unacked;
+use crate::transmit::{AckedStanzas, Unacked};
 
 /// What `handle_element` made of an incoming element (both roles).
 #[derive(Debug, Clone, PartialEq)]
@@ -120,7 +120,7 @@ pub enum ClientEvent {
         /// The server's new `h`.
         h: u32,
         /// The stanzas it newly acknowledged.
-        stanzas: Vec<Element>,
+        stanzas: AckedStanzas,
     },
     /// An `<r/>` went unanswered for [`crate::AckPolicy::timeout`] (once per request). The
     /// stream is probably dead: close it and resume on a new one.
@@ -190,7 +190,7 @@ pub enum ServerEvent {
         /// The client's new `h`.
         h: u32,
         /// The stanzas it newly acknowledged.
-        stanzas: Vec<Element>,
+        stanzas: AckedStanzas,
     },
     /// An `<r/>` went unanswered for [`crate::AckPolicy::timeout`] (once per request).
     AckTimeout {
@@ -233,13 +233,13 @@ impl ClientEvent {
 
 /// The events the shared stream core reports, built into each role's own event type.
 pub(crate) trait CoreEvent {
-    fn acked(h: u32, stanzas: Vec<Element>) -> Self;
+    fn acked(h: u32, stanzas: AckedStanzas) -> Self;
     fn ack_timeout(requested_at: Monotonic) -> Self;
     fn handed_back(reason: HandBackReason, stanzas: Vec<Unacked>) -> Self;
 }
 
 impl CoreEvent for ClientEvent {
-    fn acked(h: u32, stanzas: Vec<Element>) -> Self {
+    fn acked(h: u32, stanzas: AckedStanzas) -> Self {
         Self::Acked { h, stanzas }
     }
     fn ack_timeout(requested_at: Monotonic) -> Self {
@@ -251,7 +251,7 @@ impl CoreEvent for ClientEvent {
 }
 
 impl CoreEvent for ServerEvent {
-    fn acked(h: u32, stanzas: Vec<Element>) -> Self {
+    fn acked(h: u32, stanzas: AckedStanzas) -> Self {
         Self::Acked { h, stanzas }
     }
     fn ack_timeout(requested_at: Monotonic) -> Self {

@@ -226,4 +226,6 @@ pub use crate::session::HibernatedSession;
 pub use crate::store::{
     EndedSession, Route, SessionStore, StoreEvent, StoreSnapshot, StreamHandle,
 };
-pub use crate::transmit::{Inline, Placement, Transmit, Unacked};
+pub use crate::transmit::{
+    AckedIntoIter, AckedIter, AckedStanzas, Inline, Placement, Transmit, Unacked,
+};

@@ -1,8 +1,10 @@
 //! What the state machines hand out: elements to write, where they go, and stanzas handed back.
 
+use std::iter::FusedIterator;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::SystemTime;
+use std::{slice, vec};
 
 use minidom::Element;
 
@@ -138,3 +140,119 @@ impl Unacked {
         Self { stanza, first_sent }
     }
 }
+
+/// The stanzas an ack newly acknowledged, oldest first, as the `Acked` events carry them
+/// ([`ClientEvent::Acked`](crate::ClientEvent::Acked),
+/// [`ServerEvent::Acked`](crate::ServerEvent::Acked)).
+///
+/// Look at them with [`iter`](Self::iter) (`&Element`), or take them with `into_iter`
+/// (`Element`). The stanzas are shared with anything still holding them (a [`Transmit`] not
+/// yet written), so taking in an ack moves pointers only: a stanza is copied only when it is
+/// taken while still shared, and dropping the event frees them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AckedStanzas(Vec<Arc<Element>>);
+
+impl AckedStanzas {
+    pub(crate) const fn new(stanzas: Vec<Arc<Element>>) -> Self {
+        Self(stanzas)
+    }
+
+    /// How many stanzas were acknowledged.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none (never, in an `Acked` event).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The stanzas, oldest first.
+    pub fn iter(&self) -> AckedIter<'_> {
+        AckedIter(self.0.iter())
+    }
+}
+
+/// Builds the stanzas of an expected event, in tests: `stanzas: vec![msg].into()`.
+impl From<Vec<Element>> for AckedStanzas {
+    fn from(stanzas: Vec<Element>) -> Self {
+        Self(stanzas.into_iter().map(Arc::new).collect())
+    }
+}
+
+impl From<AckedStanzas> for Vec<Element> {
+    fn from(stanzas: AckedStanzas) -> Self {
+        stanzas.into_iter().collect()
+    }
+}
+
+impl IntoIterator for AckedStanzas {
+    type Item = Element;
+    type IntoIter = AckedIntoIter;
+
+    fn into_iter(self) -> AckedIntoIter {
+        AckedIntoIter(self.0.into_iter())
+    }
+}
+
+impl<'a> IntoIterator for &'a AckedStanzas {
+    type Item = &'a Element;
+    type IntoIter = AckedIter<'a>;
+
+    fn into_iter(self) -> AckedIter<'a> {
+        self.iter()
+    }
+}
+
+/// The acknowledged stanzas, borrowed, oldest first (see [`AckedStanzas::iter`]).
+#[derive(Debug, Clone)]
+pub struct AckedIter<'a>(slice::Iter<'a, Arc<Element>>);
+
+impl<'a> Iterator for AckedIter<'a> {
+    type Item = &'a Element;
+
+    fn next(&mut self) -> Option<&'a Element> {
+        self.0.next().map(|stanza| &**stanza)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for AckedIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back().map(|stanza| &**stanza)
+    }
+}
+
+impl ExactSizeIterator for AckedIter<'_> {}
+impl FusedIterator for AckedIter<'_> {}
+
+/// The acknowledged stanzas, owned, oldest first (see [`AckedStanzas`]'s `into_iter`). Each
+/// is copied only if something else still holds it.
+#[derive(Debug)]
+pub struct AckedIntoIter(vec::IntoIter<Arc<Element>>);
+
+impl Iterator for AckedIntoIter {
+    type Item = Element;
+
+    fn next(&mut self) -> Option<Element> {
+        self.0.next().map(Arc::unwrap_or_clone)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for AckedIntoIter {
+    fn next_back(&mut self) -> Option<Element> {
+        self.0.next_back().map(Arc::unwrap_or_clone)
+    }
+}
+
+impl ExactSizeIterator for AckedIntoIter {}
+impl FusedIterator for AckedIntoIter {}

@@ -17,9 +17,10 @@ use xmpp_parsers::stanza_error::DefinedCondition;
 use xmpp_parsers::stream_error::{DefinedCondition as StreamCondition, StreamError};
 use xmpp_sm::elements::{Ack, Enable, Failed, HandledCountTooHigh, Nonza, Request, Resume};
 use xmpp_sm::{
-    AckPolicy, Answer, Client, ClientConfig, ClientEvent, EnablePolicy, Error, HandBackReason,
-    Incoming, Misuse, Monotonic, Namespace, Now, PeerError, Placement, Refusal, Route, Server,
-    ServerConfig, ServerEvent, SessionStore, SmId, StoreEvent, StreamHandle, Transmit, Unacked, ns,
+    AckPolicy, AckedStanzas, Answer, Client, ClientConfig, ClientEvent, EnablePolicy, Error,
+    HandBackReason, Incoming, Misuse, Monotonic, Namespace, Now, PeerError, Placement, Refusal,
+    Route, Server, ServerConfig, ServerEvent, SessionStore, SmId, StoreEvent, StreamHandle,
+    Transmit, Unacked, ns,
 };
 
 #[path = "machines/acks.rs"]

@@ -3,6 +3,33 @@
 use super::*;
 
 #[test]
+fn an_ack_hands_back_the_queued_stanzas_themselves_copied_only_while_shared() {
+    let (_world, mut client, _server) = manual_pair();
+    client.send(at(1), msg(1)).expect("send");
+    client.send(at(1), msg(2)).expect("send");
+    // The first is still being written when the ack arrives; the second went out.
+    let writing = client.poll_transmit().expect("msg 1");
+    drop(client.poll_transmit());
+    assert_eq!(
+        client.handle_element(at(2), xml("<a xmlns='urn:xmpp:sm:3' h='2'/>")),
+        Ok(Incoming::Handled)
+    );
+    let Some(ClientEvent::Acked { h: 2, stanzas }) = client.poll_event() else {
+        panic!("an Acked event");
+    };
+    assert_eq!((stanzas.len(), stanzas.is_empty()), (2, false));
+    assert_eq!(stanzas, AckedStanzas::from(vec![msg(1), msg(2)]));
+    // No copy: the very stanza being written.
+    let first = stanzas.iter().next().expect("two");
+    assert!(std::ptr::eq(first, &*writing));
+    assert_eq!(stanzas.iter().rev().collect::<Vec<_>>(), [&msg(2), &msg(1)]);
+    // Taking them copies the one still shared and unwraps the other.
+    assert_eq!(stanzas.into_iter().collect::<Vec<_>>(), [msg(1), msg(2)]);
+    assert_eq!(writing.into_element(), msg(1));
+    assert_eq!(Vec::<Element>::from(AckedStanzas::default()), []);
+}
+
+#[test]
 fn ack_above_sent_is_handled_count_too_high_and_hands_back_the_rest() {
     let (_world, mut client, mut server) = manual_pair();
     client.send(at(1), msg(1)).expect("send");
@@ -35,7 +62,7 @@ fn ack_above_sent_is_handled_count_too_high_and_hands_back_the_rest() {
         vec![
             ClientEvent::Acked {
                 h: 1,
-                stanzas: vec![msg(1)]
+                stanzas: vec![msg(1)].into()
             },
             ClientEvent::HandedBack {
                 reason: HandBackReason::ProtocolError,
@@ -109,7 +136,7 @@ fn ack_going_backwards_is_fatal() {
         vec![
             ClientEvent::Acked {
                 h: 2,
-                stanzas: vec![msg(1), msg(2)]
+                stanzas: vec![msg(1), msg(2)].into()
             },
             ClientEvent::HandedBack {
                 reason: HandBackReason::ProtocolError,
@@ -150,7 +177,7 @@ fn request_is_answered_at_once_with_the_current_h() {
         events(&mut server),
         vec![ServerEvent::Acked {
             h: 3,
-            stanzas: vec![msg(1), msg(2), msg(3)]
+            stanzas: vec![msg(1), msg(2), msg(3)].into()
         }]
     );
     assert_eq!(server.unacked(), 0);
@@ -441,7 +468,7 @@ fn counters_wrap_at_two_to_the_32() {
         events(&mut client),
         vec![ClientEvent::Acked {
             h: 1,
-            stanzas: vec![msg(1), msg(2), msg(3)]
+            stanzas: vec![msg(1), msg(2), msg(3)].into()
         }]
     );
     // An h just before the wrap is now backwards.
@@ -543,11 +570,11 @@ fn an_acked_event_hands_over_exactly_the_acknowledged_stanzas() {
         vec![
             ClientEvent::Acked {
                 h: 2,
-                stanzas: vec![msg(1), msg(2)]
+                stanzas: vec![msg(1), msg(2)].into()
             },
             ClientEvent::Acked {
                 h: 5,
-                stanzas: vec![msg(3), msg(4), msg(5)]
+                stanzas: vec![msg(3), msg(4), msg(5)].into()
             },
         ]
     );

@@ -68,7 +68,7 @@ fn sm1_requests_carry_u_and_their_h_acknowledges() {
         events(&mut client),
         vec![ClientEvent::Acked {
             h: 2,
-            stanzas: vec![msg(1), msg(2)]
+            stanzas: vec![msg(1), msg(2)].into()
         }]
     );
     assert_eq!(

@@ -112,7 +112,7 @@ fn late_resume_of_an_ended_session_gets_failed_with_h() {
         vec![
             ClientEvent::Acked {
                 h: 2,
-                stanzas: vec![msg(1), msg(2)]
+                stanzas: vec![msg(1), msg(2)].into()
             },
             ClientEvent::ResumeFailed {
                 condition: Some(DefinedCondition::ItemNotFound),
