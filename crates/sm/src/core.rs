@@ -102,7 +102,7 @@ impl Counters {
                 let count = (count as usize).min(self.queue.len());
                 self.acked = h;
                 Ok(AckedStanzas::new(
-                    self.queue.drain(..count).map(|q| q.stanza).collect(),
+                    self.queue.drain(..count).map(|q| q.stanza),
                 ))
             }
             AckPosition::Backwards => Err(PeerError::AckWentBackwards {

@@ -1,10 +1,10 @@
 //! What the state machines hand out: elements to write, where they go, and stanzas handed back.
 
-use std::iter::FusedIterator;
+use std::iter::{Chain, FusedIterator};
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::SystemTime;
-use std::{slice, vec};
+use std::{option, slice, vec};
 
 use minidom::Element;
 
@@ -150,35 +150,44 @@ impl Unacked {
 /// yet written), so taking in an ack moves pointers only: a stanza is copied only when it is
 /// taken while still shared, and dropping the event frees them.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct AckedStanzas(Vec<Arc<Element>>);
+pub struct AckedStanzas {
+    // The oldest apart, so that the common ack of a single stanza allocates nothing. `rest`
+    // is empty when `first` is `None`.
+    first: Option<Arc<Element>>,
+    rest: Vec<Arc<Element>>,
+}
 
 impl AckedStanzas {
-    pub(crate) const fn new(stanzas: Vec<Arc<Element>>) -> Self {
-        Self(stanzas)
+    /// Takes `stanzas`, oldest first.
+    pub(crate) fn new(mut stanzas: impl Iterator<Item = Arc<Element>>) -> Self {
+        Self {
+            first: stanzas.next(),
+            rest: stanzas.collect(),
+        }
     }
 
     /// How many stanzas were acknowledged.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.0.len()
+        usize::from(self.first.is_some()) + self.rest.len()
     }
 
     /// Whether there are none (never, in an `Acked` event).
     #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+    pub const fn is_empty(&self) -> bool {
+        self.first.is_none()
     }
 
     /// The stanzas, oldest first.
     pub fn iter(&self) -> AckedIter<'_> {
-        AckedIter(self.0.iter())
+        AckedIter(self.first.iter().chain(self.rest.iter()))
     }
 }
 
 /// Builds the stanzas of an expected event, in tests: `stanzas: vec![msg].into()`.
 impl From<Vec<Element>> for AckedStanzas {
     fn from(stanzas: Vec<Element>) -> Self {
-        Self(stanzas.into_iter().map(Arc::new).collect())
+        Self::new(stanzas.into_iter().map(Arc::new))
     }
 }
 
@@ -193,7 +202,7 @@ impl IntoIterator for AckedStanzas {
     type IntoIter = AckedIntoIter;
 
     fn into_iter(self) -> AckedIntoIter {
-        AckedIntoIter(self.0.into_iter())
+        AckedIntoIter(self.first.into_iter().chain(self.rest))
     }
 }
 
@@ -208,7 +217,7 @@ impl<'a> IntoIterator for &'a AckedStanzas {
 
 /// The acknowledged stanzas, borrowed, oldest first (see [`AckedStanzas::iter`]).
 #[derive(Debug, Clone)]
-pub struct AckedIter<'a>(slice::Iter<'a, Arc<Element>>);
+pub struct AckedIter<'a>(Chain<option::Iter<'a, Arc<Element>>, slice::Iter<'a, Arc<Element>>>);
 
 impl<'a> Iterator for AckedIter<'a> {
     type Item = &'a Element;
@@ -228,13 +237,14 @@ impl DoubleEndedIterator for AckedIter<'_> {
     }
 }
 
+// Exact: both halves are, and their sum is at most the queue's length.
 impl ExactSizeIterator for AckedIter<'_> {}
 impl FusedIterator for AckedIter<'_> {}
 
 /// The acknowledged stanzas, owned, oldest first (see [`AckedStanzas`]'s `into_iter`). Each
 /// is copied only if something else still holds it.
 #[derive(Debug)]
-pub struct AckedIntoIter(vec::IntoIter<Arc<Element>>);
+pub struct AckedIntoIter(Chain<option::IntoIter<Arc<Element>>, vec::IntoIter<Arc<Element>>>);
 
 impl Iterator for AckedIntoIter {
     type Item = Element;
