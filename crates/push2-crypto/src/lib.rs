@@ -159,7 +159,7 @@ pub mod fuzzing;
 
 pub use xmpp_tether_core::Now;
 
-pub use crate::envelope::{Envelope, Padding};
+pub use crate::envelope::{Envelope, EnvelopeBytes, Padding};
 pub use crate::error::{
     Base64Error, DecryptError, EncryptError, EnvelopeError, EnvelopeWriteError, JwtError, KeyError,
     NotifyError, OriginError, VapidError,

@@ -28,7 +28,7 @@ use minidom::Element;
 use minidom::rxml::xml_ncname;
 use xmpp_parsers::forwarding::Forwarded;
 use xmpp_parsers::message::Message;
-use xmpp_push2_crypto::Envelope;
+use xmpp_push2_crypto::{Envelope, EnvelopeBytes};
 use xmpp_tether_core::Now;
 
 use crate::error::BuildError;
@@ -61,6 +61,9 @@ pub enum Level {
 pub struct Minimised {
     /// The envelope (no `<rpad/>` yet).
     pub envelope: Envelope,
+    /// The envelope as written ([`Envelope::to_unpadded`]), kept from the measurement so each
+    /// registration only pads it ([`EnvelopeBytes::to_padded_bytes`]).
+    pub bytes: EnvelopeBytes,
     /// Its serialised length, at most the budget.
     pub len: usize,
     /// How far the minimiser went.
@@ -91,12 +94,13 @@ pub fn minimise(
     let stanza_id = archive.map(stanza_id);
     let base = with_stanza_id(xml::to_client_ns(message), stanza_id.as_ref(), archive);
     let measure = |el: &Element| measure(el, time);
-    if let Some((envelope, len)) = measure(&base)
-        && len <= budget
+    if let Some((envelope, bytes)) = measure(&base)
+        && bytes.len() <= budget
     {
         return Ok(Minimised {
             envelope,
-            len,
+            len: bytes.len(),
+            bytes,
             level: Level::Unchanged,
         });
     }
@@ -130,12 +134,16 @@ pub fn minimise(
     }
     let id_only = rebuild(&base, Attrs::TypeOnly, |c| is_archive_id(c, archive));
     match measure(&id_only) {
-        Some((envelope, len)) if len <= budget => Ok(Minimised {
+        Some((envelope, bytes)) if bytes.len() <= budget => Ok(Minimised {
             envelope,
-            len,
+            len: bytes.len(),
+            bytes,
             level: Level::IdOnly,
         }),
-        Some((_, len)) => Err(BuildError::DoesNotFit { len, limit: budget }),
+        Some((_, bytes)) => Err(BuildError::DoesNotFit {
+            len: bytes.len(),
+            limit: budget,
+        }),
         // Only an unwritable MAM id or account can make this form unwritable.
         None => Err(BuildError::DoesNotFit {
             len: usize::MAX,
@@ -148,19 +156,20 @@ fn fits(
     el: &Element,
     budget: usize,
     level: Level,
-    measure: &impl Fn(&Element) -> Option<(Envelope, usize)>,
+    measure: &impl Fn(&Element) -> Option<(Envelope, EnvelopeBytes)>,
 ) -> Option<Minimised> {
-    let (envelope, len) = measure(el)?;
-    (len <= budget).then_some(Minimised {
+    let (envelope, bytes) = measure(el)?;
+    (bytes.len() <= budget).then_some(Minimised {
         envelope,
-        len,
+        len: bytes.len(),
+        bytes,
         level,
     })
 }
 
-/// The envelope of `el` and its length, if `el` is a message XML can carry.
-fn measure(el: &Element, time: Option<Now>) -> Option<(Envelope, usize)> {
-    // `to_bytes` refuses text XML cannot carry (minidom's writer would panic on it).
+/// The envelope of `el` and its serialisation, if `el` is a message XML can carry.
+fn measure(el: &Element, time: Option<Now>) -> Option<(Envelope, EnvelopeBytes)> {
+    // `to_unpadded` refuses text XML cannot carry (minidom's writer would panic on it).
     let message = Message::try_from(el.clone()).ok()?;
     let mut envelope = Envelope::new(Forwarded {
         delay: None,
@@ -169,8 +178,8 @@ fn measure(el: &Element, time: Option<Now>) -> Option<(Envelope, usize)> {
     if let Some(now) = time {
         envelope = envelope.with_time(now);
     }
-    let len = envelope.to_bytes().ok()?.len();
-    Some((envelope, len))
+    let bytes = envelope.to_unpadded().ok()?;
+    Some((envelope, bytes))
 }
 
 /// `without_body` with the longest prefix of `body` (then `…`) that fits.
@@ -179,10 +188,12 @@ fn truncated(
     body: &str,
     budget: usize,
     level: Level,
-    measure: &impl Fn(&Element) -> Option<(Envelope, usize)>,
+    measure: &impl Fn(&Element) -> Option<(Envelope, EnvelopeBytes)>,
 ) -> Option<Minimised> {
     const ELLIPSIS: char = '…';
-    let (_, base_len) = measure(&with_body(without_body, &ELLIPSIS.to_string()))?;
+    let base_len = measure(&with_body(without_body, &ELLIPSIS.to_string()))?
+        .1
+        .len();
     let room = budget.checked_sub(base_len)?;
     let mut used = 0;
     let mut end = 0;

@@ -40,7 +40,7 @@ use crate::error::{EnvelopeError, EnvelopeWriteError};
 
 mod padding;
 
-pub use padding::Padding;
+pub use padding::{EnvelopeBytes, Padding};
 
 /// The XEP-0420 namespace.
 pub const NS_SCE: &str = "urn:xmpp:sce:1";
@@ -426,6 +426,47 @@ mod tests {
             .to_padded_bytes(&mut rng, Padding::random(0))
             .unwrap();
         assert_eq!(zero, none);
+    }
+
+    #[test]
+    fn padding_a_serialised_envelope_writes_what_the_writer_would() {
+        let envelope = Envelope::new(forwarded())
+            .with_time(at(1_700_000_000))
+            .with_to(Jid::from_str("juliet@capulet.lit").unwrap())
+            .with_from(Jid::from_str("capulet.lit").unwrap());
+        let unpadded = envelope.to_unpadded().unwrap();
+        assert_eq!(unpadded.as_bytes(), envelope.to_bytes().unwrap());
+        for (seed, padding) in [
+            (1, Padding::fill()),
+            (2, Padding::random(40)),
+            (3, Padding::random_up_to_fit().within(600)),
+            (4, Padding::NONE),
+        ] {
+            let bytes = unpadded
+                .to_padded_bytes(&mut ChaCha20Rng::seed_from_u64(seed), padding)
+                .unwrap();
+            let parsed = Envelope::from_bytes(&bytes).unwrap();
+            let mut expected = envelope.clone();
+            expected.rpad.clone_from(&parsed.rpad);
+            assert_eq!(parsed, expected);
+            assert_eq!(
+                bytes,
+                write(&envelope.element(parsed.rpad.clone())).unwrap()
+            );
+            assert!(bytes.len() <= padding.limit());
+            let again = envelope
+                .to_padded_bytes(&mut ChaCha20Rng::seed_from_u64(seed), padding)
+                .unwrap();
+            assert_eq!(again, bytes);
+        }
+        let small = Padding::fill().within(10);
+        let error = unpadded
+            .to_padded_bytes(&mut ChaCha20Rng::seed_from_u64(5), small)
+            .unwrap_err();
+        assert!(
+            matches!(error, EnvelopeWriteError::DoesNotFit { len, limit: 10 } if len == unpadded.len()),
+            "{error:?}"
+        );
     }
 
     #[test]

@@ -103,7 +103,115 @@ impl Padding {
     }
 }
 
+/// An envelope serialised once without `<rpad/>` ([`Envelope::to_unpadded`]), which can then be
+/// padded any number of times ([`EnvelopeBytes::to_padded_bytes`]) without serialising the
+/// envelope again: a server sending one stanza to several registrations writes its envelope
+/// once and pads it per registration.
+///
+/// The padded octets are exactly what [`Envelope::to_padded_bytes`] writes for the same
+/// `<rpad/>`: the `<rpad>...</rpad>` element is spliced in where the writer puts it, right
+/// after `</content>` (rpad characters need no escaping, and the envelope's own elements
+/// after `<content/>` hold no `</content>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvelopeBytes {
+    bytes: Vec<u8>,
+    /// Where `<rpad/>` goes: just after the envelope's `</content>`.
+    rpad_at: usize,
+}
+
+const RPAD_OPEN: &[u8] = b"<rpad>";
+const RPAD_CLOSE: &[u8] = b"</rpad>";
+const CONTENT_CLOSE: &[u8] = b"</content>";
+
+impl EnvelopeBytes {
+    fn new(bytes: Vec<u8>) -> Self {
+        // The envelope's `</content>` is the last one: text is escaped (`&lt;`), and only
+        // attribute-only affixes follow it. Without one (no writer produces that), rpad goes
+        // before the root's end tag, still inside the envelope.
+        let rpad_at = bytes
+            .windows(CONTENT_CLOSE.len())
+            .rposition(|w| w == CONTENT_CLOSE)
+            .map_or_else(
+                || {
+                    bytes
+                        .iter()
+                        .rposition(|&b| b == b'<')
+                        .unwrap_or(bytes.len())
+                },
+                |at| at + CONTENT_CLOSE.len(),
+            );
+        Self { bytes, rpad_at }
+    }
+
+    /// The serialised envelope, without `<rpad/>`.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Its length in octets.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether it is empty (never, for a written envelope).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The octets with an `<rpad/>` chosen by `padding` within its bound, as
+    /// [`Envelope::to_padded_bytes`] (whose output it equals for the same draw from `rng`).
+    ///
+    /// # Errors
+    /// [`EnvelopeWriteError::DoesNotFit`] when the envelope exceeds the bound even without
+    /// padding.
+    pub fn to_padded_bytes(
+        &self,
+        rng: &mut impl CryptoRng,
+        padding: Padding,
+    ) -> Result<Vec<u8>, EnvelopeWriteError> {
+        let limit = padding.limit;
+        let len = self.bytes.len();
+        if len > limit {
+            return Err(EnvelopeWriteError::DoesNotFit { len, limit });
+        }
+        if padding.length == Length::None {
+            return Ok(self.bytes.clone());
+        }
+        // With `n` characters the envelope is exactly `len + 13 + n` octets long.
+        let tags = RPAD_OPEN.len() + RPAD_CLOSE.len();
+        let room = limit.saturating_sub(len.saturating_add(tags));
+        let n = padding.draw(rng, room);
+        if n == 0 {
+            return Ok(self.bytes.clone());
+        }
+        let mut out = Vec::with_capacity(len + tags + n);
+        out.extend_from_slice(&self.bytes[..self.rpad_at]);
+        out.extend_from_slice(RPAD_OPEN);
+        let start = out.len();
+        out.resize(start + n, 0);
+        rng.fill_bytes(&mut out[start..]);
+        for b in &mut out[start..] {
+            *b = RPAD_ALPHABET[usize::from(*b & 63)];
+        }
+        out.extend_from_slice(RPAD_CLOSE);
+        out.extend_from_slice(&self.bytes[self.rpad_at..]);
+        Ok(out)
+    }
+}
+
 impl Envelope {
+    /// Serialises without `<rpad/>` (any [`Envelope::rpad`] set is left out), once, for
+    /// padding later: [`EnvelopeBytes::to_padded_bytes`].
+    ///
+    /// # Errors
+    /// As [`Envelope::to_bytes`].
+    pub fn to_unpadded(&self) -> Result<EnvelopeBytes, EnvelopeWriteError> {
+        Ok(EnvelopeBytes::new(write(&self.element(None))?))
+    }
+
     /// Serialises with an `<rpad/>` chosen by `padding` within its bound: the octets to hand
     /// to [`crate::encrypt`], which they always fit under the default bound. Any
     /// [`Envelope::rpad`] already set is replaced.
@@ -129,40 +237,6 @@ impl Envelope {
         rng: &mut impl CryptoRng,
         padding: Padding,
     ) -> Result<Vec<u8>, EnvelopeWriteError> {
-        let limit = padding.limit;
-        let unpadded = || -> Result<Vec<u8>, EnvelopeWriteError> {
-            let bytes = write(&self.element(None))?;
-            if bytes.len() > limit {
-                return Err(EnvelopeWriteError::DoesNotFit {
-                    len: bytes.len(),
-                    limit,
-                });
-            }
-            Ok(bytes)
-        };
-        if padding.length == Length::None {
-            return unpadded();
-        }
-        // Measure with a one-character rpad: with `n` characters the envelope is exactly
-        // `measured - 1 + n` octets long (RPAD_ALPHABET needs no escaping).
-        let measured = write(&self.element(Some("A".into())))?.len();
-        let room = limit.saturating_add(1).saturating_sub(measured);
-        let n = padding.draw(rng, room);
-        if n == 0 {
-            return unpadded();
-        }
-        let mut random = vec![0u8; n];
-        rng.fill_bytes(&mut random);
-        let rpad = random
-            .iter()
-            .map(|b| char::from(RPAD_ALPHABET[usize::from(b & 63)]))
-            .collect();
-        let bytes = write(&self.element(Some(rpad)))?;
-        // Exactly `measured - 1 + n <= limit` octets (the tests check it); should a writer
-        // ever disagree, the bound still holds.
-        if bytes.len() > limit {
-            return unpadded();
-        }
-        Ok(bytes)
+        self.to_unpadded()?.to_padded_bytes(rng, padding)
     }
 }

@@ -134,8 +134,8 @@ impl<P: CustomProfiles> Registry<P> {
     /// carbon's forwarded message) minimised to the [`SizeBudget`](crate::SizeBudget),
     /// wrapped in a XEP-0420 envelope, padded, RFC 8291-encrypted for the client's keys, with
     /// an RFC 8292 token from the client's key (from a cache: one signature per key and
-    /// claims every few hours). The envelope is minimised once per stanza, and padded and
-    /// encrypted per registration. A presence or iq matched by `all` or a custom profile is
+    /// claims every few hours). The envelope is minimised and written once per stanza, and
+    /// padded and encrypted per registration. A presence or iq matched by `all` or a custom profile is
     /// sent with no payload, as XEP-0297 forwards messages only. A notification that cannot
     /// be built is reported ([`Event::NotBuilt`](crate::Event::NotBuilt)).
     pub fn handle_routed(
@@ -231,7 +231,7 @@ impl<P: CustomProfiles> Registry<P> {
         mut notification: Notification,
     ) -> Result<Notification, NotifyError> {
         if let Some(m) = minimised {
-            let plaintext = m.envelope.to_padded_bytes(rng, padding)?;
+            let plaintext = m.bytes.to_padded_bytes(rng, padding)?;
             let body =
                 xmpp_push2_crypto::encrypt(rng, &keys.ua_public, &keys.auth_secret, &plaintext)?;
             notification.payload = Some(body);
