@@ -25,8 +25,8 @@
 //!   Deadlines are compared with Redis's own `TIME`, one clock for every node: a claim after
 //!   the deadline fails everywhere, and of two nodes racing to claim or expire one record
 //!   exactly one gets it (the other finds nothing, and answers as for an unknown SM-ID: a
-//!   claim leaves `claimed:{id}` for one second, and a `<resume/>` that finds it naming
-//!   another node lost a race rather than asking for a take-over).
+//!   claim leaves `claimed:{id}` for 250 ms, and a `<resume/>` that finds it naming another
+//!   node lost a race rather than asking for a take-over).
 //! - **Resuming.** Before a `<resume/>` (top level or inside SASL2) reaches the stream, the
 //!   node claims its SM-ID for the authenticated account; a record it gets is parsed
 //!   (bounded XML, structure checked), checked again with `may_claim`, given the stanzas
@@ -136,19 +136,24 @@ return 1
 ";
 
 /// ARGV: prefix, id, owner, node, race window (ms). Nil, or {record, appended items...}.
-/// A claim leaves `claimed:{id}` naming the node for the race window.
+/// A claim leaves `claimed:{id}` naming the node for the race window, and names the node
+/// in `live:{jid}` at once.
 const CLAIM: &str = r"
 local rec = ARGV[1] .. 'sm:' .. ARGV[2]
-local f = redis.call('HMGET', rec, 'owner', 'deadline')
+local f = redis.call('HMGET', rec, 'owner', 'deadline', 'jid')
 if f[1] ~= ARGV[3] then return false end
 if tonumber(f[2]) <= now_ms() then return false end
 redis.call('SET', ARGV[1] .. 'claimed:' .. ARGV[2], ARGV[4], 'PX', ARGV[5])
+-- The claimer resumes it: other nodes send its stanzas there from now on.
+if f[3] and f[3] ~= '' then redis.call('SET', ARGV[1] .. 'live:' .. f[3], ARGV[4]) end
 return take(ARGV[1], ARGV[2])
 ";
 
 /// Two `<resume/>`s of one session on different nodes this close together race: the one
 /// whose claim came second fails as for an unknown SM-ID instead of taking the session over.
-const RACE: Duration = Duration::from_secs(1);
+/// Short: a client that reconnects after a cut takes longer than this (a TCP connection and
+/// a SASL exchange), and gets a take-over.
+const RACE: Duration = Duration::from_millis(250);
 
 /// ARGV: prefix, limit. {{id, record, appended items...}...}.
 const EXPIRE: &str = r"
@@ -173,11 +178,19 @@ pub(crate) struct Cluster {
     claim: redis::Script,
     expire: redis::Script,
     forget: redis::Script,
+    /// Held from claiming a record to adopting it (see `claim_here`).
+    claiming: Mutex<()>,
     /// This node's live resumable streams, for take-over requests from other nodes.
     streams: Mutex<remote::Streams>,
     /// Stanzas for full JIDs whose session is on its way to Redis, appended once it is there.
     moving: Mutex<HashMap<FullJid, Vec<Unacked>>>,
     max_queue: usize,
+}
+
+/// What is left to do once a claimed record is adopted (or refused), outside the lock.
+enum Settle {
+    HandBack(Option<FullJid>, Vec<Unacked>),
+    End(HibernatedSession, Vec<Unacked>),
 }
 
 /// A record taken out of Redis: its JSON and the stanzas appended to it, as JSON.
@@ -207,6 +220,7 @@ impl Cluster {
             expire: script(EXPIRE),
             forget: redis::Script::new(remote::FORGET),
             streams: Mutex::default(),
+            claiming: Mutex::default(),
             moving: Mutex::default(),
             max_queue,
         })
@@ -321,9 +335,7 @@ impl Cluster {
 
     /// The node whose live stream has `jid` bound, if another one does.
     fn live_node(&self, jid: &FullJid) -> Result<Option<String>, String> {
-        let key = format!("{PREFIX}live:{jid}");
-        let node: Option<String> = self.with(|c| redis::cmd("GET").arg(&key).query(c))?;
-        Ok(node.filter(|n| *n != self.node))
+        self.other_node(&format!("live:{jid}"))
     }
 
     fn set_ended(&self, ended: &EndedSession) -> Result<(), String> {
@@ -366,18 +378,18 @@ impl Shared {
         now: Now,
         event: &ServerEvent,
         owner: &BareJid,
-        signals: &tokio::sync::mpsc::UnboundedSender<Signal>,
+        (conn, signals): (u64, &tokio::sync::mpsc::UnboundedSender<Signal>),
     ) {
         let Some(cluster) = self.cluster() else {
             return;
         };
         let (id, jid) = match event {
             ServerEvent::Enabled { id: Some(id) } => {
-                return self.cluster_stream(id, owner, signals);
+                return self.cluster_stream(id, owner, conn, signals);
             }
             ServerEvent::Resumed { previd, jid, .. } => {
-                self.cluster_stream(previd, owner, signals);
-                return self.cluster_live(jid.as_ref());
+                self.cluster_stream(previd, owner, conn, signals);
+                return self.cluster_live(jid.as_ref(), conn);
             }
             ServerEvent::Hibernated { id, jid } => (id, jid),
             _ => return,
@@ -413,18 +425,24 @@ impl Shared {
             Err(e) => {
                 drop(moving);
                 eprintln!("cluster: cannot write {id} to redis ({e}); kept on this node");
-                self.keep_here(now, session, late);
+                let jid = session.resource().cloned();
+                let refused = self.keep_here(now, session, late);
+                self.hand_back(now, jid.as_ref(), refused);
             }
         }
         // Only now: until the record was in Redis, other nodes sent its stanzas here.
-        self.cluster_unlive(Some(id), jid.as_ref());
+        self.cluster_unlive(Some(id), jid.as_ref(), conn);
     }
 
     /// A session that could not go to (or came from) Redis hibernates in this node's store,
-    /// with `late` stanzas appended; what it cannot keep is handed back.
-    fn keep_here(&self, now: Now, mut session: HibernatedSession, late: Vec<Unacked>) {
+    /// with `late` stanzas appended; what it cannot keep is returned, to hand back.
+    fn keep_here(
+        &self,
+        now: Now,
+        mut session: HibernatedSession,
+        late: Vec<Unacked>,
+    ) -> Vec<Unacked> {
         let limit = self.sessions.config().max_queue;
-        let jid = session.resource().cloned();
         let mut refused = Vec::new();
         for u in late {
             if let Err(r) = session.push(u.stanza, u.first_sent, limit) {
@@ -438,7 +456,7 @@ impl Shared {
             );
             refused.extend(r.into_inner().into_unacked());
         }
-        self.hand_back(now, jid.as_ref(), refused);
+        refused
     }
 
     /// A stanza this node had no live stream or hibernated session for: into the session
@@ -457,34 +475,54 @@ impl Shared {
         }
         let stanza = Unacked::new(refused.into_inner(), now.wall());
         match cluster.live_node(to) {
-            Ok(Some(node)) if self.cluster_publish(&node, to, &stanza) => return None,
+            Ok(Some(node)) if self.cluster_publish(&node, to, &stanza, 0) => {
+                self.trace_cluster(format_args!("a stanza for {to} published to node {node}"));
+                return None;
+            }
             Ok(_) => {}
             Err(e) => eprintln!("cluster: cannot look {to} up ({e})"),
         }
-        self.cluster_append(to, stanza).map(|u| u.stanza)
+        let left = self.cluster_append(now, to, stanza).map(|u| u.stanza);
+        if left.is_some() {
+            self.trace_cluster(format_args!("a stanza for {to}: no session anywhere"));
+        }
+        left
     }
 
-    /// A stanza published here by another node for a JID live on this one: to its stream,
-    /// or (gone since) to its hibernated session here or in Redis, or offline. Never
-    /// published on again, so a stale `live:` key cannot bounce it between nodes.
-    pub(crate) fn deliver_from_node(&self, now: Now, to: &FullJid, stanza: Unacked) {
+    /// A stanza published here by another node (`hops` times so far) for a JID live on
+    /// this one: to its stream, or (gone since) to its hibernated session here or in Redis,
+    /// or on to the node that resumed it meanwhile (at most [`remote::MAX_HOPS`] times, so
+    /// stale `live:` keys cannot bounce it for ever), or offline.
+    pub(crate) fn deliver_from_node(&self, now: Now, to: &FullJid, stanza: Unacked, hops: u8) {
         let first_sent = stanza.first_sent;
         let Err(refused) = self.sessions.send(now, to, stanza.stanza) else {
             return;
         };
         let left = if matches!(refused.reason(), Refusal::UnknownSession) {
-            self.cluster_append(to, Unacked::new(refused.into_inner(), first_sent))
+            self.cluster_append(now, to, Unacked::new(refused.into_inner(), first_sent))
         } else {
             Some(Unacked::new(refused.into_inner(), first_sent))
         };
-        if let Some(left) = left {
-            self.hand_back(now, None, vec![left]);
+        let Some(left) = left else {
+            return;
+        };
+        if hops < remote::MAX_HOPS
+            && let Some(cluster) = self.cluster()
+            && let Ok(Some(node)) = cluster.live_node(to)
+            && self.cluster_publish(&node, to, &left, hops + 1)
+        {
+            self.trace_cluster(format_args!("a stanza for {to} passed on to node {node}"));
+            return;
         }
+        self.trace_cluster(format_args!(
+            "a stanza for {to} from another node: no session"
+        ));
+        self.hand_back(now, None, vec![left]);
     }
 
     /// Into the session hibernated on `to` in Redis (or on its way there); the stanza back
     /// if there is none.
-    fn cluster_append(&self, to: &FullJid, stanza: Unacked) -> Option<Unacked> {
+    fn cluster_append(&self, now: Now, to: &FullJid, stanza: Unacked) -> Option<Unacked> {
         let cluster = self.cluster()?;
         {
             let mut moving = lock(&cluster.moving);
@@ -498,7 +536,15 @@ impl Shared {
                 self.trace_cluster(format_args!("a stanza for {to} appended in redis"));
                 None
             }
-            Ok(false) => Some(stanza),
+            Ok(false) => {
+                // Claimed by this node a moment ago, and being adopted? Then it is here now.
+                let _claiming = lock(&cluster.claiming);
+                let first_sent = stanza.first_sent;
+                self.sessions
+                    .send(now, to, stanza.stanza)
+                    .err()
+                    .map(|r| Unacked::new(r.into_inner(), first_sent))
+            }
             Err(e) => {
                 eprintln!("cluster: cannot append for {to} ({e})");
                 Some(stanza)
@@ -526,14 +572,18 @@ impl Shared {
         if self.sessions.deadline(&previd).is_some() {
             return; // hibernated here (Redis was down when it hibernated)
         }
-        match cluster.claim(&previd, owner) {
-            Ok(Some(taken)) => self.adopt_claimed(now, owner, &previd, taken),
-            Ok(None) if cluster.lost_race(&previd).unwrap_or(false) => {
+        match self.claim_here(now, owner, &previd) {
+            Ok(true) => {}
+            Ok(false) if cluster.lost_race(&previd).unwrap_or(false) => {
                 // Answered as for an unknown SM-ID: the other node's claim won.
                 self.trace_cluster(format_args!("{previd}: lost the race to another node"));
             }
-            Ok(None) if self.cluster_take_over(owner, &previd).await => {}
-            Ok(None) => match cluster.ended(&previd) {
+            Ok(false) if self.cluster_take_over(owner, &previd).await => {}
+            // No record and no live stream: a stream that was hibernating when the claim
+            // looked writes the record before it stops naming itself, so a second claim
+            // finds what the first missed.
+            Ok(false) if matches!(self.claim_here(self.now(), owner, &previd), Ok(true)) => {}
+            Ok(false) => match cluster.ended(&previd) {
                 Ok(Some((o, h))) if o == owner.as_str() => {
                     let _ = self
                         .sessions
@@ -546,29 +596,47 @@ impl Shared {
         }
     }
 
-    fn adopt_claimed(&self, now: Now, owner: &BareJid, previd: &SmId, taken: Taken) {
-        let appended = self.appended(&taken);
-        match serde_json::from_str::<HibernatedSession>(&taken.record) {
-            Ok(session) if session.id() == previd && session.may_claim(owner, now) => {
-                self.trace_cluster(format_args!(
-                    "{previd} claimed from redis with {} appended",
-                    appended.len()
-                ));
-                self.keep_here(now, session, appended);
+    /// Claims session `previd` for `owner` from Redis and adopts it here, so that the
+    /// `<resume/>` finds it: `Ok(true)` if there was a record. Claim and adoption happen
+    /// under `claiming`, which a failed append waits for before it tries this node's store
+    /// again: a stanza arriving between the two is not mistaken for one with nowhere to go.
+    fn claim_here(&self, now: Now, owner: &BareJid, previd: &SmId) -> Result<bool, String> {
+        let Some(cluster) = self.cluster() else {
+            return Ok(false);
+        };
+        let settle = {
+            let _claiming = lock(&cluster.claiming);
+            let Some(taken) = cluster.claim(previd, owner)? else {
+                return Ok(false);
+            };
+            let appended = self.appended(&taken);
+            match serde_json::from_str::<HibernatedSession>(&taken.record) {
+                Ok(session) if session.id() == previd && session.may_claim(owner, now) => {
+                    self.trace_cluster(format_args!(
+                        "{previd} claimed from redis with {} appended",
+                        appended.len()
+                    ));
+                    let jid = session.resource().cloned();
+                    Settle::HandBack(jid, self.keep_here(now, session, appended))
+                }
+                Ok(session) => {
+                    // Past its deadline by this node's clock (or not the record asked
+                    // for): it ends here, as an expiry would end it.
+                    eprintln!("cluster: claimed {previd} is no longer resumable: handed back");
+                    Settle::End(session, appended)
+                }
+                Err(e) => {
+                    eprintln!("cluster: unreadable record {previd} ({e}): stanzas handed back");
+                    Settle::HandBack(None, appended)
+                }
             }
-            Ok(session) => {
-                // Past its deadline by this node's clock (or not the record asked for):
-                // it ends here, as an expiry would end it.
-                eprintln!("cluster: claimed {previd} is no longer resumable: handed back");
-                self.end_record(now, session, appended);
-            }
-            Err(e) => {
-                eprintln!(
-                    "cluster: unreadable record {previd} ({e}): appended stanzas handed back"
-                );
-                self.hand_back(now, None, appended);
-            }
+        };
+        // Handing back routes stanzas, which may need `claiming`: not while it is held.
+        match settle {
+            Settle::HandBack(jid, stanzas) => self.hand_back(now, jid.as_ref(), stanzas),
+            Settle::End(session, appended) => self.end_record(now, session, appended),
         }
+        Ok(true)
     }
 
     /// The stanzas appended to a record, each read back like peer data.
@@ -628,8 +696,8 @@ impl Shared {
 
     /// A stream that is over (`id` and `jid` what it held): no longer live here, and if its
     /// session ended for good, its `h` is shared, for a late `<resume/>` elsewhere.
-    pub(crate) fn cluster_closed(&self, id: Option<&SmId>, jid: Option<&FullJid>) {
-        self.cluster_unlive(id, jid);
+    pub(crate) fn cluster_closed(&self, id: Option<&SmId>, jid: Option<&FullJid>, conn: u64) {
+        self.cluster_unlive(id, jid, conn);
         let (Some(cluster), Some(id)) = (self.cluster(), id) else {
             return;
         };

@@ -177,7 +177,7 @@ impl Conn {
             shared.push0_session(now, from.as_ref(), &event); // push0
             shared.psa_session(now, &event); // psa
             #[cfg(feature = "cluster")] // cluster
-            shared.cluster_session(now, &event, sm.owner(), &self.handle.0); // cluster
+            shared.cluster_session(now, &event, sm.owner(), (self.id, &self.handle.0)); // cluster
             shared.hand_back(now, from.as_ref(), event.into_handed_back());
         }
         // sm }
@@ -209,7 +209,8 @@ impl Conn {
         } // cluster
         let _ = self.flush().await;
         #[cfg(feature = "cluster")] // cluster
-        self.shared.cluster_closed(id.as_ref(), jid.as_ref()); // cluster
+        self.shared
+            .cluster_closed(id.as_ref(), jid.as_ref(), self.id); // cluster
         if !matches!(end, End::Lost) {
             self.io.end().await;
         }

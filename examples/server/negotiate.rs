@@ -249,7 +249,7 @@ impl Conn {
             // sm {
             if self.sm.as_mut()?.handle_bind(now, jid).is_ok() {
                 #[cfg(feature = "cluster")] // cluster
-                self.shared.cluster_live(self.jid().as_ref()); // cluster
+                self.shared.cluster_live(self.jid().as_ref(), self.id); // cluster
                 return self.jid();
             }
             // sm }

@@ -9,6 +9,8 @@
 //! - a racing claim: two `<resume/>`s of one SM-ID at both nodes at once, exactly one wins,
 //!   the other gets `<failed><item-not-found/></failed>` as for an unknown id;
 //! - expiry once, on one node, with the stanzas stored offline there;
+//! - live streams on both nodes talking, and a take-over of a stream still open on the
+//!   other node (`conflict` there, its unacknowledged stanzas handed over);
 //! - the resume latency on the other node against a same-node resume, in the same run.
 
 use std::collections::BTreeMap;
@@ -91,11 +93,18 @@ struct Cluster {
 }
 
 fn cluster() -> Cluster {
+    cluster_of(&["alice", "bob"])
+}
+
+/// Redis and two nodes with these accounts (password: `USER-pass`).
+fn cluster_of(users: &[&str]) -> Cluster {
     let redis = Redis::start().unwrap_or_else(|e| panic!("starting redis-server: {e}"));
     let node = |name: &str| {
-        let opts = ServerOptions::default()
-            .account("alice", "alice-pass")
-            .account("bob", "bob-pass")
+        let mut opts = ServerOptions::default();
+        for user in users {
+            opts = opts.account(user, &format!("{user}-pass"));
+        }
+        let opts = opts
             .arg("--redis")
             .arg(&redis.url())
             .arg("--node")

@@ -2,8 +2,10 @@
 //! and the take-over of a stream still open on another node.
 //!
 //! - **Keys**: `live:{full JID}` the node whose live stream has that JID bound; `stream:{id}`
-//!   the node whose live stream holds that SM-ID. Set when a stream binds, enables or
-//!   resumes; removed (only if they still name this node) when it hibernates or ends.
+//!   the node whose live stream holds that SM-ID, each as `NODE#CONNECTION`. Set when a
+//!   stream binds, enables or resumes; removed (only if they still name that stream: a newer
+//!   stream of the same session, even on the same node, keeps them) when it hibernates or
+//!   ends. Node names must not contain `#`.
 //! - **Channels**: each node subscribes to `node:{name}` before it accepts clients. A stanza
 //!   for a JID live on another node is published there (in the same script that would
 //!   otherwise append it to a hibernated record, so a JID is never both); a take-over request
@@ -33,6 +35,9 @@ use xmpp_tether::sm::{SmId, Unacked};
 use super::{Cluster, PREFIX};
 use crate::state::{Shared, Signal, lock};
 
+/// How many times a stanza is passed on to the node that now holds its session.
+pub(crate) const MAX_HOPS: u8 = 3;
+
 /// How long a node waits for another to hand a live session over.
 pub(crate) const HANDOVER: Duration = Duration::from_secs(5);
 
@@ -46,6 +51,9 @@ pub(crate) enum Remote {
         to: FullJid,
         /// The stanza, with its first-sent time.
         stanza: Unacked,
+        /// How many times it was passed on already (its session moved meanwhile).
+        #[serde(default)]
+        hops: u8,
     },
     /// A `<resume/>` elsewhere wants this session: hibernate it now.
     TakeOver {
@@ -56,11 +64,12 @@ pub(crate) enum Remote {
     },
 }
 
-/// The live streams of this node by SM-ID, for take-over requests.
+/// The live streams of this node by SM-ID (owner, connection, its task), for take-over
+/// requests.
 #[derive(Default)]
-pub(crate) struct Streams(HashMap<SmId, (BareJid, mpsc::UnboundedSender<Signal>)>);
+pub(crate) struct Streams(HashMap<SmId, (BareJid, u64, mpsc::UnboundedSender<Signal>)>);
 
-/// ARGV: prefix, key, node. Deletes the key if it still names this node.
+/// ARGV: prefix, key, holder. Deletes the key if it still names that holder.
 pub(crate) const FORGET: &str = r"
 if redis.call('GET', ARGV[1] .. ARGV[2]) == ARGV[3] then
   redis.call('DEL', ARGV[1] .. ARGV[2])
@@ -110,29 +119,38 @@ impl Cluster {
             .map_err(|_| format!("cannot subscribe to {PREFIX}node:{}", self.node))
     }
 
-    /// Names this node as the holder of `key` (`live:…` or `stream:…`).
-    fn claim_key(&self, key: &str) -> Result<(), String> {
+    /// Names connection `conn` of this node as the holder of `key` (`live:…`, `stream:…`).
+    fn claim_key(&self, key: &str, conn: u64) -> Result<(), String> {
         let key = format!("{PREFIX}{key}");
-        self.with(|c| redis::cmd("SET").arg(&key).arg(&self.node).query::<()>(c))
+        let holder = format!("{}#{conn}", self.node);
+        self.with(|c| redis::cmd("SET").arg(&key).arg(&holder).query::<()>(c))
     }
 
-    /// Removes `key` if it still names this node.
-    fn forget_key(&self, key: &str) -> Result<(), String> {
+    /// Removes `key` if it still names connection `conn` of this node.
+    fn forget_key(&self, key: &str, conn: u64) -> Result<(), String> {
+        let holder = format!("{}#{conn}", self.node);
         self.with(|c| {
             self.forget
                 .arg(PREFIX)
                 .arg(key)
-                .arg(&self.node)
+                .arg(&holder)
                 .invoke::<i64>(c)
         })
         .map(drop)
     }
 
+    /// The node that `key` names, if it names another one.
+    pub(super) fn other_node(&self, key: &str) -> Result<Option<String>, String> {
+        let key = format!("{PREFIX}{key}");
+        let holder: Option<String> = self.with(|c| redis::cmd("GET").arg(&key).query(c))?;
+        Ok(holder
+            .map(|h| h.split('#').next().unwrap_or_default().to_owned())
+            .filter(|n| *n != self.node))
+    }
+
     /// The node whose live stream holds session `id`, if another one does.
     fn stream_node(&self, id: &SmId) -> Result<Option<String>, String> {
-        let key = format!("{PREFIX}stream:{id}");
-        let node: Option<String> = self.with(|c| redis::cmd("GET").arg(&key).query(c))?;
-        Ok(node.filter(|n| *n != self.node))
+        self.other_node(&format!("stream:{id}"))
     }
 
     /// Publishes to `node`: whether a subscriber got it.
@@ -145,21 +163,23 @@ impl Cluster {
 }
 
 impl Shared {
-    /// A stream of this node bound `jid`: stanzas for it from other nodes come here.
-    pub(crate) fn cluster_live(&self, jid: Option<&FullJid>) {
+    /// Connection `conn` of this node bound `jid`: stanzas for it from other nodes come here.
+    pub(crate) fn cluster_live(&self, jid: Option<&FullJid>, conn: u64) {
         let (Some(cluster), Some(jid)) = (self.cluster(), jid) else {
             return;
         };
-        if let Err(e) = cluster.claim_key(&format!("live:{jid}")) {
+        if let Err(e) = cluster.claim_key(&format!("live:{jid}"), conn) {
             eprintln!("cluster: cannot register {jid} ({e})");
         }
     }
 
-    /// A stream of this node holds session `id` (enabled or resumed here).
+    /// Connection `conn` of this node (whose task `signals` reaches) holds session `id`
+    /// (enabled or resumed here).
     pub(crate) fn cluster_stream(
         &self,
         id: &SmId,
         owner: &BareJid,
+        conn: u64,
         signals: &mpsc::UnboundedSender<Signal>,
     ) {
         let Some(cluster) = self.cluster() else {
@@ -167,25 +187,30 @@ impl Shared {
         };
         lock(&cluster.streams)
             .0
-            .insert(id.clone(), (owner.clone(), signals.clone()));
-        if let Err(e) = cluster.claim_key(&format!("stream:{id}")) {
+            .insert(id.clone(), (owner.clone(), conn, signals.clone()));
+        if let Err(e) = cluster.claim_key(&format!("stream:{id}"), conn) {
             eprintln!("cluster: cannot register {id} ({e})");
         }
     }
 
-    /// Session `id` (on `jid`) is no longer live on this node.
-    pub(crate) fn cluster_unlive(&self, id: Option<&SmId>, jid: Option<&FullJid>) {
+    /// Session `id` (on `jid`) is no longer live on connection `conn` of this node.
+    pub(crate) fn cluster_unlive(&self, id: Option<&SmId>, jid: Option<&FullJid>, conn: u64) {
         let Some(cluster) = self.cluster() else {
             return;
         };
         if let Some(id) = id {
-            lock(&cluster.streams).0.remove(id);
-            if let Err(e) = cluster.forget_key(&format!("stream:{id}")) {
+            {
+                let mut streams = lock(&cluster.streams);
+                if streams.0.get(id).is_some_and(|s| s.1 == conn) {
+                    streams.0.remove(id);
+                }
+            }
+            if let Err(e) = cluster.forget_key(&format!("stream:{id}"), conn) {
                 eprintln!("cluster: cannot unregister {id} ({e})");
             }
         }
         if let Some(jid) = jid
-            && let Err(e) = cluster.forget_key(&format!("live:{jid}"))
+            && let Err(e) = cluster.forget_key(&format!("live:{jid}"), conn)
         {
             eprintln!("cluster: cannot unregister {jid} ({e})");
         }
@@ -198,19 +223,33 @@ impl Shared {
         let Some(cluster) = self.cluster() else {
             return false;
         };
-        let node = match cluster.stream_node(id) {
-            Ok(Some(node)) => node,
-            Ok(None) => return false,
-            Err(e) => {
-                eprintln!("cluster: cannot look {id} up ({e})");
+        // Live on this node: its stream hands the session over through Redis too, rather
+        // than in the local store, which the session may be leaving for Redis right now.
+        let local = lock(&cluster.streams).0.get(id).cloned();
+        let (node, asked) = if let Some((o, _, signals)) = local {
+            if o != *owner {
                 return false;
             }
+            (
+                cluster.node.clone(),
+                Ok(signals.send(Signal::TakeOver).is_ok()),
+            )
+        } else {
+            let node = match cluster.stream_node(id) {
+                Ok(Some(node)) => node,
+                Ok(None) => return false,
+                Err(e) => {
+                    eprintln!("cluster: cannot look {id} up ({e})");
+                    return false;
+                }
+            };
+            let request = Remote::TakeOver {
+                id: id.clone(),
+                owner: owner.clone(),
+            };
+            let asked = cluster.publish(&node, &request);
+            (node, asked)
         };
-        let request = Remote::TakeOver {
-            id: id.clone(),
-            owner: owner.clone(),
-        };
-        let asked = cluster.publish(&node, &request);
         if !matches!(asked, Ok(true)) {
             eprintln!(
                 "cluster: {id} is live on node {node}, which does not answer: a gap, what it \
@@ -222,13 +261,12 @@ impl Shared {
         let deadline = tokio::time::Instant::now() + HANDOVER;
         while tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
-            match cluster.claim(id, owner) {
-                Ok(Some(taken)) => {
+            match self.claim_here(self.now(), owner, id) {
+                Ok(true) => {
                     self.trace_cluster(format_args!("{id}: handed over by node {node}"));
-                    self.adopt_claimed(self.now(), owner, id, taken);
                     return true;
                 }
-                Ok(None) => {}
+                Ok(false) => {}
                 Err(e) => eprintln!("cluster: cannot claim {id} ({e})"),
             }
         }
@@ -240,13 +278,20 @@ impl Shared {
     }
 
     /// A stanza for `to` on another node, if `to` is live there: whether it was published.
-    pub(crate) fn cluster_publish(&self, node: &str, to: &FullJid, stanza: &Unacked) -> bool {
+    pub(crate) fn cluster_publish(
+        &self,
+        node: &str,
+        to: &FullJid,
+        stanza: &Unacked,
+        hops: u8,
+    ) -> bool {
         let Some(cluster) = self.cluster() else {
             return false;
         };
         let remote = Remote::Stanza {
             to: to.clone(),
             stanza: stanza.clone(),
+            hops,
         };
         matches!(cluster.publish(node, &remote), Ok(true))
     }
@@ -257,10 +302,10 @@ impl Shared {
 pub(crate) async fn listen(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<String>) {
     while let Some(payload) = rx.recv().await {
         match serde_json::from_str::<Remote>(&payload) {
-            Ok(Remote::Stanza { to, stanza }) => {
+            Ok(Remote::Stanza { to, stanza, hops }) => {
                 let now = shared.now();
                 shared.trace_cluster(format_args!("a stanza for {to} from another node"));
-                shared.deliver_from_node(now, &to, stanza);
+                shared.deliver_from_node(now, &to, stanza, hops);
             }
             Ok(Remote::TakeOver { id, owner }) => {
                 let Some(cluster) = shared.cluster() else {
@@ -268,7 +313,7 @@ pub(crate) async fn listen(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<
                 };
                 let stream = lock(&cluster.streams).0.get(&id).cloned();
                 match stream {
-                    Some((o, signals)) if o == owner => {
+                    Some((o, _, signals)) if o == owner => {
                         shared.trace_cluster(format_args!("{id}: taken over by another node"));
                         let _ = signals.send(Signal::TakeOver);
                     }
