@@ -15,7 +15,12 @@
 //! At the end the bench prints the ratios from criterion's estimates, then the same ratios
 //! measured **interleaved** (alternating batches, median of 41 rounds), which a burst of load
 //! from other processes hits on both sides alike: the figures to judge by on a shared machine.
-//! Transmits are dropped outside the measurement, as in the baseline. Time is virtual.
+//! Transmits are dropped outside the measurement, as in the baseline (and, interleaved, also
+//! one by one as drained, as a server does once it has written each). The link groups, the
+//! baseline and the interleaved rounds are timed on this thread's time on a CPU where Linux
+//! reports it (`Stopwatch`), not wall time: on a shared machine the waits in the run queue grow
+//! with the length of a measurement and would make 10,000 look dearer per presence than 1,000.
+//! The tracker's time is virtual.
 //!
 //! The link goes down the way a real one does: its last stream is lost to a network error
 //! (`handle_link_closed`), with a zero grace so the annotations go out at once, and comes back
@@ -24,7 +29,7 @@
 
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use minidom::Element;
@@ -102,6 +107,31 @@ fn populated(total: usize) -> Tracker {
     tracker
 }
 
+/// A stopwatch of the time this thread spent on a CPU (`CLOCK_THREAD_CPUTIME_ID`). On a
+/// machine shared with other builds, wall time also counts the waits in the run queue, and a
+/// long measurement (a 10,000-presence link-down) waits for other processes far more per
+/// presence than a short one (1,000) that fits in one time slice.
+#[derive(Clone, Copy)]
+struct Stopwatch(Duration);
+
+fn on_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
+}
+
+impl Stopwatch {
+    fn start() -> Self {
+        Self(on_cpu())
+    }
+
+    fn elapsed(self) -> Duration {
+        on_cpu().saturating_sub(self.0)
+    }
+}
+
 /// The time a link flip took: the tracker's call alone (deciding and queueing), and with the
 /// transmits drained (each annotated presence built).
 #[derive(Clone, Copy)]
@@ -110,13 +140,20 @@ struct Took {
     total: Duration,
 }
 
+/// What happens to the transmits drained: held until the clock stops (then dropped), or
+/// dropped one by one as drained, as a server does once it has written each.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Drain {
+    Held,
+    Streamed,
+}
+
 /// The link to `name` goes down (its last stream lost to a network error; grace zero: at
-/// once), or comes back (stream 1 established); the transmits are dropped after the clock
-/// stops.
-#[expect(clippy::disallowed_methods, reason = "a benchmark measures real time")]
-fn flip(tracker: &mut Tracker, name: &DomainPart, down: bool, expect: usize) -> Took {
-    let mut out: Vec<Transmit> = Vec::with_capacity(expect);
-    let start = Instant::now();
+/// once), or comes back (stream 1 established).
+fn flip(tracker: &mut Tracker, name: &DomainPart, down: bool, expect: usize, drain: Drain) -> Took {
+    let mut out: Vec<Transmit> = Vec::with_capacity(if drain == Drain::Held { expect } else { 0 });
+    let mut count = 0;
+    let start = Stopwatch::start();
     if down {
         tracker
             .handle_link_closed(now(), name, StreamId(1), LinkLoss::Network)
@@ -128,12 +165,15 @@ fn flip(tracker: &mut Tracker, name: &DomainPart, down: bool, expect: usize) -> 
     }
     let call = start.elapsed();
     while let Some(transmit) = tracker.poll_transmit() {
-        out.push(transmit);
+        count += 1;
+        match drain {
+            Drain::Held => out.push(transmit),
+            Drain::Streamed => drop(black_box(transmit)),
+        }
     }
     let total = start.elapsed();
     assert_eq!(
-        out.len(),
-        expect,
+        count, expect,
         "one presence per tracked presence of the domain"
     );
     while tracker.poll_event().is_some() {}
@@ -143,8 +183,8 @@ fn flip(tracker: &mut Tracker, name: &DomainPart, down: bool, expect: usize) -> 
 
 /// A down and the following up; returns the down's time, or the up's.
 fn flap(tracker: &mut Tracker, name: &DomainPart, n: usize, measure_down: bool) -> Took {
-    let down = flip(tracker, name, true, n);
-    let up = flip(tracker, name, false, n);
+    let down = flip(tracker, name, true, n, Drain::Held);
+    let up = flip(tracker, name, false, n, Drain::Held);
     if measure_down { down } else { up }
 }
 
@@ -222,7 +262,17 @@ fn per_annotation(c: &mut Criterion) {
     let mut g = c.benchmark_group("per_annotation");
     g.throughput(Throughput::Elements(1));
     g.bench_function("build_annotated_presence", |b| {
-        b.iter_with_large_drop(|| build(black_box(&stored), black_box(&to), &annotation));
+        // On the same clock as the link-downs; the presences are dropped after it stops.
+        b.iter_custom(|iters| {
+            let mut out = Vec::with_capacity(usize::try_from(iters).unwrap_or(0));
+            let start = Stopwatch::start();
+            for _ in 0..iters {
+                out.push(build(black_box(&stored), black_box(&to), &annotation));
+            }
+            let took = start.elapsed();
+            drop(black_box(out));
+            took
+        });
     });
     g.finish();
 }
@@ -311,10 +361,10 @@ fn secs(a: Duration, b: Duration) -> f64 {
 }
 
 /// A round of a case: the link down, then up.
-fn case_round(trackers: &mut Trackers, n: usize, total: usize) -> Round {
+fn case_round(trackers: &mut Trackers, n: usize, total: usize, drain: Drain) -> Round {
     let (tracker, name) = trackers.case(n, total);
-    let down = flip(tracker, &name, true, n);
-    let up = flip(tracker, &name, false, n);
+    let down = flip(tracker, &name, true, n, drain);
+    let up = flip(tracker, &name, false, n, drain);
     Round {
         down_call: down.call,
         down: down.total,
@@ -322,67 +372,103 @@ fn case_round(trackers: &mut Trackers, n: usize, total: usize) -> Round {
     }
 }
 
-/// A round of the baseline: 10,000 annotated presences built by hand, one per watcher of
-/// `hot.lit` (each from one of its 100 contacts), then as many with the empty annotation.
-#[expect(clippy::disallowed_methods, reason = "a benchmark measures real time")]
-fn baseline_round(stored: &[Presence], to: &[Jid], stale: &Element, restored: &Element) -> Round {
+/// A round of the baseline: an annotated presence built by hand for each of `to` (watchers
+/// of `hot.lit`, each from one of its contacts, as the tracker's are), then one with the empty
+/// annotation for each.
+fn baseline_round(
+    stored: &[Presence],
+    to: &[Jid],
+    annotations: &(Element, Element),
+    drain: Drain,
+) -> Round {
     let time = |annotation: &Element| {
-        let mut out = Vec::with_capacity(to.len());
-        let start = Instant::now();
+        let mut out = Vec::with_capacity(if drain == Drain::Held { to.len() } else { 0 });
+        let start = Stopwatch::start();
         for (w, jid) in to.iter().enumerate() {
-            out.push(build(&stored[w / PER_WATCHER], jid, annotation));
+            let presence = build(&stored[w / PER_WATCHER], jid, annotation);
+            match drain {
+                Drain::Held => out.push(presence),
+                Drain::Streamed => drop(black_box(presence)),
+            }
         }
         let took = start.elapsed();
         drop(black_box(out));
         took
     };
-    let down = time(stale);
+    let down = time(&annotations.0);
     Round {
         down_call: Duration::ZERO,
         down,
-        up: time(restored),
+        up: time(&annotations.1),
     }
 }
 
 /// The ratios the figures are judged by, measured interleaved.
 fn interleaved(trackers: &mut Trackers) {
     println!("\ninterleaved medians (41 alternating rounds, robust to other load):");
-    let hot = 10_000;
     let trackers = std::cell::RefCell::new(trackers);
-    let round = |n: usize, total: usize| case_round(&mut trackers.borrow_mut(), n, total);
-    let versus_1k = interleave(|| round(hot, 1_000_000), || round(1_000, 1_000_000));
-    println!(
-        "  10,000 vs 1,000 among a million: down {:.2}x, up {:.2}x (proportional: 10x)",
-        median(&versus_1k, |a, b| secs(a.down, b.down)),
-        median(&versus_1k, |a, b| secs(a.up, b.up)),
-    );
-    let versus_100k = interleave(|| round(hot, 1_000_000), || round(hot, 100_000));
-    println!(
-        "  10,000 among a million vs among 100,000: down {:.2}x, up {:.2}x (independent: 1x)",
-        median(&versus_100k, |a, b| secs(a.down, b.down)),
-        median(&versus_100k, |a, b| secs(a.up, b.up)),
-    );
-    let stored: Vec<Presence> = (0..hot / PER_WATCHER)
+    let round = |n, total, drain| case_round(&mut trackers.borrow_mut(), n, total, drain);
+    let stored: Vec<Presence> = (0..100)
         .map(|s| contact_presence(&format!("c{s}@hot.lit/phone")))
         .collect();
     let to: Vec<Jid> = (0..WATCHERS)
         .map(|w| format!("u{w}@montague.lit/r").parse().expect("a JID"))
         .collect();
-    let (stale, restored) = (annotation_element(true), annotation_element(false));
-    let versus_build = interleave(
-        || round(hot, 1_000_000),
-        || baseline_round(&stored, &to, &stale, &restored),
-    );
-    let per = |d: Duration| d.as_secs_f64() * 1e9 / hot as f64;
-    let base = median(&versus_build, |_, b| per(b.down));
-    println!(
-        "  per annotation, 10,000 among a million / building one annotated Presence: \
-         down {:.2}x (of which the call, before draining: {:.2}x), up {:.2}x \
-         (baseline ~{base:.0} ns)",
-        median(&versus_build, |a, b| secs(a.down, b.down)),
-        median(&versus_build, |a, b| secs(a.down_call, b.down)),
-        median(&versus_build, |a, b| secs(a.up, b.up)),
-    );
+    let annotations = (annotation_element(true), annotation_element(false));
+    let build = |n: usize, drain| baseline_round(&stored, &to[..n], &annotations, drain);
+    let down_up = |rounds: &[(Round, Round)]| {
+        format!(
+            "down {:.2}x (the call alone {:.2}x), up {:.2}x",
+            median(rounds, |a, b| secs(a.down, b.down)),
+            median(rounds, |a, b| secs(a.down_call, b.down_call)),
+            median(rounds, |a, b| secs(a.up, b.up)),
+        )
+    };
+    for drain in [Drain::Held, Drain::Streamed] {
+        println!(
+            "  transmits {}:",
+            if drain == Drain::Held {
+                "held until the clock stops"
+            } else {
+                "dropped one by one as drained"
+            }
+        );
+        let rounds = interleave(
+            || round(10_000, 1_000_000, drain),
+            || round(1_000, 1_000_000, drain),
+        );
+        println!(
+            "    10,000 vs 1,000 among a million: {} (proportional: 10x)",
+            down_up(&rounds)
+        );
+        let rounds = interleave(|| build(10_000, drain), || build(1_000, drain));
+        println!(
+            "    baseline, building 10,000 vs 1,000 annotated presences: {:.2}x, empty-annotated {:.2}x",
+            median(&rounds, |a, b| secs(a.down, b.down)),
+            median(&rounds, |a, b| secs(a.up, b.up)),
+        );
+        if drain == Drain::Held {
+            let rounds = interleave(
+                || round(10_000, 1_000_000, drain),
+                || round(10_000, 100_000, drain),
+            );
+            println!(
+                "    10,000 among a million vs among 100,000: {} (independent: 1x)",
+                down_up(&rounds)
+            );
+        }
+        let rounds = interleave(|| round(10_000, 1_000_000, drain), || build(10_000, drain));
+        let per = |d: Duration| d.as_secs_f64() * 1e9 / 10_000.0;
+        println!(
+            "    per annotation, 10,000 among a million / building the same presences by hand: \
+             down {:.2}x (the call alone {:.2}x), up {:.2}x; baseline {:.0} ns, {:.0} ns each",
+            median(&rounds, |a, b| secs(a.down, b.down)),
+            median(&rounds, |a, b| secs(a.down_call, b.down)),
+            median(&rounds, |a, b| secs(a.up, b.up)),
+            median(&rounds, |_, b| per(b.down)),
+            median(&rounds, |_, b| per(b.up)),
+        );
+    }
 }
 
 /// Prints the scaling and per-annotation ratios from the estimates criterion saved.

@@ -212,10 +212,12 @@ impl Tracker {
             return None;
         }
         let want = self.desired(watcher, source);
-        let entry = self.t.entries.get(&(watcher, source))?;
+        // One lookup of the entry: a link-down makes one per presence, in a table of them all.
+        let entry = self.t.entries.get_mut(&(watcher, source))?;
         if entry.sent == want {
             return None;
         }
+        entry.sent = want;
         let presence = Arc::clone(&entry.presence);
         let annotation = self.annotation(cache, watcher, source, want);
         let to = self.t.party(watcher).jid.clone();
@@ -239,9 +241,6 @@ impl Tracker {
             ),
         };
         self.transmits.push_back(queued);
-        if let Some(entry) = self.t.entries.get_mut(&(watcher, source)) {
-            entry.sent = want;
-        }
         Some(sent)
     }
 
