@@ -212,7 +212,13 @@ impl Summary {
     pub(crate) fn write_xml(&self, out: &mut String) {
         out.push_str("<x xmlns='jabber:x:data'");
         if let Some(t) = &self.form_type {
-            xml::write_attr(out, "type", &t.to_string());
+            let t = match t {
+                DataFormType::Cancel => "cancel",
+                DataFormType::Form => "form",
+                DataFormType::Result_ => "result",
+                DataFormType::Submit => "submit",
+            };
+            xml::write_attr(out, "type", t);
         }
         out.push_str("><field var='FORM_TYPE' type='hidden'><value>");
         out.push_str(ns::SUMMARY);

@@ -31,6 +31,9 @@ use crate::error::EnableError;
 use crate::ns;
 use crate::xml;
 
+/// The pending publishes and queued stanzas a new [`Registry`] has room for.
+const INITIAL_PENDING: usize = 16;
+
 /// The push registrations of every account on a server, and the publishes they cause
 /// (XEP-0357 §5–§8, the "user's server" role).
 ///
@@ -94,12 +97,14 @@ impl Registry {
             accounts: HashMap::new(),
             registrations: SizeIndex::default(),
             total: 0,
-            pending: HashMap::new(),
+            // Room for the publishes of a first few notifications, so the first pushes do not
+            // grow the tables one rehash at a time.
+            pending: HashMap::with_capacity(INITIAL_PENDING),
             pending_index: SizeIndex::default(),
             hibernating: HashMap::new(),
             hibernating_index: SizeIndex::default(),
             timers: Timers::default(),
-            transmit: VecDeque::new(),
+            transmit: VecDeque::with_capacity(INITIAL_PENDING),
             events: VecDeque::new(),
         }
     }
@@ -190,11 +195,15 @@ impl Registry {
     /// ([`Event::HibernationDeadline`]), unless the privacy policy is a placeholder and the
     /// trigger is not important (Prosody's rule).
     pub fn notify(&mut self, now: Now, target: &Target, trigger: &Trigger) -> usize {
+        let session_bare;
         let account_jid = match target {
-            Target::Account(a) => a.clone(),
-            Target::Session(s) => s.to_bare(),
+            Target::Account(a) => a,
+            Target::Session(s) => {
+                session_bare = s.to_bare();
+                &session_bare
+            }
         };
-        let Some(account) = self.accounts.get_mut(&account_jid) else {
+        let Some(account) = self.accounts.get_mut(account_jid) else {
             return 0;
         };
         match trigger.kind {
@@ -206,38 +215,55 @@ impl Registry {
             }
             TriggerKind::Other => {}
         }
-        let selected: Vec<(Arc<_>, Option<Arc<_>>, Option<FullJid>)> = account
-            .registrations
-            .iter()
-            .filter(|r| r.suspended.is_none())
-            .filter(|r| match target {
-                Target::Account(_) => true,
-                Target::Session(s) => r.enabled_by.as_ref() == Some(s),
-            })
-            .map(|r| (Arc::clone(&r.node), r.options.clone(), r.enabled_by.clone()))
-            .collect();
+        let reaches = |r: &&table::Registration| {
+            r.suspended.is_none()
+                && match target {
+                    Target::Account(_) => true,
+                    Target::Session(s) => r.enabled_by.as_ref() == Some(s),
+                }
+        };
+        // The node and options of each registration reached (two `Arc` copies each): the
+        // sessions they were enabled from matter only when one has an extended hibernation.
+        let mut selected = Vec::with_capacity(account.registrations.len());
+        selected.extend(
+            account
+                .registrations
+                .iter()
+                .filter(reaches)
+                .map(|r| (Arc::clone(&r.node), r.options.clone())),
+        );
         if selected.is_empty() {
             return 0;
         }
         let count = selected.len();
-        let body = Arc::new(self.body(&account_jid, trigger));
-        let jid = Arc::clone(&self.accounts[&account_jid].jid);
+        let jid = Arc::clone(&account.jid);
+        let body = Arc::new(self.body(&jid, trigger));
         let from = Arc::new(self.publish_from(&jid));
-        for (node, options, _) in &selected {
+        self.pending.reserve(count);
+        self.transmit.reserve(count);
+        for (node, options) in selected {
             self.send_new(
                 now,
                 &jid,
-                Arc::clone(node),
+                node,
                 Arc::clone(&from),
                 Arc::clone(&body),
-                options.clone(),
+                options,
             );
         }
         let ends_extension =
             !matches!(self.config.privacy, Privacy::Placeholder(_)) || trigger.important;
-        if ends_extension {
-            let reached: Vec<FullJid> = selected.into_iter().filter_map(|(_, _, by)| by).collect();
-            self.end_extensions_reached(now, &account_jid, &reached);
+        if ends_extension
+            && let Some(account) = self.accounts.get(&*jid)
+            && !account.hibernating.is_empty()
+        {
+            let reached: Vec<FullJid> = account
+                .registrations
+                .iter()
+                .filter(reaches)
+                .filter_map(|r| r.enabled_by.clone())
+                .collect();
+            self.end_extensions_reached(now, &jid, &reached);
         }
         self.pending_index_refresh(&jid);
         count

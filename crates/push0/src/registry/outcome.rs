@@ -12,7 +12,7 @@ use super::Registry;
 use super::config::Privacy;
 use super::event::{AbandonReason, Bound, DisableReason, Event, Incoming, PushNode};
 use super::table::{Pending, Suspension, Timer};
-use super::transmit::{Body, Options, PublishIq, Transmit};
+use super::transmit::{Body, Options, PublishId, PublishIq, Transmit};
 use super::trigger::{Trigger, TriggerKind};
 use crate::elements::{Notification, Summary};
 use crate::xml;
@@ -143,13 +143,8 @@ impl Registry {
         self.pending_index.update(&jid, old, new);
     }
 
-    fn publish_id(&self, seq: u64, attempt: u32) -> String {
-        let mut id = String::with_capacity(self.id_prefix.len() + 12);
-        id.push_str(&self.id_prefix);
-        push_hex(&mut id, seq);
-        id.push('.');
-        push_hex(&mut id, u64::from(attempt));
-        id
+    fn publish_id(&self, seq: u64, attempt: u32) -> PublishId {
+        PublishId::new(&self.id_prefix, seq, attempt)
     }
 
     /// The (sequence, attempt) an id of ours names.
@@ -263,7 +258,7 @@ impl Registry {
         let delay = self.config.retry.delay(p.attempt);
         let old = p.timer;
         p.waiting = true;
-        p.last_wait = wait;
+        p.last_wait = wait.map(Box::new);
         self.timers.disarm(old);
         let timer = self.timers.arm(now.monotonic() + delay, Timer::Retry(seq));
         if let Some(p) = self.pending.get_mut(&seq) {
@@ -428,33 +423,15 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-fn push_hex(out: &mut String, mut n: u64) {
-    let mut buf = [0u8; 16];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        // `n & 15` is below 16: the index is in range.
-        buf[i] = b"0123456789abcdef"[(n & 15) as usize];
-        n >>= 4;
-        if n == 0 {
-            break;
-        }
-    }
-    for &b in &buf[i..] {
-        out.push(char::from(b));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn hex_and_truncate() {
-        let mut s = String::new();
-        push_hex(&mut s, 0x1f);
-        push_hex(&mut s, 0);
-        assert_eq!(s, "1f0");
+        assert_eq!(PublishId::new("p0a.", 0x1f, 0).as_str(), "p0a.1f.0");
+        let longest = PublishId::new("p0123456789ab.", u64::MAX, u32::MAX);
+        assert_eq!(longest.as_str(), "p0123456789ab.ffffffffffffffff.ffffffff");
         assert_eq!(truncate("héllo", 2), "hé");
         assert_eq!(truncate("hi", 5), "hi");
     }

@@ -110,8 +110,9 @@ pub(crate) struct Pending {
     pub(crate) timer: TimerKey,
     /// Waiting for a retry (rather than for an answer).
     pub(crate) waiting: bool,
-    /// The last `wait` error, if the last attempt got one.
-    pub(crate) last_wait: Option<StanzaError>,
+    /// The last `wait` error, if the last attempt got one (boxed: rare, and large next to
+    /// the rest of the entry).
+    pub(crate) last_wait: Option<Box<StanzaError>>,
 }
 
 /// A hibernating session whose lifetime is extended until its first push.

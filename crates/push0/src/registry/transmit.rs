@@ -25,6 +25,62 @@ impl Body {
     }
 }
 
+/// A publish iq's `id`, kept inline: the registry's 14-character prefix, the sequence number
+/// and the attempt in hex (at most 39 octets), so that queueing a publish allocates nothing
+/// for it.
+#[derive(Clone, Copy)]
+pub(crate) struct PublishId {
+    bytes: [u8; Self::CAPACITY],
+    len: u8,
+}
+
+impl PublishId {
+    const CAPACITY: usize = 40;
+
+    /// `prefix`, `seq` and `attempt` in hex, separated by a dot; `prefix` is at most 14
+    /// ASCII octets (a longer one is cut, which no registry makes).
+    pub(crate) fn new(prefix: &str, seq: u64, attempt: u32) -> Self {
+        let mut id = Self {
+            bytes: [0; Self::CAPACITY],
+            len: 0,
+        };
+        for &b in prefix.as_bytes().iter().take(14) {
+            id.push(b);
+        }
+        id.push_hex(seq);
+        id.push(b'.');
+        id.push_hex(u64::from(attempt));
+        id
+    }
+
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.bytes.get_mut(usize::from(self.len)) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    fn push_hex(&mut self, n: u64) {
+        let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
+        for i in (0..digits).rev() {
+            // The nibble is below 16: the index is in range.
+            self.push(b"0123456789abcdef"[((n >> (i * 4)) & 15) as usize]);
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII is pushed (the prefix is `p`, hex and `.`; a cut never splits a
+        // character of it); the fallback is never taken.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for PublishId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 /// Publish options as given at enable time, with their XML written once.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Options {
@@ -94,7 +150,7 @@ pub struct PublishIq {
     pub(crate) account: Arc<BareJid>,
     pub(crate) from: Arc<Jid>,
     pub(crate) node: Arc<PushNode>,
-    pub(crate) id: String,
+    pub(crate) id: PublishId,
     pub(crate) body: Arc<Body>,
     pub(crate) options: Option<Arc<Options>>,
 }
@@ -121,7 +177,7 @@ impl PublishIq {
     /// The iq `id`.
     #[must_use]
     pub fn id(&self) -> &str {
-        &self.id
+        self.id.as_str()
     }
 
     /// The notification.
@@ -141,7 +197,7 @@ impl PublishIq {
         out.push_str("<iq type='set'");
         xml::write_attr(out, "from", self.from.as_str());
         xml::write_attr(out, "to", self.node.service.as_str());
-        xml::write_attr(out, "id", &self.id);
+        xml::write_attr(out, "id", self.id.as_str());
         out.push_str("><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish");
         if let Some(node) = &self.node.node {
             xml::write_attr(out, "node", node);
@@ -166,7 +222,7 @@ impl PublishIq {
             notification: self.body.notification.clone(),
             publish_options: self.options.as_ref().map(|o| o.form.clone()),
         };
-        publish.to_iq(&self.from, &self.node.service, &self.id)
+        publish.to_iq(&self.from, &self.node.service, self.id.as_str())
     }
 
     /// The XML with an explicit `xmlns` (`ns`), for writing outside a stream or checking.
