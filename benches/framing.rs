@@ -14,8 +14,9 @@
 //! Trees are dropped outside the measurement, as in the baseline. At the end the bench
 //! prints each as a ratio of its baseline.
 
+mod common;
+
 use std::hint::black_box;
-use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput};
 use minidom::Element;
@@ -146,20 +147,6 @@ fn report_ratios() {
     }
 }
 
-/// Criterion's headline estimate (the slope when it has one, else the mean) for a bench of the
-/// `framing` group, read back from where criterion saved it.
 fn estimate_ns(bench: &str) -> Option<f64> {
-    let home = std::env::var_os("CRITERION_HOME")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("criterion"))
-        })
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/criterion"));
-    let path = home.join("framing").join(bench).join("new/estimates.json");
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    let estimate = json
-        .get("slope")
-        .filter(|s| !s.is_null())
-        .or_else(|| json.get("mean"))?;
-    estimate.get("point_estimate")?.as_f64()
+    common::estimate_ns(&["framing", bench])
 }

@@ -27,8 +27,9 @@
 //! with a stream established. A failed connection attempt (`handle_link_failed`) would not do
 //! after the first round: with the stream of the last restore still open, it is no outage.
 
+mod common;
+
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
@@ -473,9 +474,11 @@ fn interleaved(trackers: &mut Trackers) {
 
 /// Prints the scaling and per-annotation ratios from the estimates criterion saved.
 fn report() {
-    let down = |n: usize, total: usize| estimate_ns(&["link", "down", &format!("{n}_of_{total}")]);
-    let up = |n: usize, total: usize| estimate_ns(&["link", "up", &format!("{n}_of_{total}")]);
-    let baseline = estimate_ns(&["per_annotation", "build_annotated_presence"]);
+    let down =
+        |n: usize, total: usize| common::estimate_ns(&["link", "down", &format!("{n}_of_{total}")]);
+    let up =
+        |n: usize, total: usize| common::estimate_ns(&["link", "up", &format!("{n}_of_{total}")]);
+    let baseline = common::estimate_ns(&["per_annotation", "build_annotated_presence"]);
     println!("\nxmpp-psa link-down, annotated presences built and drained:");
     for (n, total) in CASES {
         if let (Some(d), Some(u)) = (down(n, total), up(n, total)) {
@@ -510,33 +513,12 @@ fn report() {
         );
     }
     if let (Some(p), Some(h)) = (
-        estimate_ns(&["relay", "parse_presence"]),
-        estimate_ns(&["relay", "handle_presence"]),
+        common::estimate_ns(&["relay", "parse_presence"]),
+        common::estimate_ns(&["relay", "handle_presence"]),
     ) {
         println!(
             "  handle_presence {h:.0} ns = {:.1}% of parsing the presence ({p:.0} ns)",
             100.0 * h / p
         );
     }
-}
-
-/// Criterion's headline estimate (the slope when it has one, else the mean), in ns.
-fn estimate_ns(path: &[&str]) -> Option<f64> {
-    let home = std::env::var_os("CRITERION_HOME")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("criterion"))
-        })
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/criterion"));
-    let mut file = home;
-    for part in path {
-        file.push(part);
-    }
-    file.push("new/estimates.json");
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(file).ok()?).ok()?;
-    let estimate = json
-        .get("slope")
-        .filter(|s| !s.is_null())
-        .or_else(|| json.get("mean"))?;
-    estimate.get("point_estimate")?.as_f64()
 }

@@ -21,6 +21,8 @@
 //! (alternating batches, median of 41 rounds), which a burst of load from other processes hits
 //! on both sides alike: the figures the targets are judged by.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 
@@ -165,33 +167,6 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-/// Median ratio of `a` to `b`, timed in alternating batches so that load from other processes
-/// on a shared machine hits both alike.
-#[expect(clippy::disallowed_methods, reason = "a bench owns the real clock")]
-fn ratio(batch: usize, mut a: impl FnMut(), mut b: impl FnMut()) -> f64 {
-    const ROUNDS: usize = 41;
-    let time = |f: &mut dyn FnMut()| {
-        let start = std::time::Instant::now();
-        for _ in 0..batch {
-            f();
-        }
-        start.elapsed().as_secs_f64()
-    };
-    let mut ratios: Vec<f64> = (0..ROUNDS)
-        .map(|round| {
-            if round % 2 == 0 {
-                let ta = time(&mut a);
-                ta / time(&mut b)
-            } else {
-                let tb = time(&mut b);
-                time(&mut a) / tb
-            }
-        })
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    ratios[ROUNDS / 2]
-}
-
 fn interleaved() {
     println!("\ninterleaved medians (alternating batches, robust to other load):");
     let chat: Element = CHAT.parse().unwrap();
@@ -201,7 +176,7 @@ fn interleaved() {
     let routed = Routed::new(&account, &chat)
         .with_archive_id("mam-1")
         .with_sessions(&five_sessions);
-    let select = ratio(
+    let select = common::batch_ratio(
         256,
         || {
             black_box(five.select(now(), black_box(&routed)).selected.len());
@@ -217,7 +192,7 @@ fn interleaved() {
     let mut r1 = ChaCha20Rng::seed_from_u64(3);
     let mut r2 = ChaCha20Rng::seed_from_u64(4);
     let plaintext = vec![0x61; PLAINTEXT_LEN];
-    let build = ratio(
+    let build = common::batch_ratio(
         16,
         || notify(&mut one, &mut r1, &chat, &one_session),
         || {
@@ -234,7 +209,7 @@ fn interleaved() {
     );
     println!("  notification build / push2-crypto encrypt alone: {build:.3}x (target <= 1.2x)");
     let big: Element = big_chat().parse().unwrap();
-    let minimised = ratio(
+    let minimised = common::batch_ratio(
         16,
         || notify(&mut one, &mut r1, &big, &one_session),
         || {

@@ -22,8 +22,9 @@
 //! the RustCrypto crate rows are measured, next to every baseline. Targets are in
 //! crates/push2-crypto/README.md.
 
+mod common;
+
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
@@ -278,33 +279,9 @@ fn main() {
     }
 }
 
-/// Median ratio of `a` to `b`, timed in alternating batches so that load from other processes
-/// on a shared machine hits both alike (criterion measures one bench after the other).
-#[expect(clippy::disallowed_methods, reason = "a bench owns the real clock")]
-fn ratio(mut a: impl FnMut(), mut b: impl FnMut()) -> f64 {
-    const ROUNDS: usize = 41;
-    const BATCH: usize = 16;
-    let time = |f: &mut dyn FnMut()| {
-        let start = std::time::Instant::now();
-        for _ in 0..BATCH {
-            f();
-        }
-        start.elapsed().as_secs_f64()
-    };
-    let mut ratios: Vec<f64> = (0..ROUNDS)
-        .map(|round| {
-            // Alternate which goes first, so neither always follows the other.
-            if round % 2 == 0 {
-                let ta = time(&mut a);
-                ta / time(&mut b)
-            } else {
-                let tb = time(&mut b);
-                time(&mut a) / tb
-            }
-        })
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    ratios[ROUNDS / 2]
+/// Interleaved median ratio of `a` to `b`, in batches of 16 calls.
+fn ratio(a: impl FnMut(), b: impl FnMut()) -> f64 {
+    common::batch_ratio(16, a, b)
 }
 
 /// The same comparisons as `report`, interleaved: the figures to trust on a busy machine.
@@ -478,20 +455,6 @@ fn report() {
     }
 }
 
-/// Criterion's headline estimate (the slope when it has one, else the mean), read back from
-/// where criterion saved it.
 fn estimate_ns(group: &str, bench: &str) -> Option<f64> {
-    let home = std::env::var_os("CRITERION_HOME")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("criterion"))
-        })
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/criterion"));
-    let path = home.join(group).join(bench).join("new/estimates.json");
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    let estimate = json
-        .get("slope")
-        .filter(|s| !s.is_null())
-        .or_else(|| json.get("mean"))?;
-    estimate.get("point_estimate")?.as_f64()
+    common::estimate_ns(&[group, bench])
 }

@@ -17,8 +17,9 @@
 //! At the end the bench prints the figures per resource and as ratios to the parse
 //! (target: under 5 ns per resource).
 
+mod common;
+
 use std::hint::black_box;
-use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput};
 use jid::FullJid;
@@ -221,20 +222,6 @@ fn report(delivered: usize) {
     }
 }
 
-/// Criterion's headline estimate (the slope when it has one, else the mean), read back from
-/// where criterion saved it.
 fn estimate_ns(bench: &str) -> Option<f64> {
-    let home = std::env::var_os("CRITERION_HOME")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("criterion"))
-        })
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/criterion"));
-    let path = home.join("fan_out").join(bench).join("new/estimates.json");
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    let estimate = json
-        .get("slope")
-        .filter(|s| !s.is_null())
-        .or_else(|| json.get("mean"))?;
-    estimate.get("point_estimate")?.as_f64()
+    common::estimate_ns(&["fan_out", bench])
 }

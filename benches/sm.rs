@@ -31,9 +31,10 @@
 //! from a hot buffer, so that would compare the library's cache misses with a parse that has
 //! none. The interleaved report prints that case too (512 at a time), for comparison.
 
+mod common;
+
 use std::cell::Cell;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
@@ -373,27 +374,14 @@ fn report_ratios() {
 /// Rounds of [`ratio`]; the median is reported.
 const ROUNDS: usize = 41;
 
-/// The median over [`ROUNDS`] of `a`'s time over `b`'s, each closure timing one batch of its
-/// own and returning (time, iterations); the order alternates from round to round, so load
-/// from other processes falls on both sides alike.
+/// The interleaved median ratio of `a`'s to `b`'s time per item (each returns a time and how
+/// many items it covers).
 fn ratio(
     mut a: impl FnMut() -> (Duration, usize),
     mut b: impl FnMut() -> (Duration, usize),
 ) -> f64 {
     let per = |(t, n): (Duration, usize)| t.as_secs_f64() / n as f64;
-    let mut ratios: Vec<f64> = (0..ROUNDS)
-        .map(|round| {
-            if round % 2 == 0 {
-                let ta = per(a());
-                ta / per(b())
-            } else {
-                let tb = per(b());
-                per(a()) / tb
-            }
-        })
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    ratios[ROUNDS / 2]
+    common::median_ratio(|| per(a()), || per(b()))
 }
 
 /// The targets' ratios, measured interleaved (see the crate docs above), with inputs
@@ -506,20 +494,6 @@ fn timed(f: impl FnOnce()) -> Duration {
     start.elapsed()
 }
 
-/// Criterion's headline estimate (the slope when it has one, else the mean) for a bench,
-/// read back from where criterion saved it.
 fn estimate_ns(group: &str, bench: &str) -> Option<f64> {
-    let home = std::env::var_os("CRITERION_HOME")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("criterion"))
-        })
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/criterion"));
-    let path = home.join(group).join(bench).join("new/estimates.json");
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    let estimate = json
-        .get("slope")
-        .filter(|s| !s.is_null())
-        .or_else(|| json.get("mean"))?;
-    estimate.get("point_estimate")?.as_f64()
+    common::estimate_ns(&[group, bench])
 }
