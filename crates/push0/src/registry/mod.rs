@@ -239,18 +239,7 @@ impl Registry {
         let jid = Arc::clone(&account.jid);
         let body = Arc::new(self.body(&jid, trigger));
         let from = Arc::new(self.publish_from(&jid));
-        self.pending.reserve(count);
-        self.transmit.reserve(count);
-        for (node, options) in selected {
-            self.send_new(
-                now,
-                &jid,
-                node,
-                Arc::clone(&from),
-                Arc::clone(&body),
-                options,
-            );
-        }
+        self.send_new(now, &jid, selected, &from, &body);
         let ends_extension =
             !matches!(self.config.privacy, Privacy::Placeholder(_)) || trigger.important;
         if ends_extension

@@ -57,17 +57,57 @@ impl Registry {
         Body::new(notification)
     }
 
-    /// Queues a first send of a publish, making room within the bounds first.
+    /// Queues first sends of a publish to each `(node, options)`, making room within the
+    /// bounds first.
     pub(super) fn send_new(
         &mut self,
         now: Now,
         account: &Arc<BareJid>,
-        node: Arc<PushNode>,
-        from: Arc<Jid>,
-        body: Arc<Body>,
-        options: Option<Arc<Options>>,
+        targets: Vec<(Arc<PushNode>, Option<Arc<Options>>)>,
+        from: &Arc<Jid>,
+        body: &Arc<Body>,
     ) {
-        self.make_pending_room(account);
+        let count = targets.len();
+        self.pending.reserve(count);
+        self.transmit.reserve(count);
+        let fits = |r: &Self| {
+            r.accounts
+                .get(&**account)
+                .is_some_and(|a| a.pending.len() + count <= r.config.max_pending_per_account.max(1))
+                && r.pending.len() + count <= r.config.max_pending.max(1)
+        };
+        if fits(self) {
+            // Room for all of them: no eviction, so the account's index is updated once.
+            let first = self.next_seq;
+            for (node, options) in targets {
+                self.queue_new(now, account, node, from, body, options);
+            }
+            let last = self.next_seq;
+            if let Some(a) = self.accounts.get_mut(&**account) {
+                a.pending.extend(first..last);
+            }
+            return;
+        }
+        for (node, options) in targets {
+            self.make_pending_room(account);
+            let seq = self.queue_new(now, account, node, from, body, options);
+            if let Some(a) = self.accounts.get_mut(&**account) {
+                a.pending.insert(seq);
+            }
+        }
+    }
+
+    /// Queues a first send and its pending entry (not yet in the account's index); returns
+    /// its sequence number.
+    fn queue_new(
+        &mut self,
+        now: Now,
+        account: &Arc<BareJid>,
+        node: Arc<PushNode>,
+        from: &Arc<Jid>,
+        body: &Arc<Body>,
+        options: Option<Arc<Options>>,
+    ) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
         let timer = self.timers.arm(
@@ -77,10 +117,10 @@ impl Registry {
         let id = self.publish_id(seq, 1);
         self.transmit.push_back(Transmit::Publish(PublishIq {
             account: Arc::clone(account),
-            from: Arc::clone(&from),
+            from: Arc::clone(from),
             node: Arc::clone(&node),
             id,
-            body: Arc::clone(&body),
+            body: Arc::clone(body),
             options: options.clone(),
         }));
         self.pending.insert(
@@ -88,8 +128,8 @@ impl Registry {
             Pending {
                 account: Arc::clone(account),
                 node,
-                from,
-                body,
+                from: Arc::clone(from),
+                body: Arc::clone(body),
                 options,
                 attempt: 1,
                 first_sent: now.wall(),
@@ -98,9 +138,7 @@ impl Registry {
                 last_wait: None,
             },
         );
-        if let Some(a) = self.accounts.get_mut(&**account) {
-            a.pending.insert(seq);
-        }
+        seq
     }
 
     /// Abandons the oldest pending publishes of this account, or of the account holding the

@@ -40,31 +40,17 @@ impl PublishId {
     /// `prefix`, `seq` and `attempt` in hex, separated by a dot; `prefix` is at most 14
     /// ASCII octets (a longer one is cut, which no registry makes).
     pub(crate) fn new(prefix: &str, seq: u64, attempt: u32) -> Self {
-        let mut id = Self {
-            bytes: [0; Self::CAPACITY],
-            len: 0,
-        };
-        for &b in prefix.as_bytes().iter().take(14) {
-            id.push(b);
-        }
-        id.push_hex(seq);
-        id.push(b'.');
-        id.push_hex(u64::from(attempt));
-        id
-    }
-
-    fn push(&mut self, b: u8) {
-        if let Some(slot) = self.bytes.get_mut(usize::from(self.len)) {
-            *slot = b;
-            self.len += 1;
-        }
-    }
-
-    fn push_hex(&mut self, n: u64) {
-        let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
-        for i in (0..digits).rev() {
-            // The nibble is below 16: the index is in range.
-            self.push(b"0123456789abcdef"[((n >> (i * 4)) & 15) as usize]);
+        let mut bytes = [0; Self::CAPACITY];
+        let prefix = &prefix.as_bytes()[..prefix.len().min(14)];
+        bytes[..prefix.len()].copy_from_slice(prefix);
+        let mut len = prefix.len();
+        len = push_hex(&mut bytes, len, seq);
+        bytes[len] = b'.';
+        len = push_hex(&mut bytes, len + 1, u64::from(attempt));
+        Self {
+            bytes,
+            // At most 14 + 16 + 1 + 8 = 39 octets.
+            len: u8::try_from(len).unwrap_or(u8::MAX),
         }
     }
 
@@ -73,6 +59,20 @@ impl PublishId {
         // character of it); the fallback is never taken.
         std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
     }
+}
+
+/// Writes `n` in lower-case hex at `bytes[at..]`; returns the end. `bytes` has room for 16
+/// digits after `at` (`at` is at most 31 in a [`PublishId`]).
+fn push_hex(bytes: &mut [u8; PublishId::CAPACITY], at: usize, n: u64) -> usize {
+    let digits = usize::try_from((64 - n.leading_zeros()).div_ceil(4).max(1)).unwrap_or(16);
+    let end = (at + digits).min(bytes.len());
+    let mut rest = n;
+    for slot in bytes[at..end].iter_mut().rev() {
+        // The nibble is below 16: the index is in range.
+        *slot = b"0123456789abcdef"[(rest & 15) as usize];
+        rest >>= 4;
+    }
+    end
 }
 
 impl std::fmt::Debug for PublishId {
