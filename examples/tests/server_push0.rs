@@ -12,9 +12,13 @@
 //! the crate's default policy says (16 in a row disable), without disabling at the first;
 //! a tampered registration in the state file is refused at start.
 
+mod push_common;
+
 use std::time::Duration;
 
-use jid::{BareJid, Jid};
+use push_common::{ALICE, COMPONENT, T, connect, iq, options, rng};
+
+use jid::Jid;
 use minidom::Element;
 use xmpp_tether::push0::{
     AppEvent, AppServer, AppServerConfig, Monotonic, NodeCredentials, Now, PublishError, Received,
@@ -22,19 +26,10 @@ use xmpp_tether::push0::{
 };
 use xmpp_tether_testkit::client::Connection;
 use xmpp_tether_testkit::component::Component;
-use xmpp_tether_testkit::example_server::{DOMAIN, ExampleServer, ServerOptions};
+use xmpp_tether_testkit::example_server::{DOMAIN, ExampleServer};
 use xmpp_tether_testkit::slixmpp::Script;
 use xmpp_tether_testkit::stanza::chat;
 use xmpp_tether_testkit::{deadline_in, remaining, system_now};
-
-/// Bound on every single wait.
-const T: Duration = Duration::from_secs(10);
-const COMPONENT: &str = "push.localhost";
-const COMPONENT_SECRET: &str = "component-secret-for-tests";
-const ALICE: &str = "alice@localhost";
-const ALICE_PASS: &str = "alice-pass";
-const BOB: &str = "bob@localhost";
-const BOB_PASS: &str = "bob-pass";
 
 fn now() -> Now {
     // The app server only reads the wall clock.
@@ -51,10 +46,7 @@ struct Setup {
 
 impl Setup {
     fn start() -> Self {
-        let opts = ServerOptions::default()
-            .account("alice", ALICE_PASS)
-            .account("bob", BOB_PASS)
-            .component(COMPONENT, COMPONENT_SECRET);
+        let opts = options();
         let server = ExampleServer::start(&opts)
             .unwrap_or_else(|e| panic!("starting the example server: {e}"));
         let push = connect(&server);
@@ -72,33 +64,12 @@ impl Setup {
         self.server.transcript()
     }
 
-    /// alice's slixmpp client, logged in with stream management on and available.
     fn alice(&self) -> Script {
-        let addr = self.server.addr();
-        let mut script = Script::spawn(
-            "push0/push0_client.py",
-            &[
-                addr.ip().to_string(),
-                addr.port().to_string(),
-                format!("{ALICE}/phone"),
-                ALICE_PASS.to_owned(),
-            ],
-        )
-        .unwrap_or_else(|e| panic!("starting slixmpp (run ./scripts/setup-peers.sh): {e}"));
-        for line in ["SESSION", "ENABLED"] {
-            script
-                .expect_line(line, T)
-                .unwrap_or_else(|e| panic!("{e}\n{}", self.log()));
-        }
-        script
+        push_common::alice(&self.server)
     }
 
-    /// bob, logged in and bound, as our own testkit client.
     fn bob(&self) -> Connection {
-        let (mut conn, _) = Connection::login(self.server.addr(), &bare(BOB), BOB_PASS, T)
-            .unwrap_or_else(|e| panic!("bob's login: {e}\n{}", self.log()));
-        conn.bind(Some("desk"), T).expect("bob binds");
-        conn
+        push_common::bob(&self.server)
     }
 
     /// Serves the component until a publish arrives and is answered by the app server;
@@ -139,41 +110,18 @@ impl Setup {
     }
 }
 
-fn connect(server: &ExampleServer) -> Component {
-    let addr = server.component_addr().expect("the component port");
-    Component::connect(addr, COMPONENT, COMPONENT_SECRET, T)
-        .unwrap_or_else(|e| panic!("the component could not attach: {e}"))
-}
-
-/// The app server's RNG, seeded from the OS: node names and secrets are real secrets here.
-fn rng() -> rand_chacha::ChaCha20Rng {
-    let mut seed = [0; 32];
-    getrandom::fill(&mut seed).expect("the OS random source");
-    rand_core::SeedableRng::from_seed(seed)
-}
-
 fn jid(s: &str) -> Jid {
     s.parse().expect("test JID")
 }
 
-fn bare(s: &str) -> BareJid {
-    s.parse().expect("test JID")
-}
-
 /// Sends an iq (XML on one line) through slixmpp; returns the reply's type and the reply.
-fn iq(script: &mut Script, xml: &str) -> (String, Element) {
-    script
-        .send_line(&format!("iq {xml}"))
-        .expect("write to slixmpp");
-    let line = script.expect_line("REPLY", T).expect("an answer");
-    let mut parts = line.splitn(3, ' ');
-    let kind = parts.next().unwrap_or_default().to_owned();
-    let _id = parts.next();
-    let xml = parts.next().unwrap_or_default();
+/// Sends an iq through slixmpp; returns the reply's type and the reply, parsed.
+fn iq_parsed(script: &mut Script, xml: &str) -> (String, Element) {
+    let (kind, xml) = iq(script, xml);
     // slixmpp writes the stanza in its stream's default namespace, without `xmlns`.
     let head = &xml[..xml.find('>').unwrap_or(0)];
     let xml = if head.contains("xmlns=") {
-        xml.to_owned()
+        xml.clone()
     } else {
         xml.replacen("<iq", "<iq xmlns='jabber:client'", 1)
     };
@@ -204,14 +152,14 @@ fn enable(setup: &Setup, alice: &mut Script, secret: Option<&str>) {
         "<iq xmlns='jabber:client' type='get' id='disco1' to='{ALICE}'>\
          <query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
     );
-    let (kind, reply) = iq(alice, &disco);
+    let (kind, reply) = iq_parsed(alice, &disco);
     assert_eq!(kind, "result", "{}", setup.log());
     assert_eq!(
         client::supports_push(&reply),
         Ok(true),
         "the account advertises urn:xmpp:push:0: {reply:?}"
     );
-    let (kind, reply) = iq(alice, &enable_iq(&setup.credentials.node, secret));
+    let (kind, reply) = iq_parsed(alice, &enable_iq(&setup.credentials.node, secret));
     assert_eq!(kind, "result", "enable refused: {reply:?}\n{}", setup.log());
 }
 
@@ -317,7 +265,7 @@ fn disable_stops_the_publishes() {
          <disable xmlns='urn:xmpp:push:0' jid='{COMPONENT}' node='{}'/></iq>",
         setup.credentials.node
     );
-    let (kind, reply) = iq(&mut alice, &disable);
+    let (kind, reply) = iq_parsed(&mut alice, &disable);
     assert_eq!(kind, "result", "{reply:?}");
     alice.send_line("offline").expect("write to slixmpp");
     alice.expect_line("OFFLINE", T).expect("closed");

@@ -16,9 +16,13 @@
 //! `<disable/>`; no notification within a `<grace/>` period after the user's other session
 //! sent a message; a tampered registration in the state file is refused at start.
 
+mod push_common;
+
 use std::time::Duration;
 
-use jid::{BareJid, FullJid};
+use push_common::{ALICE, ALICE_PASS, BOB, COMPONENT, T, bare, connect, iq, options, rng};
+
+use jid::FullJid;
 use minidom::Element;
 use xmpp_tether::push2::client::{self, ClientKeys};
 use xmpp_tether::push2::http::StatusCode;
@@ -26,20 +30,12 @@ use xmpp_tether::push2::service::{PushService, ServiceConfig, ServiceTransmit};
 use xmpp_tether::push2::{Monotonic, Now, ns};
 use xmpp_tether_testkit::client::{Connection, NS_BIND2, NS_SASL2, Sasl2Login, Sasl2Offer};
 use xmpp_tether_testkit::component::Component;
-use xmpp_tether_testkit::example_server::{DOMAIN, ExampleServer, ServerOptions};
+use xmpp_tether_testkit::example_server::{DOMAIN, ExampleServer};
 use xmpp_tether_testkit::slixmpp::Script;
 use xmpp_tether_testkit::stanza::chat;
 use xmpp_tether_testkit::{deadline_in, remaining, system_now};
 
-/// Bound on every single wait.
-const T: Duration = Duration::from_secs(10);
-const COMPONENT: &str = "push.localhost";
-const COMPONENT_SECRET: &str = "component-secret-for-tests";
 const ENDPOINT: &str = "https://push.example/wpush/v2/alice";
-const ALICE: &str = "alice@localhost";
-const ALICE_PASS: &str = "alice-pass";
-const BOB: &str = "bob@localhost";
-const BOB_PASS: &str = "bob-pass";
 
 fn now() -> Now {
     Now::new(Monotonic::ZERO, system_now())
@@ -67,10 +63,7 @@ struct Delivered {
 
 impl Setup {
     fn start() -> Self {
-        let opts = ServerOptions::default()
-            .account("alice", ALICE_PASS)
-            .account("bob", BOB_PASS)
-            .component(COMPONENT, COMPONENT_SECRET);
+        let opts = options();
         let server = ExampleServer::start(&opts)
             .unwrap_or_else(|e| panic!("starting the example server: {e}"));
         let push = connect(&server);
@@ -87,32 +80,12 @@ impl Setup {
         self.server.transcript()
     }
 
-    /// alice's slixmpp client, logged in with stream management on and available.
     fn alice(&self) -> Script {
-        let addr = self.server.addr();
-        let mut script = Script::spawn(
-            "push0/push0_client.py",
-            &[
-                addr.ip().to_string(),
-                addr.port().to_string(),
-                format!("{ALICE}/phone"),
-                ALICE_PASS.to_owned(),
-            ],
-        )
-        .unwrap_or_else(|e| panic!("starting slixmpp (run ./scripts/setup-peers.sh): {e}"));
-        for line in ["SESSION", "ENABLED"] {
-            script
-                .expect_line(line, T)
-                .unwrap_or_else(|e| panic!("{e}\n{}", self.log()));
-        }
-        script
+        push_common::alice(&self.server)
     }
 
     fn bob(&self) -> Connection {
-        let (mut conn, _) = Connection::login(self.server.addr(), &bare(BOB), BOB_PASS, T)
-            .unwrap_or_else(|e| panic!("bob's login: {e}\n{}", self.log()));
-        conn.bind(Some("desk"), T).expect("bob binds");
-        conn
+        push_common::bob(&self.server)
     }
 
     /// Serves the component until a notification arrives; the push service makes its Web
@@ -193,34 +166,6 @@ impl Setup {
             send.jwt_key.unwrap_or_default(),
         )
     }
-}
-
-fn connect(server: &ExampleServer) -> Component {
-    let addr = server.component_addr().expect("the component port");
-    Component::connect(addr, COMPONENT, COMPONENT_SECRET, T)
-        .unwrap_or_else(|e| panic!("the component could not attach: {e}"))
-}
-
-fn rng() -> rand_chacha::ChaCha20Rng {
-    let mut seed = [0; 32];
-    getrandom::fill(&mut seed).expect("the OS random source");
-    rand_core::SeedableRng::from_seed(seed)
-}
-
-fn bare(s: &str) -> BareJid {
-    s.parse().expect("test JID")
-}
-
-/// Sends an iq (XML on one line) through slixmpp; returns the reply's type and XML.
-fn iq(script: &mut Script, xml: &str) -> (String, String) {
-    script
-        .send_line(&format!("iq {xml}"))
-        .expect("write to slixmpp");
-    let line = script.expect_line("REPLY", T).expect("an answer");
-    let mut parts = line.splitn(3, ' ');
-    let kind = parts.next().unwrap_or_default().to_owned();
-    let _id = parts.next();
-    (kind, parts.next().unwrap_or_default().to_owned())
 }
 
 /// alice sees Push 2.0 on her account's disco#info and enables it.
