@@ -16,7 +16,7 @@ mod push_common;
 
 use std::time::Duration;
 
-use push_common::{ALICE, COMPONENT, T, connect, iq, options, rng};
+use push_common::{ALICE, COMPONENT, T, connect, hibernate, iq, offline, options, rng};
 
 use jid::Jid;
 use minidom::Element;
@@ -203,8 +203,7 @@ fn a_hibernated_session_is_kept_until_its_first_push_which_carries_the_secret() 
     let early = setup.next_publish(Duration::from_secs(2));
     assert!(early.is_none(), "published while live: {early:?}");
 
-    alice.send_line("hibernate").expect("write to slixmpp");
-    alice.expect_line("HIBERNATED", T).expect("cut");
+    hibernate(&mut alice);
     setup.wait_for_trace("push0: alice@localhost/phone hibernated, kept until its first push");
 
     message(&mut bob, "wherefore art thou");
@@ -229,8 +228,7 @@ fn an_offline_account_is_pushed_and_its_registration_survives_a_restart() {
     let mut setup = Setup::start();
     let mut alice = setup.alice();
     enable(&setup, &mut alice, None);
-    alice.send_line("offline").expect("write to slixmpp");
-    alice.expect_line("OFFLINE", T).expect("closed");
+    offline(&mut alice);
 
     let mut bob = setup.bob();
     message(&mut bob, "offline one");
@@ -267,8 +265,7 @@ fn disable_stops_the_publishes() {
     );
     let (kind, reply) = iq_parsed(&mut alice, &disable);
     assert_eq!(kind, "result", "{reply:?}");
-    alice.send_line("offline").expect("write to slixmpp");
-    alice.expect_line("OFFLINE", T).expect("closed");
+    offline(&mut alice);
 
     let mut bob = setup.bob();
     message(&mut bob, "nobody is told");
@@ -282,8 +279,7 @@ fn a_refused_publish_is_counted_without_disabling_at_the_first() {
     let mut setup = Setup::start();
     let mut alice = setup.alice();
     enable(&setup, &mut alice, Some("not-the-secret"));
-    alice.send_line("offline").expect("write to slixmpp");
-    alice.expect_line("OFFLINE", T).expect("closed");
+    offline(&mut alice);
 
     let mut bob = setup.bob();
     for (n, body) in [(1, "first"), (2, "second")] {
@@ -312,8 +308,7 @@ fn a_tampered_registration_in_the_state_file_is_refused() {
     let mut setup = Setup::start();
     let mut alice = setup.alice();
     enable(&setup, &mut alice, None);
-    alice.send_line("offline").expect("write to slixmpp");
-    alice.expect_line("OFFLINE", T).expect("closed");
+    offline(&mut alice);
     setup
         .server
         .terminate(T)

@@ -20,7 +20,9 @@ mod push_common;
 
 use std::time::Duration;
 
-use push_common::{ALICE, ALICE_PASS, BOB, COMPONENT, T, bare, connect, iq, options, rng};
+use push_common::{
+    ALICE, ALICE_PASS, BOB, COMPONENT, T, bare, connect, hibernate, iq, offline, options, rng,
+};
 
 use jid::FullJid;
 use minidom::Element;
@@ -73,6 +75,13 @@ impl Setup {
             push,
             service: PushService::new(ServiceConfig::default()),
             keys,
+        }
+    }
+
+    /// Nothing reaches the push service within `wait` (`what`: when it would be wrong).
+    fn expect_no_notification(&mut self, wait: Duration, what: &str) {
+        if let Some(d) = self.next_notification(wait) {
+            panic!("{what}: {:?}", d.stanza);
         }
     }
 
@@ -205,15 +214,9 @@ fn a_hibernated_session_is_notified_with_the_encrypted_message() {
     // While alice's session is live she gets the message itself, and no notification.
     let mut bob = setup.bob();
     bob.send(&chat(ALICE, "while live")).expect("bob sends");
-    let early = setup.next_notification(Duration::from_secs(2));
-    assert!(
-        early.is_none(),
-        "notified while live: {:?}",
-        early.map(|d| d.stanza)
-    );
+    setup.expect_no_notification(Duration::from_secs(2), "notified while live");
 
-    alice.send_line("hibernate").expect("write to slixmpp");
-    alice.expect_line("HIBERNATED", T).expect("cut");
+    hibernate(&mut alice);
     // The server sees the reset at once on loopback; leave it a moment to hibernate.
     std::thread::sleep(Duration::from_millis(500));
     bob.send(&chat(ALICE, "wherefore art thou"))
@@ -228,8 +231,7 @@ fn an_offline_account_is_notified_and_its_registration_survives_a_restart() {
     let mut setup = Setup::start();
     let mut alice = setup.alice();
     enable(&setup, &mut alice);
-    alice.send_line("offline").expect("write to slixmpp");
-    alice.expect_line("OFFLINE", T).expect("closed");
+    offline(&mut alice);
 
     let mut bob = setup.bob();
     bob.send(&chat(ALICE, "offline one")).expect("bob sends");
@@ -260,8 +262,7 @@ fn no_notification_within_the_grace_period_of_another_active_session() {
     let mut alice = setup.alice();
     let (kind, reply) = iq(&mut alice, &setup.enable_iq_with("<grace>120</grace>"));
     assert_eq!(kind, "result", "enable refused: {reply}");
-    alice.send_line("hibernate").expect("write to slixmpp");
-    alice.expect_line("HIBERNATED", T).expect("cut");
+    hibernate(&mut alice);
     std::thread::sleep(Duration::from_millis(500));
 
     // alice is busy at her desk: she just sent a message from there.
@@ -271,12 +272,7 @@ fn no_notification_within_the_grace_period_of_another_active_session() {
     desk.send(&chat(BOB, "brb")).expect("the desk sends");
     let mut bob = setup.bob();
     bob.send(&chat(ALICE, "back?")).expect("bob sends");
-    let early = setup.next_notification(Duration::from_secs(3));
-    assert!(
-        early.is_none(),
-        "notified within the grace period: {:?}",
-        early.map(|d| d.stanza)
-    );
+    setup.expect_no_notification(Duration::from_secs(3), "notified within the grace period");
 }
 
 #[test]
@@ -289,17 +285,11 @@ fn disable_stops_the_notifications() {
                    <disable xmlns='urn:xmpp:push2:0'/></iq>";
     let (kind, reply) = iq(&mut alice, disable);
     assert_eq!(kind, "result", "{reply}");
-    alice.send_line("offline").expect("write to slixmpp");
-    alice.expect_line("OFFLINE", T).expect("closed");
+    offline(&mut alice);
 
     let mut bob = setup.bob();
     bob.send(&chat(ALICE, "nobody is told")).expect("bob sends");
-    let more = setup.next_notification(Duration::from_secs(3));
-    assert!(
-        more.is_none(),
-        "notified after disable: {:?}",
-        more.map(|d| d.stanza)
-    );
+    setup.expect_no_notification(Duration::from_secs(3), "notified after disable");
 }
 
 #[test]
@@ -308,8 +298,7 @@ fn a_gone_endpoint_disables_the_registration() {
     let mut setup = Setup::start();
     let mut alice = setup.alice();
     enable(&setup, &mut alice);
-    alice.send_line("offline").expect("write to slixmpp");
-    alice.expect_line("OFFLINE", T).expect("closed");
+    offline(&mut alice);
 
     let mut bob = setup.bob();
     bob.send(&chat(ALICE, "to a dead phone"))
@@ -322,12 +311,7 @@ fn a_gone_endpoint_disables_the_registration() {
     assert!(line.contains("Gone"), "{line}");
 
     bob.send(&chat(ALICE, "nobody is told")).expect("bob sends");
-    let more = setup.next_notification(Duration::from_secs(3));
-    assert!(
-        more.is_none(),
-        "notified after the disable: {:?}",
-        more.map(|d| d.stanza)
-    );
+    setup.expect_no_notification(Duration::from_secs(3), "notified after the disable");
 }
 
 #[test]
@@ -411,8 +395,7 @@ fn a_tampered_registration_in_the_state_file_is_refused() {
     let mut setup = Setup::start();
     let mut alice = setup.alice();
     enable(&setup, &mut alice);
-    alice.send_line("offline").expect("write to slixmpp");
-    alice.expect_line("OFFLINE", T).expect("closed");
+    offline(&mut alice);
     setup
         .server
         .terminate(T)

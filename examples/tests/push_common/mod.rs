@@ -85,3 +85,15 @@ pub(crate) fn iq(script: &mut Script, xml: &str) -> (String, String) {
     let _id = parts.next();
     (kind, parts.next().unwrap_or_default().to_owned())
 }
+
+/// alice's phone closes its stream: she is offline.
+pub(crate) fn offline(alice: &mut Script) {
+    alice.send_line("offline").expect("write to slixmpp");
+    alice.expect_line("OFFLINE", T).expect("closed");
+}
+
+/// alice's phone loses its link: her session hibernates.
+pub(crate) fn hibernate(alice: &mut Script) {
+    alice.send_line("hibernate").expect("write to slixmpp");
+    alice.expect_line("HIBERNATED", T).expect("cut");
+}
