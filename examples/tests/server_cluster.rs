@@ -13,13 +13,15 @@
 //!   other node (`conflict` there, its unacknowledged stanzas handed over);
 //! - the resume latency on the other node against a same-node resume, in the same run.
 
+mod sm_common;
+
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use jid::BareJid;
 use minidom::Element;
+use sm_common::{T, enabled, login, once, resume};
 use xmpp_sm::elements::{Nonza, Resume};
 use xmpp_sm::{ClientConfig, ClientEvent, Namespace, SmId};
 use xmpp_tether_testkit::client::{Connection, SmDriver};
@@ -31,9 +33,6 @@ use xmpp_tether_testkit::slixmpp::Script;
 use xmpp_tether_testkit::stanza::{body_counts, chat};
 use xmpp_tether_testkit::xml::StreamEvent;
 use xmpp_tether_testkit::{deadline_in, remaining};
-
-/// Bound on every single wait.
-const T: Duration = Duration::from_secs(15);
 
 const ALICE: &str = "alice@localhost/phone";
 const BOB: &str = "bob@localhost/desk";
@@ -119,32 +118,6 @@ fn cluster_of(users: &[&str]) -> Cluster {
     }
 }
 
-/// A PLAIN login as `user` on a new connection.
-fn login(server: &ExampleServer, user: &str) -> (Connection, Element) {
-    let bare = BareJid::new(&format!("{user}@localhost")).unwrap();
-    Connection::login(server.addr(), &bare, &format!("{user}-pass"), T)
-        .unwrap_or_else(|e| panic!("{user}'s login: {e}\n{}", server.transcript()))
-}
-
-/// Our client as `user@localhost/resource`, bound and enabled.
-fn enabled(server: &ExampleServer, user: &str, resource: &str) -> SmDriver {
-    let (mut conn, features) = login(server, user);
-    conn.bind(Some(resource), T).unwrap();
-    let mut driver = SmDriver::new(ClientConfig::default());
-    driver.attach(conn);
-    driver.enable(&features, T).unwrap();
-    driver
-}
-
-/// Resumes `driver`'s session on a new connection to `server`.
-fn resume(server: &ExampleServer, user: &str, driver: &mut SmDriver) -> ClientEvent {
-    let (conn, _) = login(server, user);
-    driver.attach(conn);
-    driver
-        .resume(T)
-        .unwrap_or_else(|e| panic!("{user}'s resume: {e}\n{}", server.transcript()))
-}
-
 /// The driver's SM-ID.
 fn sm_id(driver: &SmDriver) -> SmId {
     driver
@@ -172,10 +145,6 @@ fn cut_into_redis(server: &ExampleServer, driver: &mut SmDriver) {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-fn once(bodies: &[&str]) -> BTreeMap<String, usize> {
-    bodies.iter().map(|b| ((*b).to_owned(), 1)).collect()
 }
 
 /// How often each body arrived at slixmpp (its `RECV <from> <body>` lines).

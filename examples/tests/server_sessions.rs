@@ -13,21 +13,20 @@
 //! The clients are the testkit's `SmDriver` (our `xmpp_sm::Client`, which can abandon a
 //! connection and keep it open) and slixmpp 1.17 (`tests/peers/sm_peer.py`).
 
+mod sm_common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use jid::BareJid;
 use minidom::Element;
-use xmpp_sm::{ClientConfig, ClientEvent};
-use xmpp_tether_testkit::client::{Connection, NS_STREAM_ERRORS, SmDriver};
+use sm_common::{T, enabled, once, resume};
+use xmpp_sm::ClientEvent;
+use xmpp_tether_testkit::client::{Connection, NS_STREAM_ERRORS};
 use xmpp_tether_testkit::example_server::{ExampleServer, ServerOptions};
 use xmpp_tether_testkit::slixmpp::Script;
 use xmpp_tether_testkit::stanza::{body_counts, chat};
 use xmpp_tether_testkit::xml::{NS_STREAMS, StreamEvent};
 use xmpp_tether_testkit::{deadline_in, remaining};
-
-/// Bound on every single wait.
-const T: Duration = Duration::from_secs(15);
 
 const ALICE: &str = "alice@localhost/phone";
 const BOB: &str = "bob@localhost/desk";
@@ -37,36 +36,6 @@ fn server() -> ExampleServer {
         .account("alice", "alice-pass")
         .account("bob", "bob-pass");
     ExampleServer::start(&opts).unwrap_or_else(|e| panic!("starting the example server: {e}"))
-}
-
-/// A PLAIN login as `user` on a new connection.
-fn login(server: &ExampleServer, user: &str) -> (Connection, Element) {
-    let bare = BareJid::new(&format!("{user}@localhost")).unwrap();
-    Connection::login(server.addr(), &bare, &format!("{user}-pass"), T)
-        .unwrap_or_else(|e| panic!("{user}'s login: {e}\n{}", server.transcript()))
-}
-
-/// Our client as `user@localhost/resource`, bound and enabled.
-fn enabled(server: &ExampleServer, user: &str, resource: &str) -> SmDriver {
-    let (mut conn, features) = login(server, user);
-    conn.bind(Some(resource), T).unwrap();
-    let mut driver = SmDriver::new(ClientConfig::default());
-    driver.attach(conn);
-    driver.enable(&features, T).unwrap();
-    driver
-}
-
-/// Resumes `driver`'s session on a new connection.
-fn resume(server: &ExampleServer, user: &str, driver: &mut SmDriver) -> ClientEvent {
-    let (conn, _) = login(server, user);
-    driver.attach(conn);
-    driver
-        .resume(T)
-        .unwrap_or_else(|e| panic!("{user}'s resume: {e}\n{}", server.transcript()))
-}
-
-fn once(bodies: &[&str]) -> BTreeMap<String, usize> {
-    bodies.iter().map(|b| ((*b).to_owned(), 1)).collect()
 }
 
 /// Everything the server writes on `conn` until the stream ends (at most `timeout`), read
