@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use minidom::Element;
-use sm_common::{T, enabled, login, once, resume};
+use sm_common::{T, drain_raw, enabled, login, once, resume};
 use xmpp_sm::elements::{Nonza, Resume};
 use xmpp_sm::{ClientConfig, ClientEvent, Namespace, SmId};
 use xmpp_tether_testkit::client::{Connection, SmDriver};
@@ -492,21 +492,6 @@ fn resume_latency_on_the_other_node_against_the_same_node() {
 )]
 fn stopwatch() -> Instant {
     Instant::now()
-}
-
-/// Everything the server writes on `conn` until the stream ends (at most `timeout`), read
-/// raw: nothing is handed to a stream-management machine.
-fn drain_raw(conn: &mut Connection, timeout: Duration) -> (Vec<Element>, bool) {
-    let deadline = deadline_in(timeout);
-    let mut elements = Vec::new();
-    while let Some(left) = remaining(deadline) {
-        match conn.recv(left) {
-            Ok(Some(StreamEvent::Element(el))) => elements.push(el),
-            Ok(Some(StreamEvent::Header(_)) | None) => {}
-            Ok(Some(_)) | Err(_) => return (elements, true),
-        }
-    }
-    (elements, false)
 }
 
 #[test]

@@ -18,15 +18,13 @@ mod sm_common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use minidom::Element;
-use sm_common::{T, enabled, once, resume};
+use sm_common::{T, drain_raw, enabled, once, resume};
 use xmpp_sm::ClientEvent;
-use xmpp_tether_testkit::client::{Connection, NS_STREAM_ERRORS};
+use xmpp_tether_testkit::client::NS_STREAM_ERRORS;
 use xmpp_tether_testkit::example_server::{ExampleServer, ServerOptions};
 use xmpp_tether_testkit::slixmpp::Script;
 use xmpp_tether_testkit::stanza::{body_counts, chat};
-use xmpp_tether_testkit::xml::{NS_STREAMS, StreamEvent};
-use xmpp_tether_testkit::{deadline_in, remaining};
+use xmpp_tether_testkit::xml::NS_STREAMS;
 
 const ALICE: &str = "alice@localhost/phone";
 const BOB: &str = "bob@localhost/desk";
@@ -36,21 +34,6 @@ fn server() -> ExampleServer {
         .account("alice", "alice-pass")
         .account("bob", "bob-pass");
     ExampleServer::start(&opts).unwrap_or_else(|e| panic!("starting the example server: {e}"))
-}
-
-/// Everything the server writes on `conn` until the stream ends (at most `timeout`), read
-/// raw: nothing is handed to a stream-management machine.
-fn drain_raw(conn: &mut Connection, timeout: Duration) -> (Vec<Element>, bool) {
-    let deadline = deadline_in(timeout);
-    let mut elements = Vec::new();
-    while let Some(left) = remaining(deadline) {
-        match conn.recv(left) {
-            Ok(Some(StreamEvent::Element(el))) => elements.push(el),
-            Ok(Some(StreamEvent::Header(_)) | None) => {}
-            Ok(Some(_)) | Err(_) => return (elements, true),
-        }
-    }
-    (elements, false)
 }
 
 #[test]

@@ -10,6 +10,8 @@ use minidom::Element;
 use xmpp_sm::{ClientConfig, ClientEvent};
 use xmpp_tether_testkit::client::{Connection, SmDriver};
 use xmpp_tether_testkit::example_server::ExampleServer;
+use xmpp_tether_testkit::xml::StreamEvent;
+use xmpp_tether_testkit::{deadline_in, remaining};
 
 /// Bound on every single wait.
 pub(crate) const T: Duration = Duration::from_secs(15);
@@ -43,4 +45,19 @@ pub(crate) fn resume(server: &ExampleServer, user: &str, driver: &mut SmDriver) 
 /// Each body once: what exactly-once delivery of `bodies` counts to.
 pub(crate) fn once(bodies: &[&str]) -> BTreeMap<String, usize> {
     bodies.iter().map(|b| ((*b).to_owned(), 1)).collect()
+}
+
+/// Everything the server writes on `conn` until the stream ends (at most `timeout`), read
+/// raw: nothing is handed to a stream-management machine.
+pub(crate) fn drain_raw(conn: &mut Connection, timeout: Duration) -> (Vec<Element>, bool) {
+    let deadline = deadline_in(timeout);
+    let mut elements = Vec::new();
+    while let Some(left) = remaining(deadline) {
+        match conn.recv(left) {
+            Ok(Some(StreamEvent::Element(el))) => elements.push(el),
+            Ok(Some(StreamEvent::Header(_)) | None) => {}
+            Ok(Some(_)) | Err(_) => return (elements, true),
+        }
+    }
+    (elements, false)
 }
