@@ -24,7 +24,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput};
 use jid::FullJid;
 use minidom::Element;
-use xmpp_tether::rsnf::{CapsInfo, CapsState, Notification, Policy, Resource};
+use xmpp_tether::rsnf::{CapsInfo, CapsState, Notification, Policy, Resource, ResourceTable};
 
 /// A PEP geolocation notification as a recipient's server gets it from a peer (XEP-0080
 /// payload, XEP-0351 §3.2 addressing to the bare JID).
@@ -121,7 +121,13 @@ fn main() {
     let policy = Policy::default();
     let shared = accounts(DISTINCT);
     let distinct = accounts(RESOURCES);
+    let table = table(&shared);
     let delivered = fan_out(&policy, &notification, &shared).len();
+    assert_eq!(
+        table_fan_out(&policy, &notification, &table),
+        fan_out(&policy, &notification, &shared),
+        "the table picks the same recipients"
+    );
     assert!(
         delivered > RESOURCES / 2,
         "most resources get it ({delivered})"
@@ -137,13 +143,16 @@ fn main() {
     });
     g.throughput(Throughput::Elements(RESOURCES as u64));
     g.bench_function("walk_10k", |b| {
-        b.iter_with_large_drop(|| walk(black_box(&shared)));
+        b.iter(|| walk(black_box(&shared)));
     });
     g.bench_function("recipients_10k", |b| {
-        b.iter_with_large_drop(|| fan_out(&policy, black_box(&notification), &shared));
+        b.iter(|| fan_out(&policy, black_box(&notification), &shared));
+    });
+    g.bench_function("table_10k", |b| {
+        b.iter(|| table_fan_out(&policy, black_box(&notification), &table));
     });
     g.bench_function("recipients_10k_distinct", |b| {
-        b.iter_with_large_drop(|| fan_out(&policy, black_box(&notification), &distinct));
+        b.iter(|| fan_out(&policy, black_box(&notification), &distinct));
     });
     g.finish();
     c.final_summary();
@@ -152,6 +161,101 @@ fn main() {
     });
     if measured {
         report(delivered);
+        interleaved(&policy, &notification, &shared, &table);
+    }
+}
+
+/// One of [`interleaved`]'s measurements: seconds per call.
+type Contender<'a> = Box<dyn FnMut() -> f64 + 'a>;
+
+/// The parse, the walk and both fan-outs measured in turns, round after round (the order
+/// rotating), so that load from other processes hits them alike; the medians of each one's
+/// time and of its ratio to the parse in the same round.
+fn interleaved(
+    policy: &Policy,
+    notification: &Notification,
+    shared: &[Account],
+    table: &ResourceTable<FullJid>,
+) {
+    const BATCH: usize = 100;
+    const ROUNDS: usize = 3 * common::ROUNDS;
+    let mut parsed = Vec::with_capacity(BATCH);
+    // Each: seconds per call. The parse keeps its elements until the batch is timed, as
+    // criterion's `iter_with_large_drop` does for the baseline above.
+    let mut contenders: [(&str, Contender<'_>); 4] = [
+        (
+            "minidom parse",
+            Box::new(|| {
+                parsed.clear();
+                let t = common::time_batch(BATCH, &mut || {
+                    parsed.push(Element::from_reader(black_box(NOTIFICATION.as_bytes())));
+                });
+                t / BATCH as f64
+            }),
+        ),
+        (
+            "fan-out, ResourceTable",
+            Box::new(|| {
+                common::time_batch(BATCH, &mut || {
+                    black_box(table_fan_out(policy, black_box(notification), table));
+                }) / BATCH as f64
+            }),
+        ),
+        (
+            "fan-out, caller's records",
+            Box::new(|| {
+                common::time_batch(BATCH, &mut || {
+                    black_box(fan_out(policy, black_box(notification), shared));
+                }) / BATCH as f64
+            }),
+        ),
+        (
+            "walk, no decision",
+            Box::new(|| {
+                common::time_batch(BATCH, &mut || {
+                    black_box(walk(black_box(shared)));
+                }) / BATCH as f64
+            }),
+        ),
+    ];
+    let n = contenders.len();
+    let mut times = vec![Vec::with_capacity(ROUNDS); n];
+    for round in 0..ROUNDS {
+        let mut this = vec![0.0; n];
+        for k in 0..n {
+            let at = (round + k) % n;
+            this[at] = (contenders[at].1)();
+        }
+        for (t, x) in times.iter_mut().zip(this) {
+            t.push(x);
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "\ninterleaved, {ROUNDS} rounds of {BATCH} calls each (medians; ratio: to the parse of \
+         the same round):"
+    );
+    for (at, (name, _)) in contenders.iter().enumerate() {
+        let time = median(times[at].clone());
+        let ratio = median(
+            times[at]
+                .iter()
+                .zip(&times[0])
+                .map(|(t, p)| t / p)
+                .collect(),
+        );
+        if at == 0 {
+            println!("  {name:<26} {:>8.2} us", time * 1e6);
+        } else {
+            println!(
+                "  {name:<26} {:>8.2} us = {ratio:.2}x the parse; {:.2} ns per resource",
+                time * 1e6,
+                time * 1e9 / RESOURCES as f64
+            );
+        }
     }
 }
 
@@ -165,6 +269,29 @@ fn fan_out<'a>(policy: &Policy, n: &Notification, accounts: &'a [Account]) -> Ve
                 .with_priority(a.priority)
         }),
     )
+}
+
+/// The same through the library's own dense table, kept up to date as presence changes.
+fn table_fan_out<'a>(
+    policy: &Policy,
+    n: &Notification,
+    table: &'a ResourceTable<FullJid>,
+) -> Vec<&'a FullJid> {
+    let mut to = Vec::with_capacity(table.len());
+    to.extend(table.recipients(policy, n));
+    to
+}
+
+fn table(accounts: &[Account]) -> ResourceTable<FullJid> {
+    let mut table = ResourceTable::new();
+    for a in accounts {
+        table.insert(
+            Resource::new(a.jid.clone(), &a.caps)
+                .with_available(a.available)
+                .with_priority(a.priority),
+        );
+    }
+    table
 }
 
 /// The floor of any fan-out: walking the same table and collecting the available resources'
@@ -205,6 +332,14 @@ fn report(delivered: usize) {
         shared / parse,
         100.0 * per / parse
     );
+    if let Some(table) = estimate_ns("table_10k") {
+        println!(
+            "  10k resources, table        {:>6.2} us = {:.2}x the parse; {:.2} ns per resource",
+            table / 1000.0,
+            table / parse,
+            table / RESOURCES as f64
+        );
+    }
     if let Some(walk) = estimate_ns("walk_10k") {
         println!(
             "  walking the 10k table only   {:>6.2} us; the decision adds {:.2} ns per resource",

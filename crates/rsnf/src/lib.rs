@@ -149,6 +149,7 @@ mod notification;
 mod ns;
 mod policy;
 mod sender;
+mod table;
 
 pub use crate::caps::{
     CapsCache, CapsConfig, CapsEvent, CapsKey, CapsSnapshot, Handled, Query, SnapshotEntry,
@@ -164,4 +165,5 @@ pub use crate::policy::{
     PurgeRule, UnknownKindRule, UnresolvedCaps,
 };
 pub use crate::sender::{Delivery, NS_RSF, NodeSwitches, Plan, Sender, SenderConfig};
+pub use crate::table::{Recipients, ResourceTable};
 pub use xmpp_tether_core::{Monotonic, Now};

@@ -1,13 +1,17 @@
 //! Properties: filter -> feature strings -> parse is the identity; parsing is order- and
-//! repetition-blind; and the fan-out decision matches a straightforward reference model,
+//! repetition-blind; the fan-out decision matches a straightforward reference model,
 //! written from the rules' prose over the raw feature strings, for random resources, caps,
-//! policies and events.
+//! policies and events; and a `ResourceTable` kept up to date through random changes picks
+//! exactly the recipients of that decision over the same resources.
 
+use std::collections::BTreeMap;
+
+use jid::{FullJid, Jid};
 use proptest::prelude::*;
 use xmpp_rsnf::{
-    CapsInfo, CapsState, CollectionRule, EventKind, EventSet, EventToken, EventsFilter,
+    CapsEvent, CapsInfo, CapsState, CollectionRule, EventKind, EventSet, EventToken, EventsFilter,
     EventsWithoutNotify, Filter, NodeFilter, Notification, PayloadMatch, Policy, PriorityRule,
-    PurgeRule, Resource, UnknownKindRule, UnresolvedCaps,
+    PurgeRule, QueryFailure, Resource, ResourceTable, UnknownKindRule, UnresolvedCaps,
 };
 
 /// Node ids, some with the grammar's own characters in them.
@@ -193,6 +197,123 @@ fn resource(pool: usize) -> impl Strategy<Value = ModelResource> {
         })
 }
 
+/// A change to a [`ResourceTable`] of resources `r0`..`r99`, caps from a pool of 6.
+#[derive(Debug, Clone)]
+enum Change {
+    Insert(usize, ModelResource),
+    Presence(usize, bool, i8),
+    Caps(usize, Option<usize>, bool),
+    Remove(usize),
+    /// A `CapsEvent::Resolved` for these resources (and the bare JID) with a pool entry.
+    Resolved(Vec<usize>, usize),
+    /// A `CapsEvent::Unresolved`.
+    Unresolved(usize),
+}
+
+const KEYS: usize = 100;
+
+fn change() -> impl Strategy<Value = Change> {
+    prop_oneof![
+        6 => (0..KEYS, resource(6)).prop_map(|(k, r)| Change::Insert(k, r)),
+        2 => (0..KEYS, any::<bool>(), -3i8..4).prop_map(|(k, a, p)| Change::Presence(k, a, p)),
+        2 => (0..KEYS, prop::option::of(0..6usize), any::<bool>())
+            .prop_map(|(k, c, r)| Change::Caps(k, c, r)),
+        2 => (0..KEYS).prop_map(Change::Remove),
+        1 => (prop::collection::vec(0..KEYS, 0..6), 0..6usize)
+            .prop_map(|(ks, c)| Change::Resolved(ks, c)),
+        1 => (0..KEYS).prop_map(Change::Unresolved),
+    ]
+}
+
+fn jid(key: usize) -> FullJid {
+    FullJid::new(&format!("juliet@example.com/r{key}")).expect("a full JID")
+}
+
+/// The caps a model resource has, as the fan-out sees them.
+fn state<'a>(r: &ModelResource, infos: &'a [CapsState]) -> &'a CapsState {
+    const UNKNOWN: &CapsState = &CapsState::Unknown;
+    const RESOLVING: &CapsState = &CapsState::Resolving;
+    match r.caps.and_then(|i| infos.get(i)) {
+        Some(state) => state,
+        None if r.resolving => RESOLVING,
+        None => UNKNOWN,
+    }
+}
+
+/// Applies `change` to the table and to the model (resources by key).
+fn apply(
+    change: &Change,
+    table: &mut ResourceTable<FullJid>,
+    by_key: &mut BTreeMap<usize, ModelResource>,
+    infos: &[CapsState],
+) {
+    match change {
+        Change::Insert(k, r) => {
+            let new = table.insert(
+                Resource::new(jid(*k), state(r, infos))
+                    .with_available(r.available)
+                    .with_priority(r.priority),
+            );
+            assert_eq!(new, by_key.insert(*k, r.clone()).is_none());
+        }
+        Change::Presence(k, available, priority) => {
+            let held = table.set_presence(&jid(*k), *available, *priority);
+            assert_eq!(held, by_key.contains_key(k));
+            if let Some(r) = by_key.get_mut(k) {
+                r.available = *available;
+                r.priority = *priority;
+            }
+        }
+        Change::Caps(k, caps, resolving) => {
+            let r = ModelResource {
+                available: true,
+                priority: 0,
+                caps: *caps,
+                resolving: *resolving,
+            };
+            let held = table.set_caps(&jid(*k), state(&r, infos).clone());
+            assert_eq!(held, by_key.contains_key(k));
+            if let Some(m) = by_key.get_mut(k) {
+                m.caps = *caps;
+                m.resolving = *resolving;
+            }
+        }
+        Change::Remove(k) => {
+            assert_eq!(table.remove(&jid(*k)), by_key.remove(k).is_some());
+        }
+        Change::Resolved(keys, caps) => {
+            let CapsState::Known(info) = &infos[*caps] else {
+                unreachable!("the pool is known")
+            };
+            let mut jids: Vec<Jid> = keys.iter().map(|&k| Jid::from(jid(k))).collect();
+            jids.push("juliet@example.com".parse().expect("a bare JID"));
+            let changed = table.apply(&CapsEvent::Resolved {
+                jids,
+                info: info.clone(),
+            });
+            let mut expected = 0;
+            for k in keys {
+                if let Some(m) = by_key.get_mut(k) {
+                    m.caps = Some(*caps);
+                    expected += 1;
+                }
+            }
+            assert_eq!(changed, expected);
+        }
+        Change::Unresolved(k) => {
+            let event = CapsEvent::Unresolved {
+                jid: Jid::from(jid(*k)),
+                reason: QueryFailure::TimedOut,
+            };
+            assert_eq!(table.apply(&event), usize::from(by_key.contains_key(k)));
+            if let Some(m) = by_key.get_mut(k) {
+                m.caps = None;
+                m.resolving = false;
+            }
+        }
+    }
+}
+
 // ---- The reference model: the rules of the issue and the docs, over raw strings. ----
 
 /// The tokens of the `+events-` features for exactly `node` (split at the last `+events-`;
@@ -345,5 +466,69 @@ proptest! {
             .map(|(i, _)| i)
             .collect();
         prop_assert_eq!(ours, expected);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn table_picks_what_the_straightforward_decision_picks(
+        pool in prop::collection::vec(prop::collection::vec(feature(), 0..8), 6),
+        changes in prop::collection::vec(change(), 0..300),
+        notifications in prop::collection::vec(notification(), 1..4),
+        p in policy(),
+    ) {
+        let infos: Vec<CapsState> = pool
+            .iter()
+            .map(|features| CapsState::Known(CapsInfo::from_features(features)))
+            .collect();
+        let mut table = ResourceTable::new();
+        let mut by_key = BTreeMap::new();
+        for change in &changes {
+            apply(change, &mut table, &mut by_key, &infos);
+        }
+        // The table holds what the model holds.
+        prop_assert_eq!(table.len(), by_key.len());
+        for (k, r) in &by_key {
+            let held = table.get(&jid(*k));
+            prop_assert!(held.is_some());
+            let held = held.expect("checked");
+            prop_assert_eq!((held.available, held.priority), (r.available, r.priority));
+            prop_assert_eq!(held.caps, state(r, &infos));
+        }
+        let referred: std::collections::BTreeSet<usize> =
+            by_key.values().filter_map(|r| r.caps).collect();
+        prop_assert_eq!(table.caps_sets(), referred.len());
+        for n in &notifications {
+            let ours: Vec<&FullJid> = table.recipients(&p, n).collect();
+            // The straightforward decision, resource by resource, in table order.
+            let straightforward: Vec<&FullJid> = table
+                .iter()
+                .filter(|r| p.is_eligible(r.available, r.priority) && p.accepts(r.caps, n))
+                .map(|r| r.key)
+                .collect();
+            prop_assert_eq!(&ours, &straightforward);
+            prop_assert_eq!(&p.recipients(n, table.iter()), &ours);
+            prop_assert_eq!(table.recipients(&p, n).count(), ours.len());
+            let folded = table.recipients(&p, n).fold(Vec::new(), |mut v, k| {
+                v.push(k);
+                v
+            });
+            prop_assert_eq!(&folded, &ours);
+            // And the reference model written from the rules, as a set.
+            let mut ours: Vec<FullJid> = ours.into_iter().cloned().collect();
+            ours.sort_by_key(ToString::to_string);
+            let mut expected: Vec<FullJid> = by_key
+                .iter()
+                .filter(|(_, r)| {
+                    let features = r.caps.and_then(|i| pool.get(i)).map(Vec::as_slice);
+                    model(&p, r, features, n)
+                })
+                .map(|(k, _)| jid(*k))
+                .collect();
+            expected.sort_by_key(ToString::to_string);
+            prop_assert_eq!(ours, expected);
+        }
     }
 }
