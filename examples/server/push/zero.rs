@@ -76,9 +76,10 @@ impl Shared {
     }
 }
 
-/// What a stanza is worth pushing about (Prosody's classification), if anything.
+/// What a stanza is worth pushing about (Prosody's classification), if anything, keeping
+/// only what the registry's privacy policy lets a notification reveal.
 pub(crate) fn worth_a_push(stanza: &Element) -> Option<Trigger> {
-    Trigger::from_stanza(stanza) // push0
+    Trigger::from_stanza_for(stanza, &config().privacy) // push0
 }
 
 impl Shared {

@@ -100,6 +100,21 @@ pub enum Privacy {
     Placeholder(String),
 }
 
+impl Privacy {
+    /// Whether notifications name the sender (`last-message-sender`).
+    #[must_use]
+    pub const fn reveals_sender(&self) -> bool {
+        matches!(self, Self::Sender | Self::SenderAndBody)
+    }
+
+    /// Whether notifications carry the message's own body (`last-message-body`; a
+    /// placeholder is not the body).
+    #[must_use]
+    pub const fn reveals_body(&self) -> bool {
+        matches!(self, Self::SenderAndBody)
+    }
+}
+
 impl Default for Privacy {
     /// Prosody's default: a placeholder "New Message!" for important messages.
     fn default() -> Self {

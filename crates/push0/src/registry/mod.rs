@@ -7,6 +7,7 @@ mod event;
 mod hibernation;
 mod outcome;
 mod record;
+mod sending;
 mod table;
 mod transmit;
 mod trigger;
@@ -24,7 +25,7 @@ pub use self::config::{Backoff, ErrorPolicy, Privacy, PublishFrom, RegistryConfi
 pub use self::event::{AbandonReason, Bound, DisableReason, Event, Incoming, PushNode};
 pub use self::hibernation::Hibernation;
 pub use self::record::{AccountRecord, HibernationRecord, RegistrationRecord, Snapshot, Suspended};
-use self::table::{Account, Hibernating, Pending, SizeIndex, Timer, Timers};
+use self::table::{Account, Hibernating, Pending, Responses, SeqMap, SizeIndex, Timer, Timers};
 pub use self::transmit::{PublishIq, Transmit};
 pub use self::trigger::{Target, Trigger, TriggerKind};
 use crate::error::EnableError;
@@ -68,10 +69,13 @@ pub struct Registry {
     accounts: HashMap<BareJid, Account>,
     registrations: SizeIndex,
     total: usize,
-    pending: HashMap<u64, Pending>,
+    pending: SeqMap<Pending>,
     pending_index: SizeIndex,
     hibernating: HashMap<FullJid, Hibernating>,
     hibernating_index: SizeIndex,
+    /// Answer deadlines of publishes in flight, in send order.
+    responses: Responses,
+    /// Retries and re-enables.
     timers: Timers,
     transmit: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -99,10 +103,11 @@ impl Registry {
             total: 0,
             // Room for the publishes of a first few notifications, so the first pushes do not
             // grow the tables one rehash at a time.
-            pending: HashMap::with_capacity(INITIAL_PENDING),
+            pending: SeqMap::with_capacity_and_hasher(INITIAL_PENDING, Default::default()),
             pending_index: SizeIndex::default(),
             hibernating: HashMap::new(),
             hibernating_index: SizeIndex::default(),
+            responses: Responses::with_capacity(INITIAL_PENDING),
             timers: Timers::default(),
             transmit: VecDeque::with_capacity(INITIAL_PENDING),
             events: VecDeque::new(),
@@ -184,80 +189,6 @@ impl Registry {
         Ok(Incoming::NotOurs)
     }
 
-    /// Publishes a notification about `trigger` to every active registration of `target`, and
-    /// returns how many publishes were queued. Call it when the user cannot be reached: no
-    /// session ([`Target::Account`]), or a hibernated one ([`Target::Session`]).
-    ///
-    /// The summary follows [`RegistryConfig::privacy`]; its counts are what was pushed since
-    /// the user was last online ([`handle_online`](Self::handle_online),
-    /// [`handle_resumed`](Self::handle_resumed)). A push that reaches a registration enabled
-    /// from a session whose hibernation is extended ends the extension
-    /// ([`Event::HibernationDeadline`]), unless the privacy policy is a placeholder and the
-    /// trigger is not important (Prosody's rule).
-    pub fn notify(&mut self, now: Now, target: &Target, trigger: &Trigger) -> usize {
-        let session_bare;
-        let account_jid = match target {
-            Target::Account(a) => a,
-            Target::Session(s) => {
-                session_bare = s.to_bare();
-                &session_bare
-            }
-        };
-        let Some(account) = self.accounts.get_mut(account_jid) else {
-            return 0;
-        };
-        match trigger.kind {
-            TriggerKind::Message | TriggerKind::CallProposal => {
-                account.messages = account.messages.saturating_add(1);
-            }
-            TriggerKind::SubscriptionRequest => {
-                account.subscriptions = account.subscriptions.saturating_add(1);
-            }
-            TriggerKind::Other => {}
-        }
-        let reaches = |r: &&table::Registration| {
-            r.suspended.is_none()
-                && match target {
-                    Target::Account(_) => true,
-                    Target::Session(s) => r.enabled_by.as_ref() == Some(s),
-                }
-        };
-        // The node and options of each registration reached (two `Arc` copies each): the
-        // sessions they were enabled from matter only when one has an extended hibernation.
-        let mut selected = Vec::with_capacity(account.registrations.len());
-        selected.extend(
-            account
-                .registrations
-                .iter()
-                .filter(reaches)
-                .map(|r| (Arc::clone(&r.node), r.options.clone())),
-        );
-        if selected.is_empty() {
-            return 0;
-        }
-        let count = selected.len();
-        let jid = Arc::clone(&account.jid);
-        let body = Arc::new(self.body(&jid, trigger));
-        let from = Arc::new(self.publish_from(&jid));
-        self.send_new(now, &jid, selected, &from, &body);
-        let ends_extension =
-            !matches!(self.config.privacy, Privacy::Placeholder(_)) || trigger.important;
-        if ends_extension
-            && let Some(account) = self.accounts.get(&*jid)
-            && !account.hibernating.is_empty()
-        {
-            let reached: Vec<FullJid> = account
-                .registrations
-                .iter()
-                .filter(reaches)
-                .filter_map(|r| r.enabled_by.clone())
-                .collect();
-            self.end_extensions_reached(now, &jid, &reached);
-        }
-        self.pending_index_refresh(&jid);
-        count
-    }
-
     /// Removes everything of `account` (it was deleted): every registration is reported
     /// [`DisableReason::AccountRemoved`], every pending publish [`AbandonReason::Disabled`].
     pub fn remove_account(&mut self, now: Now, account: &BareJid) {
@@ -294,9 +225,11 @@ impl Registry {
     /// Handles the timer: answers that did not come, retries that are due, suspended
     /// registrations to re-enable. A spurious call is a no-op.
     pub fn handle_timeout(&mut self, now: Now) {
+        while let Some(due) = self.responses.pop_due(now.monotonic()) {
+            self.on_response_timeout(now, due.seq, due.attempt);
+        }
         while let Some(timer) = self.timers.pop_due(now.monotonic()) {
             match timer {
-                Timer::Response(seq) => self.on_response_timeout(now, seq),
                 Timer::Retry(seq) => self.on_retry_due(now, seq),
                 Timer::Reenable(account, node) => self.on_reenable_due(now, &account, &node),
             }
@@ -318,7 +251,10 @@ impl Registry {
     /// When to call [`handle_timeout`](Self::handle_timeout).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Monotonic> {
-        self.timers.next()
+        match (self.responses.next(), self.timers.next()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     // --- Internals shared by the impl blocks in the other files ---
@@ -349,9 +285,10 @@ impl Registry {
     }
 
     fn account_entry(&mut self, account: &BareJid) -> &mut Account {
+        let from = self.publish_from(account);
         self.accounts
             .entry(account.clone())
-            .or_insert_with(|| Account::new(account.clone()))
+            .or_insert_with(|| Account::new(account.clone(), from))
     }
 
     /// Checks every cross-table invariant (tests and fuzzing).
@@ -376,12 +313,17 @@ impl Registry {
                 }
             }
             assert!(account.pending.len() <= self.config.max_pending_per_account.max(1));
+            assert!(
+                account.pending.iter().is_sorted_by(|a, b| a < b),
+                "account index ascending"
+            );
+            assert_eq!(*account.publish_from, self.publish_from(jid), "cached from");
             for seq in &account.pending {
                 let p = self
                     .pending
                     .get(seq)
                     .expect("indexed pending publish exists");
-                assert_eq!(*p.account, *jid);
+                assert_eq!(*p.batch.account, *jid);
             }
             pending += account.pending.len();
             assert!(account.hibernating.len() <= self.config.max_hibernating_per_account.max(1));
@@ -407,6 +349,34 @@ impl Registry {
             .flat_map(|a| a.registrations.iter())
             .filter(|r| r.suspended.is_some())
             .count();
-        assert_eq!(self.timers.len(), self.pending.len() + suspended, "timers");
+        let waiting = self.pending.values().filter(|p| p.waiting).count();
+        assert_eq!(self.timers.len(), waiting + suspended, "timers");
+        for p in self.pending.values() {
+            assert_eq!(
+                p.waiting,
+                p.timer.is_some(),
+                "a retry timer exactly while waiting"
+            );
+        }
+        // Every publish in flight has one answer deadline; the first deadline is live, so
+        // `poll_timeout` is exact; stale entries stay within the bound.
+        let live = |r: &table::Response| {
+            self.pending
+                .get(&r.seq)
+                .is_some_and(|p| p.attempt == r.attempt && !p.waiting)
+        };
+        let in_flight = self.pending.len() - waiting;
+        assert_eq!(
+            self.responses.iter().filter(|r| live(r)).count(),
+            in_flight,
+            "deadlines"
+        );
+        assert!(
+            self.responses.iter().next().is_none_or(live),
+            "first deadline live"
+        );
+        assert!(self.responses.len() <= 2 * self.pending.len() + Responses::SLACK);
+        let deadlines: Vec<Monotonic> = self.responses.iter().map(|r| r.at).collect();
+        assert!(deadlines.is_sorted(), "deadlines in order");
     }
 }

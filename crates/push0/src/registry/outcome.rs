@@ -1,5 +1,4 @@
-//! Publishes: building and sending them, their answers, timeouts and retries (XEP-0357 §7,
-//! §7.1).
+//! Publishes after their first send: their answers, timeouts and retries (XEP-0357 §7.1).
 
 use std::sync::Arc;
 
@@ -9,167 +8,12 @@ use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 use xmpp_tether_core::Now;
 
 use super::Registry;
-use super::config::Privacy;
-use super::event::{AbandonReason, Bound, DisableReason, Event, Incoming, PushNode};
+use super::event::{AbandonReason, DisableReason, Event, Incoming, PushNode};
 use super::table::{Pending, Suspension, Timer};
-use super::transmit::{Body, Options, PublishId, PublishIq, Transmit};
-use super::trigger::{Trigger, TriggerKind};
-use crate::elements::{Notification, Summary};
+use super::transmit::{PublishId, PublishIq, Transmit};
 use crate::xml;
 
 impl Registry {
-    /// The notification for `trigger`, under the privacy policy, with the account's counts.
-    pub(super) fn body(&self, account: &BareJid, trigger: &Trigger) -> Body {
-        let (messages, subscriptions) = self
-            .accounts
-            .get(account)
-            .map_or((0, 0), |a| (a.messages, a.subscriptions));
-        let mut summary = Summary::new().with_form_type(self.config.summary_form_type.clone());
-        summary.message_count = (messages > 0).then_some(messages);
-        summary.pending_subscription_count = (subscriptions > 0).then_some(subscriptions);
-        let about_a_message = matches!(
-            trigger.kind,
-            TriggerKind::Message | TriggerKind::CallProposal
-        );
-        if about_a_message {
-            match &self.config.privacy {
-                Privacy::CountsOnly => {}
-                Privacy::Sender => summary.last_message_sender = trigger.sender.clone(),
-                Privacy::SenderAndBody => {
-                    summary.last_message_sender = trigger.sender.clone();
-                    summary.last_message_body = trigger
-                        .body
-                        .as_deref()
-                        .filter(|b| !b.is_empty())
-                        .map(|b| truncate(&xml::clean_text(b), self.config.max_body_chars));
-                }
-                Privacy::Placeholder(text) => {
-                    if trigger.important {
-                        summary.last_message_body = Some(text.clone());
-                    }
-                }
-            }
-        }
-        let mut notification = Notification::new().with_summary(summary);
-        notification
-            .payloads
-            .extend(trigger.payloads.iter().cloned());
-        Body::new(notification)
-    }
-
-    /// Queues first sends of a publish to each `(node, options)`, making room within the
-    /// bounds first.
-    pub(super) fn send_new(
-        &mut self,
-        now: Now,
-        account: &Arc<BareJid>,
-        targets: Vec<(Arc<PushNode>, Option<Arc<Options>>)>,
-        from: &Arc<Jid>,
-        body: &Arc<Body>,
-    ) {
-        let count = targets.len();
-        self.pending.reserve(count);
-        self.transmit.reserve(count);
-        let fits = |r: &Self| {
-            r.accounts
-                .get(&**account)
-                .is_some_and(|a| a.pending.len() + count <= r.config.max_pending_per_account.max(1))
-                && r.pending.len() + count <= r.config.max_pending.max(1)
-        };
-        if fits(self) {
-            // Room for all of them: no eviction, so the account's index is updated once.
-            let first = self.next_seq;
-            for (node, options) in targets {
-                self.queue_new(now, account, node, from, body, options);
-            }
-            let last = self.next_seq;
-            if let Some(a) = self.accounts.get_mut(&**account) {
-                a.pending.extend(first..last);
-            }
-            return;
-        }
-        for (node, options) in targets {
-            self.make_pending_room(account);
-            let seq = self.queue_new(now, account, node, from, body, options);
-            if let Some(a) = self.accounts.get_mut(&**account) {
-                a.pending.insert(seq);
-            }
-        }
-    }
-
-    /// Queues a first send and its pending entry (not yet in the account's index); returns
-    /// its sequence number.
-    fn queue_new(
-        &mut self,
-        now: Now,
-        account: &Arc<BareJid>,
-        node: Arc<PushNode>,
-        from: &Arc<Jid>,
-        body: &Arc<Body>,
-        options: Option<Arc<Options>>,
-    ) -> u64 {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let timer = self.timers.arm(
-            now.monotonic() + self.config.response_timeout,
-            Timer::Response(seq),
-        );
-        let id = self.publish_id(seq, 1);
-        self.transmit.push_back(Transmit::Publish(PublishIq {
-            account: Arc::clone(account),
-            from: Arc::clone(from),
-            node: Arc::clone(&node),
-            id,
-            body: Arc::clone(body),
-            options: options.clone(),
-        }));
-        self.pending.insert(
-            seq,
-            Pending {
-                account: Arc::clone(account),
-                node,
-                from: Arc::clone(from),
-                body: Arc::clone(body),
-                options,
-                attempt: 1,
-                first_sent: now.wall(),
-                timer,
-                waiting: false,
-                last_wait: None,
-            },
-        );
-        seq
-    }
-
-    /// Abandons the oldest pending publishes of this account, or of the account holding the
-    /// most, until one more fits within both bounds.
-    fn make_pending_room(&mut self, account: &Arc<BareJid>) {
-        let per_account = self.config.max_pending_per_account.max(1);
-        while let Some(oldest) = self
-            .accounts
-            .get(&**account)
-            .filter(|a| a.pending.len() >= per_account)
-            .and_then(|a| a.pending.first().copied())
-        {
-            self.abandon(oldest, AbandonReason::Evicted(Bound::Account));
-        }
-        let global = self.config.max_pending.max(1);
-        while self.pending.len() >= global {
-            self.pending_index_refresh(account);
-            let Some(largest) = self.pending_index.largest() else {
-                break;
-            };
-            let Some(oldest) = self
-                .accounts
-                .get(&*largest)
-                .and_then(|a| a.pending.first().copied())
-            else {
-                break;
-            };
-            self.abandon(oldest, AbandonReason::Evicted(Bound::Global));
-        }
-    }
-
     /// Brings the global size index up to date for `account`'s pending publishes.
     pub(super) fn pending_index_refresh(&mut self, account: &BareJid) {
         let Some(a) = self.accounts.get_mut(account) else {
@@ -198,21 +42,35 @@ impl Registry {
     /// Removes a pending publish from every table.
     fn take_pending(&mut self, seq: u64) -> Option<Pending> {
         let p = self.pending.remove(&seq)?;
-        self.timers.disarm(p.timer);
-        let account = Arc::clone(&p.account);
+        if let Some(timer) = p.timer {
+            self.timers.disarm(timer);
+        }
+        self.prune_responses();
+        let account = Arc::clone(&p.batch.account);
         if let Some(a) = self.accounts.get_mut(&*account) {
-            a.pending.remove(&seq);
+            a.unpend(seq);
         }
         self.pending_index_refresh(&account);
         self.gc(&account);
         Some(p)
     }
 
+    /// Drops answer deadlines of sends no longer in flight from the front of their queue (so
+    /// `poll_timeout` is exact), and compacts it when they outnumber the pending publishes.
+    fn prune_responses(&mut self) {
+        let pending = &self.pending;
+        self.responses.prune(pending.len(), |r| {
+            pending
+                .get(&r.seq)
+                .is_some_and(|p| p.attempt == r.attempt && !p.waiting)
+        });
+    }
+
     /// Gives a pending publish up, reported.
     pub(super) fn abandon(&mut self, seq: u64, reason: AbandonReason) {
         if let Some(p) = self.take_pending(seq) {
             self.emit(Event::Abandoned {
-                account: (*p.account).clone(),
+                account: (*p.batch.account).clone(),
                 node: (*p.node).clone(),
                 reason,
                 attempts: p.attempt,
@@ -258,7 +116,7 @@ impl Registry {
         let Some(p) = self.take_pending(seq) else {
             return;
         };
-        let reset = self.accounts.get_mut(&*p.account).is_some_and(|a| {
+        let reset = self.accounts.get_mut(&*p.batch.account).is_some_and(|a| {
             a.registrations
                 .iter_mut()
                 .find(|r| r.node == p.node)
@@ -269,13 +127,13 @@ impl Registry {
                 })
         });
         self.emit(Event::Delivered {
-            account: (*p.account).clone(),
+            account: (*p.batch.account).clone(),
             node: (*p.node).clone(),
             attempts: p.attempt,
             first_sent: p.first_sent,
         });
         if reset {
-            self.changed(&p.account);
+            self.changed(&p.batch.account);
         }
     }
 
@@ -294,27 +152,33 @@ impl Registry {
             return;
         }
         let delay = self.config.retry.delay(p.attempt);
-        let old = p.timer;
         p.waiting = true;
         p.last_wait = wait.map(Box::new);
-        self.timers.disarm(old);
         let timer = self.timers.arm(now.monotonic() + delay, Timer::Retry(seq));
         if let Some(p) = self.pending.get_mut(&seq) {
-            p.timer = timer;
+            p.timer = Some(timer);
         }
+        self.prune_responses();
     }
 
-    pub(super) fn on_response_timeout(&mut self, now: Now, seq: u64) {
-        if self.pending.get(&seq).is_some_and(|p| !p.waiting) {
+    /// The answer deadline of send `attempt` of publish `seq` passed (nothing happens if that
+    /// send was answered, or was not the last).
+    pub(super) fn on_response_timeout(&mut self, now: Now, seq: u64, attempt: u32) {
+        let in_flight = self
+            .pending
+            .get(&seq)
+            .is_some_and(|p| p.attempt == attempt && !p.waiting);
+        if in_flight {
             self.retry_or_abandon(now, seq, None);
         }
+        self.prune_responses();
     }
 
     pub(super) fn on_retry_due(&mut self, now: Now, seq: u64) {
         let Some(p) = self.pending.get(&seq) else {
             return;
         };
-        let active = self.accounts.get(&*p.account).is_some_and(|a| {
+        let active = self.accounts.get(&*p.batch.account).is_some_and(|a| {
             a.registrations
                 .iter()
                 .any(|r| r.node == p.node && r.suspended.is_none())
@@ -325,25 +189,23 @@ impl Registry {
         }
         let attempt = p.attempt + 1;
         let id = self.publish_id(seq, attempt);
-        let timer = self.timers.arm(
-            now.monotonic() + self.config.response_timeout,
-            Timer::Response(seq),
-        );
         let Some(p) = self.pending.get_mut(&seq) else {
             return;
         };
         p.attempt = attempt;
         p.waiting = false;
-        p.timer = timer;
+        // The retry timer fired: it is already out of the table.
+        p.timer = None;
         let transmit = Transmit::Publish(PublishIq {
-            account: Arc::clone(&p.account),
-            from: Arc::clone(&p.from),
+            batch: Arc::clone(&p.batch),
             node: Arc::clone(&p.node),
             id,
-            body: Arc::clone(&p.body),
             options: p.options.clone(),
         });
         self.transmit.push_back(transmit);
+        self.responses
+            .arm(now.monotonic() + self.config.response_timeout, seq, attempt);
+        self.prune_responses();
     }
 
     /// An error whose type is not `wait`: counted against the registration, which the policy
@@ -353,7 +215,7 @@ impl Registry {
             return;
         };
         let limit = self.config.errors.limit();
-        let counted = self.accounts.get_mut(&*p.account).and_then(|a| {
+        let counted = self.accounts.get_mut(&*p.batch.account).and_then(|a| {
             let i = a
                 .registrations
                 .iter()
@@ -363,7 +225,7 @@ impl Registry {
             Some((i, r.errors))
         });
         self.emit(Event::PublishFailed {
-            account: (*p.account).clone(),
+            account: (*p.batch.account).clone(),
             node: (*p.node).clone(),
             error: error.clone(),
             consecutive: counted.map_or(0, |(_, n)| n),
@@ -372,9 +234,9 @@ impl Registry {
             return;
         };
         if count >= limit {
-            self.disable_by_errors(now, &p.account, index, error, count);
+            self.disable_by_errors(now, &p.batch.account, index, error, count);
         } else {
-            self.changed(&p.account);
+            self.changed(&p.batch.account);
         }
     }
 
@@ -453,17 +315,10 @@ impl Registry {
     }
 }
 
-/// `s` cut to at most `max` characters.
-fn truncate(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((at, _)) => s[..at].to_owned(),
-        None => s.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::sending::truncate;
 
     #[test]
     fn hex_and_truncate() {

@@ -10,18 +10,26 @@ use super::event::PushNode;
 use crate::elements::{Notification, PublishOptions};
 use crate::xml;
 
-/// A notification built once per trigger and shared by every publish it causes.
+/// What every publish of one notification shares, built once per trigger: the account, the
+/// `from`, and the notification with its XML written.
 #[derive(Debug)]
-pub(crate) struct Body {
+pub(crate) struct Batch {
+    pub(crate) account: Arc<BareJid>,
+    pub(crate) from: Arc<Jid>,
     pub(crate) notification: Notification,
     pub(crate) xml: String,
 }
 
-impl Body {
-    pub(crate) fn new(notification: Notification) -> Self {
-        let mut xml = String::with_capacity(320);
+impl Batch {
+    pub(crate) fn new(account: Arc<BareJid>, from: Arc<Jid>, notification: Notification) -> Self {
+        let mut xml = String::with_capacity(384);
         notification.write_xml(&mut xml);
-        Self { notification, xml }
+        Self {
+            account,
+            from,
+            notification,
+            xml,
+        }
     }
 }
 
@@ -147,11 +155,9 @@ impl Transmit {
 /// `minidom::Element` (`jabber:client`).
 #[derive(Debug, Clone)]
 pub struct PublishIq {
-    pub(crate) account: Arc<BareJid>,
-    pub(crate) from: Arc<Jid>,
+    pub(crate) batch: Arc<Batch>,
     pub(crate) node: Arc<PushNode>,
     pub(crate) id: PublishId,
-    pub(crate) body: Arc<Body>,
     pub(crate) options: Option<Arc<Options>>,
 }
 
@@ -159,13 +165,13 @@ impl PublishIq {
     /// The account the notification is about.
     #[must_use]
     pub fn account(&self) -> &BareJid {
-        &self.account
+        &self.batch.account
     }
 
     /// The `from`: the server (XEP-0357 0.3+) or the account (0.2.1).
     #[must_use]
     pub fn from(&self) -> &Jid {
-        &self.from
+        &self.batch.from
     }
 
     /// The registration published to.
@@ -183,7 +189,7 @@ impl PublishIq {
     /// The notification.
     #[must_use]
     pub fn notification(&self) -> &Notification {
-        &self.body.notification
+        &self.batch.notification
     }
 
     /// The publish options copied from the registration.
@@ -195,7 +201,7 @@ impl PublishIq {
     /// Appends the iq as written inside a stream (no stanza `xmlns`).
     pub fn write_xml(&self, out: &mut String) {
         out.push_str("<iq type='set'");
-        xml::write_attr(out, "from", self.from.as_str());
+        xml::write_attr(out, "from", self.batch.from.as_str());
         xml::write_attr(out, "to", self.node.service.as_str());
         xml::write_attr(out, "id", self.id.as_str());
         out.push_str("><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish");
@@ -203,7 +209,7 @@ impl PublishIq {
             xml::write_attr(out, "node", node);
         }
         out.push_str("><item>");
-        out.push_str(&self.body.xml);
+        out.push_str(&self.batch.xml);
         out.push_str("</item></publish>");
         if let Some(options) = &self.options {
             out.push_str("<publish-options>");
@@ -219,10 +225,10 @@ impl PublishIq {
         let publish = crate::elements::Publish {
             node: self.node.node.clone(),
             item_id: None,
-            notification: self.body.notification.clone(),
+            notification: self.batch.notification.clone(),
             publish_options: self.options.as_ref().map(|o| o.form.clone()),
         };
-        publish.to_iq(&self.from, &self.node.service, self.id.as_str())
+        publish.to_iq(&self.batch.from, &self.node.service, self.id.as_str())
     }
 
     /// The XML with an explicit `xmlns` (`ns`), for writing outside a stream or checking.

@@ -3,6 +3,7 @@
 use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 
+use super::config::Privacy;
 use crate::xml;
 
 const CARBONS: &str = "urn:xmpp:carbons:2";
@@ -130,9 +131,24 @@ impl Trigger {
     /// - a `<presence type='subscribe'/>` is a [`TriggerKind::SubscriptionRequest`].
     #[must_use]
     pub fn from_stanza(stanza: &Element) -> Option<Self> {
+        Self::classify(stanza, true, true)
+    }
+
+    /// [`Trigger::from_stanza`], keeping only what a notification may reveal under `privacy`
+    /// ([`Privacy::reveals_sender`], [`Privacy::reveals_body`]): the sender's JID is parsed
+    /// only when the summary names it, the body copied only when the summary carries it.
+    /// Handed to a [`Registry`](crate::Registry) configured with `privacy`, the trigger
+    /// makes the same publishes as one from `from_stanza`, for less work, and the server
+    /// holds no message content it will not send.
+    #[must_use]
+    pub fn from_stanza_for(stanza: &Element, privacy: &Privacy) -> Option<Self> {
+        Self::classify(stanza, privacy.reveals_sender(), privacy.reveals_body())
+    }
+
+    fn classify(stanza: &Element, keep_sender: bool, keep_body: bool) -> Option<Self> {
         if xml::is_stanza(stanza, "presence") {
             return (stanza.attr("type") == Some("subscribe"))
-                .then(|| Self::subscription_request_from(stanza));
+                .then(|| Self::subscription_request_from(stanza, keep_sender));
         }
         if !xml::is_stanza(stanza, "message") {
             return None;
@@ -141,7 +157,9 @@ impl Trigger {
         if outgoing {
             return Some(Self::other());
         }
-        let sender = message.attr("from").and_then(|f| f.parse::<Jid>().ok());
+        let sender = keep_sender
+            .then(|| message.attr("from").and_then(|f| f.parse::<Jid>().ok()))
+            .flatten();
         if message.has_child("propose", JINGLE_MESSAGE) {
             return Some(Self {
                 kind: TriggerKind::CallProposal,
@@ -152,13 +170,14 @@ impl Trigger {
             });
         }
         let ns = xml::stanza_ns(message);
-        let body = message
-            .children()
-            .find(|c| c.is("body", ns))
-            .map(Element::text)
-            .filter(|b| !b.is_empty());
+        let body_element = message.children().find(|c| c.is("body", ns));
+        // Whether the body has text, without copying it when it is not kept.
+        let has_body = body_element.is_some_and(|b| b.texts().any(|t| !t.is_empty()));
+        let body = body_element
+            .filter(|_| keep_body && has_body)
+            .map(Element::text);
         let encrypted = ENCRYPTED.iter().any(|(n, s)| message.has_child(*n, *s));
-        if body.is_none() && !encrypted {
+        if !has_body && !encrypted {
             return Some(Self::other());
         }
         let kind = message.attr("type");
@@ -173,10 +192,12 @@ impl Trigger {
         })
     }
 
-    fn subscription_request_from(presence: &Element) -> Self {
+    fn subscription_request_from(presence: &Element, keep_sender: bool) -> Self {
         Self {
             kind: TriggerKind::SubscriptionRequest,
-            sender: presence.attr("from").and_then(|f| f.parse::<Jid>().ok()),
+            sender: keep_sender
+                .then(|| presence.attr("from").and_then(|f| f.parse::<Jid>().ok()))
+                .flatten(),
             body: None,
             important: false,
             payloads: Vec::new(),

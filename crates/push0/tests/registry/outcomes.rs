@@ -351,3 +351,92 @@ fn a_wall_clock_step_moves_no_live_timer_and_spurious_timeouts_do_nothing() {
     r.handle_timeout(t0());
     assert_eq!(r.pending_count(), 1);
 }
+
+#[test]
+fn answer_deadlines_follow_the_publishes_in_flight_exactly() {
+    let mut r = registry(RegistryConfig::default());
+    for i in 0..5 {
+        let _ = enable(&mut r, t0(), PHONE, SERVICE, &format!("n{i}"));
+    }
+    let account = Target::Account(bare(JULIET));
+    let minute = Duration::from_secs(60);
+    assert_eq!(r.notify(t0(), &account, &Trigger::other()), 5);
+    let first = drain(&mut r).publishes;
+    let later = t0().advance(Duration::from_secs(10));
+    assert_eq!(r.notify(later, &account, &Trigger::other()), 5);
+    let second = drain(&mut r).publishes;
+    assert_eq!(r.poll_timeout(), Some(t0().monotonic() + minute));
+    // Answered out of order, all but the oldest: its deadline is still the next.
+    for p in first[1..].iter().rev() {
+        assert_eq!(
+            r.handle_stanza(later, &answer(p, None)),
+            Ok(Incoming::Handled)
+        );
+        r.assert_invariants();
+        assert_eq!(r.poll_timeout(), Some(t0().monotonic() + minute));
+    }
+    // The oldest answered: the next deadline is the second notification's, no wake-up for
+    // sends already answered.
+    let _ = r.handle_stanza(later, &answer(&first[0], None));
+    assert_eq!(r.poll_timeout(), Some(later.monotonic() + minute));
+    for p in &second {
+        let _ = r.handle_stanza(later, &answer(p, None));
+        r.assert_invariants();
+    }
+    assert_eq!(r.poll_timeout(), None);
+    assert_eq!(r.pending_count(), 0);
+}
+
+#[test]
+fn one_unanswered_publish_among_many_answered_keeps_the_deadlines_bounded() {
+    let mut r = registry(RegistryConfig::default());
+    for i in 0..5 {
+        let _ = enable(&mut r, t0(), PHONE, SERVICE, &format!("n{i}"));
+    }
+    let account = Target::Account(bare(JULIET));
+    assert_eq!(r.notify(t0(), &account, &Trigger::other()), 5);
+    let mut publishes = drain(&mut r).publishes;
+    let stuck = publishes.remove(0);
+    for round in 0..300 {
+        for p in &publishes {
+            let _ = r.handle_stanza(t0(), &answer(p, None));
+        }
+        // The invariants bound the deadlines to twice the pending publishes (and a little).
+        r.assert_invariants();
+        assert_eq!(r.pending_count(), 1, "round {round}");
+        assert_eq!(
+            r.poll_timeout(),
+            Some(t0().monotonic() + Duration::from_secs(60))
+        );
+        assert_eq!(r.notify(t0(), &account, &Trigger::other()), 5);
+        publishes = drain(&mut r).publishes;
+    }
+    for p in &publishes {
+        let _ = r.handle_stanza(t0(), &answer(p, None));
+    }
+    // The stuck one times out and waits for its retry, which is then the only deadline.
+    let timeout = t0().advance(Duration::from_secs(60));
+    r.handle_timeout(timeout);
+    r.assert_invariants();
+    assert_eq!(
+        r.poll_timeout(),
+        Some(timeout.monotonic() + RegistryConfig::default().retry.delay(1))
+    );
+    let retry = t0().advance(Duration::from_secs(60) + RegistryConfig::default().retry.delay(1));
+    r.handle_timeout(retry);
+    let again = drain(&mut r).publishes;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].node(), stuck.node());
+    assert_ne!(again[0].id(), stuck.id(), "a new attempt");
+    // The first attempt's answer, late, is not ours; the second's is.
+    assert_eq!(
+        r.handle_stanza(retry, &answer(&stuck, None)),
+        Ok(Incoming::NotOurs)
+    );
+    assert_eq!(
+        r.handle_stanza(retry, &answer(&again[0], None)),
+        Ok(Incoming::Handled)
+    );
+    r.assert_invariants();
+    assert_eq!(r.poll_timeout(), None);
+}

@@ -288,3 +288,101 @@ fn triggers_follow_prosodys_rules() {
     assert_eq!(t("<presence xmlns='jabber:client' from='a@b'/>"), None);
     assert_eq!(t("<iq xmlns='jabber:client' type='get' id='1'/>"), None);
 }
+
+#[test]
+fn a_trigger_for_the_policy_publishes_what_a_full_one_does_and_keeps_nothing_more() {
+    let carbon = |wrapper: &str| {
+        xml(&format!(
+            "<message xmlns='jabber:client' from='{JULIET}' to='{PHONE}'>\
+             <{wrapper} xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'>\
+             <message xmlns='jabber:client' from='romeo@montague.example/garden' \
+             to='{JULIET}' type='chat'><body>carried</body></message></forwarded>\
+             </{wrapper}></message>"
+        ))
+    };
+    let stanzas = [
+        message("hi &amp; bye"),
+        message(""),
+        xml(&format!(
+            "<message xmlns='jabber:client' from='romeo@montague.example/garden' to='{JULIET}' \
+             type='headline'><body>news</body></message>"
+        )),
+        xml(&format!(
+            "<message xmlns='jabber:client' from='room@muc.example/romeo' to='{JULIET}' \
+             type='groupchat'><subject>topic</subject><body>topic</body></message>"
+        )),
+        xml(&format!(
+            "<message xmlns='jabber:client' from='romeo@montague.example/garden' to='{JULIET}'>\
+             <encrypted xmlns='eu.siacs.conversations.axolotl'/></message>"
+        )),
+        xml(&format!(
+            "<message xmlns='jabber:client' from='romeo@montague.example/garden' to='{JULIET}'>\
+             <active xmlns='http://jabber.org/protocol/chatstates'/></message>"
+        )),
+        xml(&format!(
+            "<message xmlns='jabber:client' from='romeo@montague.example/garden' to='{JULIET}'>\
+             <propose xmlns='urn:xmpp:jingle-message:0' id='c1'/></message>"
+        )),
+        carbon("received"),
+        carbon("sent"),
+        xml(&format!(
+            "<presence xmlns='jabber:client' from='romeo@montague.example' to='{JULIET}' \
+             type='subscribe'/>"
+        )),
+        xml(&format!(
+            "<message xmlns='jabber:client' from='not a jid@' to='{JULIET}'><body>x</body>\
+             </message>"
+        )),
+        xml(&format!(
+            "<iq xmlns='jabber:client' from='romeo@montague.example/garden' to='{JULIET}' \
+             type='get' id='1'/>"
+        )),
+    ];
+    let policies = [
+        Privacy::CountsOnly,
+        Privacy::Sender,
+        Privacy::SenderAndBody,
+        Privacy::Placeholder("New Message!".into()),
+    ];
+    for privacy in policies {
+        let mut full = registry(config!(privacy: privacy.clone()));
+        let mut kept = registry(config!(privacy: privacy.clone()));
+        for r in [&mut full, &mut kept] {
+            let _ = enable(r, t0(), PHONE, SERVICE, "n1");
+            let _ = enable(r, t0(), TABLET, "other.example", "n2");
+        }
+        for stanza in &stanzas {
+            let everything = Trigger::from_stanza(stanza);
+            let trigger = Trigger::from_stanza_for(stanza, &privacy);
+            let (Some(everything), Some(trigger)) = (everything.clone(), trigger.clone()) else {
+                assert_eq!(everything.is_none(), trigger.is_none(), "{stanza:?}");
+                continue;
+            };
+            assert_eq!(trigger.kind, everything.kind);
+            assert_eq!(trigger.important, everything.important);
+            if !privacy.reveals_sender() {
+                assert_eq!(trigger.sender, None, "{privacy:?} keeps no sender");
+            }
+            if !privacy.reveals_body() {
+                assert_eq!(trigger.body, None, "{privacy:?} keeps no body");
+            }
+            let target = Target::Account(bare(JULIET));
+            assert_eq!(
+                kept.notify(t0(), &target, &trigger),
+                full.notify(t0(), &target, &everything)
+            );
+            let written = |r: &mut xmpp_push0::Registry| -> Vec<String> {
+                drain(r)
+                    .publishes
+                    .iter()
+                    .map(|p| p.to_xml_in("jabber:server"))
+                    .collect()
+            };
+            assert_eq!(
+                written(&mut kept),
+                written(&mut full),
+                "{privacy:?} {stanza:?}"
+            );
+        }
+    }
+}
