@@ -9,8 +9,12 @@
 //! - [`Filter`]: the caps-feature grammar, `<node>+notify` and `<node>+events-<kinds>`, parsed
 //!   from a resource's disco features and built from a client's preferences.
 //! - [`Notification::classify`]: a `pubsub#event` message's node and [`EventKind`].
-//! - [`Policy::recipients`] / [`FanOut`]: which resources of an account get a notification
-//!   (RFC 6121 eligibility, then the filter), deciding once per distinct caps set.
+//! - [`ResourceTable`]: the resources a server fans out to (an account's), kept by the library
+//!   in the dense form the decision reads as presence and caps change;
+//!   [`ResourceTable::recipients`] is which of them get a notification (RFC 6121 eligibility,
+//!   then the filter), decided once per distinct caps set and then a few nanoseconds per
+//!   resource. [`Policy::recipients`] and [`FanOut`] make the same decision over the
+//!   caller's own records.
 //! - [`CapsCache`]: every entity's XEP-0115 caps resolved to a shared [`CapsInfo`], with only
 //!   verified results shared, a per-JID fallback, bounded tables and the disco#info queries
 //!   in flight.
@@ -37,7 +41,7 @@
 //! use xmpp_parsers::hashes::Algo;
 //! use xmpp_parsers::iq::Iq;
 //! use xmpp_rsnf::{CapsCache, CapsEvent, CapsState, EventSet, EventToken, Filter,
-//!                 Handled, Notification, Policy, Resource, caps_for};
+//!                 Handled, Notification, Policy, Resource, ResourceTable, caps_for};
 //! use xmpp_tether_core::{Monotonic, Now};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -92,6 +96,14 @@
 //! let publish = Notification::new(GEOLOC, xmpp_rsnf::EventKind::Publish);
 //! let resources = [Resource::new(&phone, &phone_caps), Resource::new(&tablet, &tablet_caps)];
 //! assert_eq!(Policy::default().recipients(&publish, resources), [&phone, &tablet]);
+//!
+//! // A server keeps its resources in a `ResourceTable`: the same decision, made cheaper.
+//! let mut table = ResourceTable::new();
+//! table.insert(Resource::new(phone.clone(), &phone_caps));
+//! table.insert(Resource::new(tablet.clone(), &tablet_caps));
+//! let to: Vec<&Jid> = table.recipients(&Policy::default(), &publish).collect();
+//! assert_eq!(to, [&phone, &tablet]);
+//! assert_eq!(table.recipients(&Policy::default(), &notification).count(), 0);
 //! # Ok(()) }
 //! ```
 //!

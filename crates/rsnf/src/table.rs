@@ -643,6 +643,7 @@ mod tests {
             ],
             info: info.clone(),
         };
+        assert_eq!(resolved.jids().len(), 4);
         assert_eq!(table.apply(&resolved), 2);
         let caps = |t: &ResourceTable<FullJid>, i| t.get(&full(i)).map(|r| r.caps.clone());
         assert_eq!(caps(&table, 0), Some(CapsState::Known(info.clone())));
@@ -651,12 +652,17 @@ mod tests {
             jid: Jid::from(full(1)),
             reason: QueryFailure::TimedOut,
         };
+        assert_eq!(unresolved.jids(), [Jid::from(full(1))]);
         assert_eq!(table.apply(&unresolved), 1);
         assert_eq!(caps(&table, 1), Some(CapsState::Unknown));
         let evicted = CapsEvent::PerJidEvicted {
             jid: Jid::from(full(0)),
         };
         assert_eq!(table.apply(&evicted), 0);
+        assert!(
+            evicted.jids().is_empty(),
+            "a per-JID eviction changes no caps"
+        );
         let key = CapsKey::new(xmpp_parsers::hashes::Algo::Sha_1, &[0; 20]);
         assert_eq!(table.apply(&CapsEvent::Evicted { key }), 0);
         assert_eq!(caps(&table, 0), Some(CapsState::Known(info)));

@@ -158,3 +158,20 @@ pub enum CapsEvent {
         jid: Jid,
     },
 }
+
+impl CapsEvent {
+    /// The JIDs whose caps the event changes: every JID of `Resolved`, the one JID of
+    /// `ResolvedForOne` and `Unresolved`; none for the evictions. A server with one
+    /// [`ResourceTable`](crate::ResourceTable) per account hands the event to the tables of
+    /// these JIDs' accounts ([`ResourceTable::apply`](crate::ResourceTable::apply)).
+    #[must_use]
+    pub fn jids(&self) -> &[Jid] {
+        match self {
+            Self::Resolved { jids, .. } => jids,
+            Self::ResolvedForOne { jid, .. } | Self::Unresolved { jid, .. } => {
+                std::slice::from_ref(jid)
+            }
+            Self::Evicted { .. } | Self::PerJidEvicted { .. } => &[],
+        }
+    }
+}
