@@ -1,10 +1,12 @@
-//! The caps cache fed arbitrary operations, against a model of every JID's state.
+//! The caps cache fed arbitrary operations, against a model of every JID's state, with a
+//! [`ResourceTable`] of the full JIDs kept from its results and events, checked against the
+//! model and the straightforward fan-out decision.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use arbitrary::{Arbitrary, Unstructured};
-use jid::Jid;
+use jid::{FullJid, Jid};
 use minidom::Element;
 use minidom::rxml::NcName;
 use xmpp_parsers::caps::Caps;
@@ -13,7 +15,11 @@ use xmpp_parsers::hashes::{Algo, Hash};
 use xmpp_tether_core::{Monotonic, Now};
 
 use crate::caps::{CapsCache, CapsConfig, CapsEvent, CapsKey, Query};
+use crate::fanout::Resource;
 use crate::info::{CapsInfo, CapsState};
+use crate::notification::{EventKind, Notification};
+use crate::policy::{Policy, UnresolvedCaps};
+use crate::table::ResourceTable;
 
 /// The most operations one input replays.
 const MAX_OPS: usize = 256;
@@ -115,6 +121,7 @@ pub fn cache(data: &[u8]) {
     let mut model: HashMap<Jid, CapsState> = HashMap::new();
     let mut advertised: HashMap<Jid, usize> = HashMap::new();
     let mut sent: Vec<(Query, usize)> = Vec::new();
+    let mut table: ResourceTable<FullJid> = ResourceTable::new();
 
     for op in ops.take(MAX_OPS) {
         let Ok(op) = op else { break };
@@ -126,6 +133,11 @@ pub fn cache(data: &[u8]) {
                 if let Some(verified) = cache.get(&CapsKey::of(&caps[set])) {
                     assert_eq!(verified, &truth[set], "a wrong answer was shared");
                     assert_eq!(state, CapsState::Known(verified.clone()));
+                }
+                if let Ok(full) = jid.try_as_full() {
+                    // Priorities -1, 0 and 1 by JID, so that eligibility varies too.
+                    let priority = (jid.to_string().len() % 3) as i8 - 1;
+                    table.insert(Resource::new(full.clone(), &state).with_priority(priority));
                 }
                 advertised.insert(jid.clone(), set);
                 model.insert(jid.clone(), state);
@@ -150,6 +162,9 @@ pub fn cache(data: &[u8]) {
             Op::Unavailable { jid } => {
                 let jid = &jids[usize::from(jid) % jids.len()];
                 cache.handle_unavailable(now, jid);
+                if let Ok(full) = jid.try_as_full() {
+                    table.remove(full);
+                }
                 model.insert(jid.clone(), CapsState::Unknown);
                 advertised.remove(jid);
             }
@@ -165,9 +180,11 @@ pub fn cache(data: &[u8]) {
             sent.push((query, set.unwrap_or_default()));
         }
         while let Some(event) = cache.poll_event() {
+            table.apply(&event);
             apply(&mut model, &advertised, &truth, event);
         }
         cache.check_invariants();
+        check_table(&table, &model);
         for (jid, state) in &model {
             assert_eq!(
                 matches!(state, CapsState::Resolving),
@@ -203,6 +220,42 @@ fn apply(
             model.insert(jid, CapsState::Unknown);
         }
         CapsEvent::Evicted { .. } | CapsEvent::PerJidEvicted { .. } => {}
+    }
+}
+
+/// The table holds the full JIDs advertising caps, with the model's states, and picks what
+/// the straightforward decision picks.
+fn check_table(table: &ResourceTable<FullJid>, model: &HashMap<Jid, CapsState>) {
+    let mut held = 0;
+    for (jid, state) in model {
+        if let Ok(full) = jid.try_as_full()
+            && let Some(resource) = table.get(full)
+        {
+            assert_eq!(resource.caps, state, "{jid}: the table's caps differ");
+            held += 1;
+        }
+    }
+    assert_eq!(
+        held,
+        table.len(),
+        "the table holds a JID the model does not"
+    );
+    for policy in [
+        Policy::default(),
+        Policy::legacy().with_unresolved(UnresolvedCaps::Unfiltered),
+    ] {
+        for kind in [EventKind::Publish, EventKind::Config] {
+            let n = Notification::new("n2", kind);
+            let ours: Vec<&FullJid> = table.recipients(&policy, &n).collect();
+            let straightforward: Vec<&FullJid> = table
+                .iter()
+                .filter(|r| {
+                    policy.is_eligible(r.available, r.priority) && policy.accepts(r.caps, &n)
+                })
+                .map(|r| r.key)
+                .collect();
+            assert_eq!(ours, straightforward, "{policy:?}");
+        }
     }
 }
 
