@@ -164,6 +164,19 @@ impl CapsEvent {
     /// `ResolvedForOne` and `Unresolved`; none for the evictions. A server with one
     /// [`ResourceTable`](crate::ResourceTable) per account hands the event to the tables of
     /// these JIDs' accounts ([`ResourceTable::apply`](crate::ResourceTable::apply)).
+    ///
+    /// ```
+    /// use jid::Jid;
+    /// use xmpp_rsnf::{CapsEvent, CapsInfo};
+    ///
+    /// let phone: Jid = "juliet@example.com/phone".parse()?;
+    /// let desk: Jid = "romeo@example.net/desk".parse()?;
+    /// let info = CapsInfo::from_features(["urn:example:n+notify"]);
+    /// let event = CapsEvent::Resolved { jids: vec![phone.clone(), desk.clone()], info };
+    /// let accounts: Vec<_> = event.jids().iter().map(Jid::to_bare).collect();
+    /// assert_eq!(accounts, [phone.to_bare(), desk.to_bare()]);
+    /// # Ok::<(), jid::Error>(())
+    /// ```
     #[must_use]
     pub fn jids(&self) -> &[Jid] {
         match self {
