@@ -64,7 +64,9 @@
 //! // Juliet is offline; a message arrives for her.
 //! let message: Element = "<message xmlns='jabber:client' from='romeo@montague.example/garden' \
 //!     to='juliet@capulet.example' type='chat'><body>Wherefore art thou?</body></message>".parse()?;
-//! let trigger = Trigger::from_stanza(&message).ok_or("nothing to push")?;
+//! // Classified as Prosody does, keeping only what the privacy policy lets the publish reveal.
+//! let trigger = Trigger::from_stanza_for(&message, &server.config().privacy)
+//!     .ok_or("nothing to push")?;
 //! let juliet: jid::BareJid = "juliet@capulet.example".parse()?;
 //! assert_eq!(server.notify(now, &Target::Account(juliet), &trigger), 1);
 //!
@@ -106,7 +108,7 @@
 //! | remote disabling by the affiliation notice ([`AffiliationChange`]) | both, §8 |
 //! | at most 5 registrations per account, least recently enabled evicted | Prosody (`push_max_devices`) |
 //! | privacy: counts, sender, body, or a placeholder body for important stanzas | §9; placeholder from Prosody and ejabberd |
-//! | "important" stanzas ([`Trigger::from_stanza`]) | Prosody |
+//! | "important" stanzas ([`Trigger::from_stanza`], [`Trigger::from_stanza_for`]) | Prosody |
 //! | the hibernation extension until the first push, 72 h | Prosody and ejabberd |
 //! | `<enable/>` without node refused `feature-not-implemented` ([`RegistryConfig::require_node`]) | ejabberd (the XEP says SHOULD carry one) |
 //! | `<enable/>`/`<disable/>` in an iq-get refused `not-allowed` | ejabberd |

@@ -60,7 +60,13 @@ pub(crate) const fn is_xml_char(c: char) -> bool {
 /// `s` with every character XML cannot carry replaced by U+FFFD, so text a caller passes in
 /// (a trigger's body) always makes well-formed XML.
 pub(crate) fn clean_text(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.chars().all(is_xml_char) {
+    // The common case, checked on bytes without decoding: no control character other than
+    // tab, newline and return, and no 0xEF lead byte (U+FFFE and U+FFFF start with it; a
+    // string that has one is checked character by character). Branch-free, so it vectorises.
+    let suspect = s.bytes().fold(false, |found, b| {
+        found | (b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r') | (b == 0xEF)
+    });
+    if !suspect || s.chars().all(is_xml_char) {
         return std::borrow::Cow::Borrowed(s);
     }
     std::borrow::Cow::Owned(
@@ -81,27 +87,53 @@ pub(crate) fn escape_text(out: &mut String, s: &str) {
 }
 
 fn escape(out: &mut String, s: &str, attr: bool) {
+    let needs = if attr { &ESCAPE_ATTR } else { &ESCAPE_TEXT };
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
+        if !needs[usize::from(b)] {
+            continue;
+        }
         let rep = match b {
             b'&' => "&amp;",
             b'<' => "&lt;",
             b'>' => "&gt;",
-            b'\'' if attr => "&apos;",
-            b'"' if attr => "&quot;",
+            b'\'' => "&apos;",
+            b'"' => "&quot;",
             // Whitespace other than space would be normalised away in an attribute value.
-            b'\t' if attr => "&#9;",
-            b'\n' if attr => "&#10;",
+            b'\t' => "&#9;",
+            b'\n' => "&#10;",
             b'\r' => "&#13;",
             // Other control characters cannot appear in XML at all.
-            0..0x20 if b != b'\t' && b != b'\n' => "\u{FFFD}",
-            _ => continue,
+            _ => "\u{FFFD}",
         };
         out.push_str(&s[start..i]);
         out.push_str(rep);
         start = i + 1;
     }
     out.push_str(&s[start..]);
+}
+
+/// The octets [`escape`] replaces in character data: markup, return, and the control
+/// characters XML cannot carry (tab and newline pass).
+static ESCAPE_TEXT: [bool; 256] = escape_table(false);
+/// The same in an attribute value: quotes, tab and newline too.
+static ESCAPE_ATTR: [bool; 256] = escape_table(true);
+
+const fn escape_table(attr: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'\t' as usize] = attr;
+    table[b'\n' as usize] = attr;
+    table[b'&' as usize] = true;
+    table[b'<' as usize] = true;
+    table[b'>' as usize] = true;
+    table[b'\'' as usize] = attr;
+    table[b'"' as usize] = attr;
+    table
 }
 
 /// Appends ` name='value'` (escaped).
@@ -133,6 +165,45 @@ mod tests {
         let el: Element = xml.parse().expect("escaped XML parses");
         assert_eq!(el.attr("v"), Some(nasty));
         assert_eq!(el.text(), nasty);
+    }
+
+    #[test]
+    fn every_octet_is_escaped_as_the_rules_say() {
+        for b in 0u8..0x80 {
+            let s = char::from(b).to_string();
+            let (mut text, mut attr) = (String::new(), String::new());
+            escape_text(&mut text, &s);
+            escape_attr(&mut attr, &s);
+            let expected = |attr_mode: bool| match b {
+                b'&' => "&amp;".to_owned(),
+                b'<' => "&lt;".to_owned(),
+                b'>' => "&gt;".to_owned(),
+                b'\'' if attr_mode => "&apos;".to_owned(),
+                b'"' if attr_mode => "&quot;".to_owned(),
+                b'\t' if attr_mode => "&#9;".to_owned(),
+                b'\n' if attr_mode => "&#10;".to_owned(),
+                b'\r' => "&#13;".to_owned(),
+                b'\t' | b'\n' => s.clone(),
+                0..0x20 => "\u{FFFD}".to_owned(),
+                _ => s.clone(),
+            };
+            assert_eq!(text, expected(false), "text {b:#x}");
+            assert_eq!(attr, expected(true), "attribute {b:#x}");
+        }
+        let mut out = String::new();
+        escape_text(&mut out, "é<€>𝄞");
+        assert_eq!(out, "é&lt;€&gt;𝄞");
+    }
+
+    #[test]
+    fn clean_text_replaces_only_what_xml_cannot_carry() {
+        let fine = "tab\tline\nreturn\r é \u{F000} \u{FFFD} 𝄞";
+        assert!(matches!(clean_text(fine), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(
+            clean_text("a\u{1}b\u{FFFE}c\u{FFFF}d"),
+            "a\u{FFFD}b\u{FFFD}c\u{FFFD}d"
+        );
+        assert_eq!(clean_text("\u{7f}\u{0}"), "\u{7f}\u{FFFD}");
     }
 
     #[test]

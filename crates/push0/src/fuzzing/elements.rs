@@ -50,9 +50,27 @@ fn check(el: &Element) {
     let _ = PushDisco::try_from(el);
     let _ = Publish::from_iq(el);
     let _ = AffiliationChange::from_message(el);
-    if let Some(trigger) = Trigger::from_stanza(el) {
+    let trigger = Trigger::from_stanza(el);
+    if let Some(trigger) = &trigger {
         // An important trigger is never "other".
         assert!(!(trigger.important && trigger.kind == crate::TriggerKind::Other));
+    }
+    // A trigger for a policy is the full one less what the policy does not reveal.
+    for privacy in [
+        crate::Privacy::CountsOnly,
+        crate::Privacy::Sender,
+        crate::Privacy::SenderAndBody,
+        crate::Privacy::default(),
+    ] {
+        let kept = Trigger::from_stanza_for(el, &privacy);
+        assert_eq!(kept.is_some(), trigger.is_some());
+        if let (Some(kept), Some(full)) = (kept, &trigger) {
+            assert_eq!((kept.kind, kept.important), (full.kind, full.important));
+            let sender = full.sender.clone().filter(|_| privacy.reveals_sender());
+            assert_eq!(kept.sender, sender);
+            let body = full.body.clone().filter(|_| privacy.reveals_body());
+            assert_eq!(kept.body, body);
+        }
     }
     if let Ok(summary) = Summary::try_from(el) {
         // The text writer and the element builder agree.

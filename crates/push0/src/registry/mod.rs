@@ -225,13 +225,25 @@ impl Registry {
     /// Handles the timer: answers that did not come, retries that are due, suspended
     /// registrations to re-enable. A spurious call is a no-op.
     pub fn handle_timeout(&mut self, now: Now) {
-        while let Some(due) = self.responses.pop_due(now.monotonic()) {
-            self.on_response_timeout(now, due.seq, due.attempt);
-        }
-        while let Some(timer) = self.timers.pop_due(now.monotonic()) {
-            match timer {
-                Timer::Retry(seq) => self.on_retry_due(now, seq),
-                Timer::Reenable(account, node) => self.on_reenable_due(now, &account, &node),
+        // Answer deadlines and the other timers, earliest first (an answer deadline before
+        // a timer due at the same instant).
+        loop {
+            let due = |at: Option<Monotonic>| at.filter(|at| *at <= now.monotonic());
+            match (due(self.responses.next()), due(self.timers.next())) {
+                (Some(response), timer) if timer.is_none_or(|t| response <= t) => {
+                    let Some(r) = self.responses.pop_due(now.monotonic()) else {
+                        break;
+                    };
+                    self.on_response_timeout(now, r.seq, r.attempt);
+                }
+                (_, Some(_)) => match self.timers.pop_due(now.monotonic()) {
+                    Some(Timer::Retry(seq)) => self.on_retry_due(now, seq),
+                    Some(Timer::Reenable(account, node)) => {
+                        self.on_reenable_due(now, &account, &node);
+                    }
+                    None => break,
+                },
+                _ => break,
             }
         }
     }

@@ -85,9 +85,8 @@ impl Registry {
         let Some((seq, attempt)) = iq.attr("id").and_then(|id| self.parse_id(id)) else {
             return Incoming::NotOurs;
         };
-        let from = iq.attr("from").and_then(|f| f.parse::<Jid>().ok());
         let matches = self.pending.get(&seq).is_some_and(|p| {
-            p.attempt == attempt && !p.waiting && from.as_ref() == Some(&p.node.service)
+            p.attempt == attempt && !p.waiting && is_from(iq.attr("from"), &p.node.service)
         });
         if !matches {
             return Incoming::NotOurs;
@@ -315,6 +314,12 @@ impl Registry {
     }
 }
 
+/// Whether a stanza's `from` is `service`: the same text as its normalised form (what a
+/// service answering us sends; no need to parse it), or a JID that normalises to it.
+fn is_from(from: Option<&str>, service: &Jid) -> bool {
+    from.is_some_and(|f| f == service.as_str() || f.parse::<Jid>().is_ok_and(|j| j == *service))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,5 +332,17 @@ mod tests {
         assert_eq!(longest.as_str(), "p0123456789ab.ffffffffffffffff.ffffffff");
         assert_eq!(truncate("héllo", 2), "hé");
         assert_eq!(truncate("hi", 5), "hi");
+        assert_eq!(truncate("héllo", 5), "héllo");
+        assert_eq!(truncate("héllo", 4), "héll");
+    }
+
+    #[test]
+    fn answers_are_matched_on_the_normalised_from() {
+        let service: Jid = "push.example".parse().expect("JID");
+        assert!(is_from(Some("push.example"), &service));
+        assert!(is_from(Some("PUSH.example"), &service));
+        assert!(!is_from(Some("push.example/r"), &service));
+        assert!(!is_from(Some("not a jid@"), &service));
+        assert!(!is_from(None, &service));
     }
 }

@@ -216,6 +216,10 @@ fn notification(
 
 /// `s` cut to at most `max` characters.
 pub(super) fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        // No more characters than octets: nothing to cut, no need to count.
+        return s.to_owned();
+    }
     match s.char_indices().nth(max) {
         Some((at, _)) => s[..at].to_owned(),
         None => s.to_owned(),

@@ -22,7 +22,14 @@ pub(crate) struct Batch {
 
 impl Batch {
     pub(crate) fn new(account: Arc<BareJid>, from: Arc<Jid>, notification: Notification) -> Self {
-        let mut xml = String::with_capacity(384);
+        // The fixed part of a summary is under 384 octets; the sender and body come on top.
+        let revealed = notification.summary.as_ref().map_or(0, |s| {
+            s.last_message_sender
+                .as_ref()
+                .map_or(0, |j| j.as_str().len())
+                + s.last_message_body.as_ref().map_or(0, String::len)
+        });
+        let mut xml = String::with_capacity(384 + revealed);
         notification.write_xml(&mut xml);
         Self {
             account,

@@ -440,3 +440,32 @@ fn one_unanswered_publish_among_many_answered_keeps_the_deadlines_bounded() {
     r.assert_invariants();
     assert_eq!(r.poll_timeout(), None);
 }
+
+#[test]
+fn deadlines_due_at_once_run_in_order_within_one_timeout_call() {
+    let mut backoff = Backoff::default();
+    backoff.first = Duration::ZERO;
+    backoff.max = Duration::ZERO;
+    backoff.attempts = 3;
+    let mut r = setup(config!(response_timeout: Duration::ZERO, retry: backoff));
+    let first = one_publish(&mut r, t0());
+    assert_eq!(r.poll_timeout(), Some(t0().monotonic()));
+    // Timeout, retry, timeout, retry, timeout: all due now, all in this one call.
+    r.handle_timeout(t0());
+    r.assert_invariants();
+    let d = drain(&mut r);
+    let ids: Vec<&str> = d.publishes.iter().map(|p| p.id()).collect();
+    assert_eq!(ids.len(), 2, "the two retries");
+    assert!(ids.iter().all(|id| *id != first.id()));
+    assert_eq!(
+        d.events(),
+        [&Event::Abandoned {
+            account: bare(JULIET),
+            node: node(),
+            reason: AbandonReason::TimedOut,
+            attempts: 3,
+            first_sent: t0().wall(),
+        }]
+    );
+    assert_eq!(r.poll_timeout(), None);
+}
