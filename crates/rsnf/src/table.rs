@@ -172,7 +172,9 @@ impl<K> ResourceTable<K> {
                 // A released slot: no resource refers to it.
                 (_, CapsState::Unknown | CapsState::Resolving) => false,
             };
-            // The four classes of this set, in the order of their flag bits.
+            // The four classes of this set, in the order of their flag bits. Eligibility reads
+            // only availability and the sign of the priority (every `PriorityRule`), so 0 and
+            // -1 stand for every priority of their sign.
             for flags in 0..1 << FLAGS {
                 let available = flags & AVAILABLE != 0;
                 let priority = if flags & NON_NEGATIVE != 0 { 0 } else { -1 };
