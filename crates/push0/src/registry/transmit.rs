@@ -1,23 +1,26 @@
 //! What the [`Registry`](crate::Registry) hands out to write: replies to the user's commands
 //! and publish iqs to push services, each addressed.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use jid::{BareJid, Jid};
 use minidom::Element;
+use minidom::rxml::xml_ncname;
 
 use super::event::PushNode;
 use crate::elements::{Notification, PublishOptions};
-use crate::xml;
+use crate::{ns, xml};
 
 /// What every publish of one notification shares, built once per trigger: the account, the
-/// `from`, and the notification with its XML written.
+/// `from`, and the notification with its XML written (and its element, built by the first
+/// publish asked for one, cloned by the others).
 #[derive(Debug)]
 pub(crate) struct Batch {
     pub(crate) account: Arc<BareJid>,
     pub(crate) from: Arc<Jid>,
     pub(crate) notification: Notification,
     pub(crate) xml: String,
+    element: OnceLock<Element>,
 }
 
 impl Batch {
@@ -36,7 +39,14 @@ impl Batch {
             from,
             notification,
             xml,
+            element: OnceLock::new(),
         }
+    }
+
+    /// The `<notification/>` element.
+    fn element(&self) -> &Element {
+        self.element
+            .get_or_init(|| Element::from(self.notification.clone()))
     }
 }
 
@@ -96,17 +106,20 @@ impl std::fmt::Debug for PublishId {
     }
 }
 
-/// Publish options as given at enable time, with their XML written once.
+/// Publish options as given at enable time, with their element built and their XML written
+/// once (xmpp-parsers' form serialiser is slow next to a clone).
 #[derive(Debug, PartialEq)]
 pub(crate) struct Options {
     pub(crate) form: PublishOptions,
+    pub(crate) element: Element,
     pub(crate) xml: String,
 }
 
 impl Options {
     pub(crate) fn new(form: PublishOptions) -> Self {
-        let xml = xml::element_text(&Element::from(form.clone()));
-        Self { form, xml }
+        let element = Element::from(form.clone());
+        let xml = xml::element_text(&element);
+        Self { form, element, xml }
     }
 }
 
@@ -226,16 +239,29 @@ impl PublishIq {
         out.push_str("</pubsub></iq>");
     }
 
-    /// The iq as a `minidom::Element` in `jabber:client`.
+    /// The iq as a `minidom::Element` in `jabber:client` (the same as
+    /// [`Publish::to_iq`](crate::Publish::to_iq) makes, from parts built once).
     #[must_use]
     pub fn to_element(&self) -> Element {
-        let publish = crate::elements::Publish {
-            node: self.node.node.clone(),
-            item_id: None,
-            notification: self.batch.notification.clone(),
-            publish_options: self.options.as_ref().map(|o| o.form.clone()),
-        };
-        publish.to_iq(&self.batch.from, &self.node.service, self.id.as_str())
+        let mut item = Element::bare("item", ns::PUBSUB);
+        item.append_child(self.batch.element().clone());
+        let mut publish = Element::bare("publish", ns::PUBSUB);
+        xml::set(&mut publish, xml_ncname!("node"), self.node.node.as_deref());
+        publish.append_child(item);
+        let mut pubsub = Element::bare("pubsub", ns::PUBSUB);
+        pubsub.append_child(publish);
+        if let Some(options) = &self.options {
+            let mut wrapper = Element::bare("publish-options", ns::PUBSUB);
+            wrapper.append_child(options.element.clone());
+            pubsub.append_child(wrapper);
+        }
+        let mut iq = Element::bare("iq", ns::JABBER_CLIENT);
+        xml::set(&mut iq, xml_ncname!("type"), "set");
+        xml::set(&mut iq, xml_ncname!("from"), self.batch.from.as_str());
+        xml::set(&mut iq, xml_ncname!("to"), self.node.service.as_str());
+        xml::set(&mut iq, xml_ncname!("id"), self.id.as_str());
+        iq.append_child(pubsub);
+        iq
     }
 
     /// The XML with an explicit `xmlns` (`ns`), for writing outside a stream or checking.
@@ -247,5 +273,60 @@ impl PublishIq {
         xml::escape_attr(&mut head, stanza_ns);
         head.push('\'');
         out.replacen("<iq", &head, 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use minidom::rxml::Namespace;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    use xmpp_tether_core::{Monotonic, Now};
+
+    use super::*;
+    use crate::elements::{Enable, Publish};
+    use crate::{Registry, RegistryConfig, Target, Trigger};
+
+    #[test]
+    fn the_element_is_the_one_publish_to_iq_makes() {
+        let now = Now::new(Monotonic::default(), std::time::SystemTime::UNIX_EPOCH);
+        let mut r = Registry::new(
+            RegistryConfig::default(),
+            &mut ChaCha20Rng::seed_from_u64(1),
+        );
+        for (node, secret) in [("n1", Some("s3cr3t")), ("n2", None)] {
+            let enable = Enable::new("push.example".parse().expect("JID"), node);
+            let enable = match secret {
+                Some(secret) => enable.with_secret(secret),
+                None => enable,
+            };
+            let mut iq = enable.to_iq("e");
+            iq.set_attr(
+                Namespace::NONE,
+                xml_ncname!("from").to_owned(),
+                "juliet@capulet.example/phone",
+            );
+            assert!(r.handle_stanza(now, &iq).is_ok());
+        }
+        while r.poll_transmit().is_some() {}
+        let target = Target::Account("juliet@capulet.example".parse().expect("JID"));
+        let trigger = Trigger::message("romeo@montague.example".parse().expect("JID"), None)
+            .with_payload(Element::bare("extra", "urn:example"));
+        assert_eq!(r.notify(now, &target, &trigger), 2);
+        let mut checked = 0;
+        while let Some(Transmit::Publish(p)) = r.poll_transmit() {
+            let expected = Publish {
+                node: p.node().node.clone(),
+                item_id: None,
+                notification: p.notification().clone(),
+                publish_options: p.publish_options().cloned(),
+            }
+            .to_iq(p.from(), &p.node().service, p.id());
+            assert_eq!(p.to_element(), expected);
+            // Twice: the second from the element the first built.
+            assert_eq!(p.to_element(), expected);
+            checked += 1;
+        }
+        assert_eq!(checked, 2);
     }
 }
