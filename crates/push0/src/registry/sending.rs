@@ -46,6 +46,10 @@ impl Registry {
     /// from a session whose hibernation is extended ends the extension
     /// ([`Event::HibernationDeadline`](crate::Event::HibernationDeadline)), unless the privacy
     /// policy is a placeholder and the trigger is not important (Prosody's rule).
+    ///
+    /// A stanza is best classified with [`Trigger::from_stanza_for`] this registry's
+    /// [`privacy`](RegistryConfig::privacy): the same publishes, without parsing or copying
+    /// what they will not carry.
     pub fn notify(&mut self, now: Now, target: &Target, trigger: &Trigger) -> usize {
         let session_bare;
         let account_jid = match target {
