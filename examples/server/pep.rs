@@ -15,10 +15,14 @@
 //!   may any local account.
 //! - Which of those resources get a notification (a `headline` message with `pubsub#event`
 //!   from the owner's bare JID, to each full JID): [`policy`], xmpp-rsnf's recipient-side
-//!   rule over each resource's caps and priority. The caps come from each resource's presence (XEP-0115
-//!   `<c/>`) through a [`CapsCache`]: the server asks disco#info (from its domain), the
-//!   answer comes back to the server ([`Shared::pep_answer`]), and each distinct caps set is
-//!   asked once.
+//!   rule over each resource's caps and priority, decided by a [`ResourceTable`] per account
+//!   (once per distinct caps set, then a lookup per resource), as xmpp-rsnf's README tells a
+//!   server to. Each table holds the account's available resources, kept up to date as their
+//!   presence comes and goes ([`Shared::pep_presence`]: priority, and caps when the presence
+//!   has a `<c/>`) and as the caps cache resolves their caps. The caps come from each
+//!   resource's presence (XEP-0115 `<c/>`) through a [`CapsCache`]: the server asks
+//!   disco#info (from its domain), the answer comes back to the server
+//!   ([`Shared::pep_answer`]), and each distinct caps set is asked once.
 //! - The last item of each node a resource may see is sent to it when its caps first name
 //!   the node (XEP-0163 "Sending the Last Published Item": to newly available resources and
 //!   new subscribers, unless `send_last_published_item` is `never`), and to a contact's
@@ -46,7 +50,7 @@ use xmpp_tether::jid::{BareJid, FullJid, Jid};
 use xmpp_tether::minidom::Element;
 use xmpp_tether::rsnf::{
     CapsCache, CapsEvent, CapsInfo, CapsState, FanOut, Handled, Notification, Policy, PriorityRule,
-    Resource,
+    Resource, ResourceTable,
 };
 use xmpp_tether::xmpp_parsers::caps::Caps;
 use xmpp_tether::xmpp_parsers::ns;
@@ -111,7 +115,11 @@ pub(crate) struct Pep {
 
 struct State {
     caps: CapsCache,
-    resources: HashMap<FullJid, Tracked>,
+    /// Each account's available resources (its priority, its caps), in the form the fan-out
+    /// decides over; an account with none has no table.
+    tables: HashMap<BareJid, ResourceTable<FullJid>>,
+    /// The caps each resource's last items were sent for.
+    served: HashMap<FullJid, CapsInfo>,
     accounts: HashMap<BareJid, Account>,
     next_id: u64,
 }
@@ -120,17 +128,12 @@ impl Default for State {
     fn default() -> Self {
         Self {
             caps: CapsCache::new(crate::psa::caps_config()), // psa
-            resources: HashMap::new(),
+            tables: HashMap::new(),
+            served: HashMap::new(),
             accounts: HashMap::new(),
             next_id: 0,
         }
     }
-}
-
-/// One resource's caps, and the caps its last items were sent for.
-struct Tracked {
-    state: CapsState,
-    served: Option<CapsInfo>,
 }
 
 /// What a call leaves to do once the state is unlocked.
@@ -143,23 +146,53 @@ struct Outbox {
 }
 
 impl State {
-    /// Sets a resource's caps, tracking it if `track`.
-    fn set(&mut self, jid: &FullJid, caps: CapsState, track: bool, out: &mut Outbox) {
-        let tracked = match self.resources.get_mut(jid) {
-            Some(tracked) => tracked,
-            None if track => self.resources.entry(jid.clone()).or_insert(Tracked {
-                state: CapsState::Unknown,
-                served: None,
-            }),
-            None => return,
+    /// The resource `jid`, if its account's table holds it.
+    fn resource(&self, jid: &FullJid) -> Option<Resource<'_, &FullJid>> {
+        self.tables.get(&jid.to_bare())?.get(jid)
+    }
+
+    /// An available presence from `jid`: its priority, and its caps if the presence named
+    /// some (`None`: unchanged, XEP-0115 §8.4; unknown for a resource new to the table).
+    fn available(
+        &mut self,
+        jid: &FullJid,
+        priority: i8,
+        caps: Option<CapsState>,
+        out: &mut Outbox,
+    ) {
+        let table = self.tables.entry(jid.to_bare()).or_default();
+        let caps = match caps {
+            Some(caps) => caps,
+            None if table.set_presence(jid, true, priority) => return,
+            None => CapsState::Unknown,
         };
-        if let CapsState::Known(info) = &caps
-            && tracked.served.as_ref() != Some(info)
-        {
-            let before = tracked.served.replace(info.clone());
-            out.changed.push((jid.clone(), before, info.clone()));
+        table.insert(Resource::new(jid.clone(), &caps).with_priority(priority));
+        self.caps_changed(jid, out);
+    }
+
+    /// `jid` is unavailable, or its stream is gone: out of its account's table.
+    fn unavailable(&mut self, jid: &FullJid) {
+        let account = jid.to_bare();
+        if let Some(table) = self.tables.get_mut(&account) {
+            table.remove(jid);
+            if table.is_empty() {
+                self.tables.remove(&account);
+            }
         }
-        tracked.state = caps;
+        self.served.remove(jid);
+    }
+
+    /// After `jid`'s caps may have changed: if they are known and not those its last items
+    /// were sent for, it is owed the last items its new caps want.
+    fn caps_changed(&mut self, jid: &FullJid, out: &mut Outbox) {
+        let Some(CapsState::Known(info)) = self.resource(jid).map(|r| r.caps) else {
+            return;
+        };
+        if self.served.get(jid) != Some(info) {
+            let info = info.clone();
+            let before = self.served.insert(jid.clone(), info.clone());
+            out.changed.push((jid.clone(), before, info));
+        }
     }
 
     /// After every call on the cache: its queries to write, then its events.
@@ -173,26 +206,31 @@ impl State {
             }
         }
         while let Some(event) = self.caps.poll_event() {
-            match event {
-                CapsEvent::Resolved { jids, info } => {
-                    for full in jids.into_iter().filter_map(|j| j.try_into_full().ok()) {
-                        self.set(&full, CapsState::Known(info.clone()), false, out);
-                    }
-                }
-                CapsEvent::ResolvedForOne { jid, info, reason } => {
-                    out.log
-                        .push(format!("caps of {jid} used for it alone: {reason}"));
-                    if let Ok(full) = jid.try_into_full() {
-                        self.set(&full, CapsState::Known(info), false, out);
-                    }
-                }
+            match &event {
+                CapsEvent::ResolvedForOne { jid, reason, .. } => out
+                    .log
+                    .push(format!("caps of {jid} used for it alone: {reason}")),
                 CapsEvent::Unresolved { jid, reason } => {
                     out.log.push(format!("caps of {jid} unresolved: {reason}"));
-                    if let Ok(full) = jid.try_into_full() {
-                        self.set(&full, CapsState::Unknown, false, out);
-                    }
                 }
                 _ => {}
+            }
+            // Each table the event concerns applies it once (to the resources it holds).
+            let jids: Vec<&FullJid> = event
+                .jids()
+                .iter()
+                .filter_map(|j| j.try_as_full().ok())
+                .collect();
+            let mut accounts: Vec<BareJid> = jids.iter().map(|j| j.to_bare()).collect();
+            accounts.sort();
+            accounts.dedup();
+            for account in &accounts {
+                if let Some(table) = self.tables.get_mut(account) {
+                    table.apply(&event);
+                }
+            }
+            for jid in jids {
+                self.caps_changed(jid, out);
             }
         }
     }
@@ -255,18 +293,22 @@ impl State {
     }
 }
 
-/// Who may see `owner`'s nodes, and their available resources with their priorities.
+/// Who may see `owner`'s nodes: the owner, and the accounts subscribed to its presence.
 struct Audience {
     owner: BareJid,
-    /// The owner's and its presence subscribers' available resources, sorted.
-    resources: Vec<(FullJid, i8)>,
+    /// The owner's presence subscribers, each once, the owner not among them.
+    contacts: Vec<BareJid>,
 }
 
 impl Audience {
-    fn to(&self, access: Access) -> impl Iterator<Item = &(FullJid, i8)> {
-        self.resources
-            .iter()
-            .filter(move |(jid, _)| access != Access::Whitelist || jid.to_bare() == self.owner)
+    /// The accounts that may see a node with `access`, each with whether it is the owner.
+    fn to(&self, access: Access) -> impl Iterator<Item = (&BareJid, bool)> {
+        let contacts = if access == Access::Whitelist {
+            &[][..]
+        } else {
+            &self.contacts[..]
+        };
+        std::iter::once((&self.owner, true)).chain(contacts.iter().map(|c| (c, false)))
     }
 }
 
@@ -277,23 +319,17 @@ impl Shared {
         {
             let mut state = lock(&self.pep.state);
             let jid = Jid::from(from.clone());
-            match presence.attr("type") {
-                None => {
-                    // No (or unreadable) caps: unchanged, XEP-0115 §8.4.
-                    let Some(caps) = presence
-                        .get_child("c", ns::CAPS)
-                        .and_then(|c| Caps::try_from(c.clone()).ok())
-                    else {
-                        return;
-                    };
-                    let caps = state.caps.handle_caps(now, &jid, &caps);
-                    state.set(from, caps, true, &mut out);
-                }
-                Some("unavailable") => {
-                    state.resources.remove(from);
-                    state.caps.handle_unavailable(now, &jid);
-                }
-                Some(_) => return,
+            if presence.attr("type").is_none() {
+                // No (or unreadable) caps: unchanged, XEP-0115 §8.4.
+                let caps = presence
+                    .get_child("c", ns::CAPS)
+                    .and_then(|c| Caps::try_from(c.clone()).ok())
+                    .map(|caps| state.caps.handle_caps(now, &jid, &caps));
+                state.available(from, priority(presence), caps, &mut out);
+            } else {
+                // Unavailable (the broadcast takes any other type for it, too).
+                state.unavailable(from);
+                state.caps.handle_unavailable(now, &jid);
             }
             state.drain(&self.domain, &mut out);
         }
@@ -315,20 +351,19 @@ impl Shared {
 
     /// `contact` now receives `owner`'s presence: its resources get the last items.
     pub(crate) fn pep_subscribed(&self, now: Now, owner: &BareJid, contact: &BareJid) {
-        let jids: Vec<(FullJid, i8)> = lock(&self.presence)
-            .iter()
-            .filter(|(j, _)| j.to_bare() == *contact)
-            .map(|(j, p)| (j.clone(), priority(p)))
-            .collect();
         let mut out = Outbox::default();
         {
             let mut state = lock(&self.pep.state);
-            for (jid, priority) in jids {
-                let Some(info) = state.resources.get(&jid).and_then(|t| t.state.info()) else {
-                    continue;
-                };
-                let info = info.clone();
-                let owners = [owner.clone()];
+            // The contact's available resources whose caps are known.
+            let known: Vec<(FullJid, i8, CapsInfo)> = state
+                .tables
+                .get(contact)
+                .into_iter()
+                .flat_map(ResourceTable::iter)
+                .filter_map(|r| Some((r.key.clone(), r.priority, r.caps.info()?.clone())))
+                .collect();
+            let owners = [owner.clone()];
+            for (jid, priority, info) in known {
                 state.last_items(&owners, &jid, priority, None, &info, &mut out);
             }
         }
@@ -357,13 +392,14 @@ impl Shared {
         for (jid, before, caps) in out.changed {
             self.psa_caps(now, &jid, &caps); // psa
             let user = jid.to_bare();
-            let Some(priority) = lock(&self.presence).get(&jid).map(priority) else {
-                continue;
-            };
             let mut owners = vec![user.clone()];
             owners.extend(lock(&self.rosters).watched(&user));
             let mut more = Outbox::default();
             let mut state = lock(&self.pep.state);
+            // Gone since: nothing is owed.
+            let Some(priority) = state.resource(&jid).map(|r| r.priority) else {
+                continue;
+            };
             let before = before.as_ref();
             state.last_items(&owners, &jid, priority, before, &caps, &mut more);
             drop(state);
@@ -374,43 +410,30 @@ impl Shared {
     }
 
     fn audience(&self, owner: &BareJid) -> Audience {
-        let mut accounts = vec![owner.clone()];
-        accounts.extend(lock(&self.rosters).watchers(owner));
-        let mut resources: Vec<(FullJid, i8)> = lock(&self.presence)
-            .iter()
-            .filter(|(jid, _)| accounts.contains(&jid.to_bare()))
-            .map(|(jid, p)| (jid.clone(), priority(p)))
-            .collect();
-        resources.sort_by_key(|(jid, _)| jid.to_string());
+        let mut contacts = lock(&self.rosters).watchers(owner);
+        contacts.retain(|c| c != owner);
+        contacts.sort();
+        contacts.dedup();
         Audience {
             owner: owner.clone(),
-            resources,
+            contacts,
         }
     }
 }
 
 impl State {
-    /// Queues `event` for every resource in `audience` that may see a node with `access` and
-    /// that the policy picks from its caps.
+    /// Queues `event` for every available resource of the accounts in `audience` that may
+    /// see a node with `access` and that the policy picks from its caps and priority.
     fn fan_out(&mut self, audience: &Audience, access: Access, event: &Event, out: &mut Outbox) {
         let notification = Notification::from_event(event);
-        let unknown = CapsState::Unknown;
         let mut to: Vec<FullJid> = Vec::new();
-        // The owner's resources, then the contacts': each under its rule.
-        for own in [true, false] {
-            let resources = audience
-                .to(access)
-                .filter(|(jid, _)| (jid.to_bare() == audience.owner) == own)
-                .map(|(jid, priority)| {
-                    let caps = self.resources.get(jid).map_or(&unknown, |t| &t.state);
-                    Resource::new(jid, caps).with_priority(*priority)
-                });
-            to.extend(
-                policy(own)
-                    .recipients(&notification, resources)
-                    .into_iter()
-                    .cloned(),
-            );
+        let (owner, contact) = (policy(true), policy(false));
+        // The owner's resources, then each contact's: each under its rule.
+        for (account, own) in audience.to(access) {
+            let rule = if own { &owner } else { &contact };
+            if let Some(table) = self.tables.get(account) {
+                to.extend(table.recipients(rule, &notification).cloned());
+            }
         }
         for jid in to {
             let message = self.message(&audience.owner, &jid, event);

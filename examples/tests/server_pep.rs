@@ -21,6 +21,10 @@
 //!   its contact romeo (XEP-0163 "Number of Notifications": non-negative priorities), though
 //!   it gets its own account's event.
 //!
+//! The service's own behaviour (XEP-0060 requests, the last published item, a restart, and
+//! resources whose presence or caps change between two notifications) is checked with the
+//! testkit's client.
+//!
 //! Prosody and the slixmpp venv are installed by `./scripts/setup-peers.sh`; when this test
 //! runs and either is missing, it fails: it never skips.
 
@@ -39,6 +43,12 @@ use xmpp_tether::{Monotonic, Now};
 use xmpp_tether_testkit::example_server::{ExampleServer, ServerOptions};
 use xmpp_tether_testkit::prosody::{DOMAIN, Prosody, ProsodyOptions};
 use xmpp_tether_testkit::slixmpp::Script;
+
+mod pep_common;
+use pep_common::{
+    DISCO_INFO, Device, PUBSUB, PUBSUB_EVENT, error, events, ids, is_event, items, publish,
+    romeo_subscribes_to_juliet,
+};
 
 /// Bound on every single wait; the script itself gives up after 90 s.
 const T: Duration = Duration::from_secs(20);
@@ -453,190 +463,8 @@ fn example_server_pep_delivers_what_prosody_does_but_where_xep_0351_and_0163_dif
     assert!(!ours.delivered.contains_key(&nobody));
 }
 
-// The service's own behaviour, with the testkit's client (no stream management): what the
-// reference scenario does not reach.
-
-const PUBSUB: &str = "http://jabber.org/protocol/pubsub";
-const PUBSUB_EVENT: &str = "http://jabber.org/protocol/pubsub#event";
-const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
-
-/// One client connection that answers the server's disco#info queries from its features.
-struct Device {
-    conn: xmpp_tether_testkit::client::Connection,
-    disco: Option<xmpp_parsers::disco::DiscoInfoResult>,
-    /// disco#info queries the server asked (and we answered).
-    queries: Vec<Element>,
-    /// Stanzas read while waiting for something else.
-    inbox: Vec<Element>,
-    next_id: u32,
-}
-
-impl Device {
-    /// `user@localhost/resource`, bound, with initial presence (with caps for `features`).
-    fn online(addr: std::net::SocketAddr, user: &str, resource: &str, features: &[&str]) -> Self {
-        use xmpp_parsers::disco::{DiscoInfoResult, Identity};
-        let bare = jid::BareJid::new(&format!("{user}@{DOMAIN}")).expect("a JID");
-        let password = format!("{user}-pass");
-        let (mut conn, _) =
-            xmpp_tether_testkit::client::Connection::login(addr, &bare, &password, T)
-                .unwrap_or_else(|e| panic!("{user} logging in: {e}"));
-        conn.bind(Some(resource), T).expect("bind");
-        let disco = (!features.is_empty()).then(|| DiscoInfoResult {
-            node: None,
-            identities: vec![Identity::new("client", "phone", "en", "tether test")],
-            features: features.iter().map(|f| (*f).to_owned()).collect(),
-            extensions: vec![],
-        });
-        let mut presence = Element::builder("presence", "jabber:client").build();
-        if let Some(disco) = &disco {
-            let caps =
-                xmpp_tether::rsnf::caps_for("https://tether.example/test", disco, Algo::Sha_1)
-                    .expect("sha-1 caps");
-            presence.append_child(caps.into());
-        }
-        conn.send(&presence).expect("presence");
-        Self {
-            conn,
-            disco,
-            queries: Vec::new(),
-            inbox: Vec::new(),
-            next_id: 0,
-        }
-    }
-
-    /// Reads one element (answering disco#info queries) into the inbox; false on timeout.
-    fn read(&mut self, timeout: Duration) -> bool {
-        let event = self.conn.recv(timeout).expect("the stream");
-        let Some(xmpp_tether_testkit::xml::StreamEvent::Element(el)) = event else {
-            return false;
-        };
-        let query = el.get_child("query", DISCO_INFO);
-        match (&self.disco, query, el.attr("type")) {
-            (Some(disco), Some(query), Some("get")) => {
-                let mut answer = disco.clone();
-                answer.node = query.attr("node").map(str::to_owned);
-                let id = el.attr("id").unwrap_or_default().to_owned();
-                let to: Jid = el.attr("from").expect("from").parse().expect("a JID");
-                let iq = xmpp_parsers::iq::Iq::from_result(id, Some(answer)).with_to(to);
-                self.conn.send(&iq.into()).expect("disco#info result");
-                self.queries.push(el);
-            }
-            _ => self.inbox.push(el),
-        }
-        true
-    }
-
-    /// Waits for a stanza that `pred` accepts, and takes it from the inbox.
-    fn wait(&mut self, what: &str, pred: impl Fn(&Element) -> bool) -> Element {
-        let deadline = xmpp_tether_testkit::deadline_in(T);
-        loop {
-            if let Some(at) = self.inbox.iter().position(&pred) {
-                return self.inbox.remove(at);
-            }
-            let left = xmpp_tether_testkit::remaining(deadline)
-                .unwrap_or_else(|| panic!("{what}: not within {T:?}; inbox {:?}", self.inbox));
-            self.read(left);
-        }
-    }
-
-    /// Reads for `duration`, answering queries.
-    fn settle(&mut self, duration: Duration) {
-        let deadline = xmpp_tether_testkit::deadline_in(duration);
-        while let Some(left) = xmpp_tether_testkit::remaining(deadline) {
-            self.read(left);
-        }
-    }
-
-    /// An iq with `payload` (XML), and its answer.
-    fn iq(&mut self, kind: &str, to: Option<&str>, payload: &str) -> Element {
-        self.next_id += 1;
-        let id = format!("t{}", self.next_id);
-        let to = to.map(|t| format!(" to='{t}'")).unwrap_or_default();
-        let iq: Element =
-            format!("<iq xmlns='jabber:client' type='{kind}' id='{id}'{to}>{payload}</iq>")
-                .parse()
-                .expect("the test's iq parses");
-        self.conn.send(&iq).expect("iq");
-        self.wait(&format!("the answer to {payload}"), |el| {
-            el.is("iq", "jabber:client") && el.attr("id") == Some(id.as_str())
-        })
-    }
-
-    fn send(&mut self, xml: &str) {
-        let el: Element = xml.parse().expect("the test's stanza parses");
-        self.conn.send(&el).expect("send");
-    }
-}
-
-fn publish(node: &str, id: Option<&str>, value: &str, options: &[(&str, &str)]) -> String {
-    let id = id.map(|i| format!(" id='{i}'")).unwrap_or_default();
-    let options = if options.is_empty() {
-        String::new()
-    } else {
-        let fields: String = options
-            .iter()
-            .map(|(var, value)| format!("<field var='{var}'><value>{value}</value></field>"))
-            .collect();
-        format!(
-            "<publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' \
-             type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value>\
-             </field>{fields}</x></publish-options>"
-        )
-    };
-    format!(
-        "<pubsub xmlns='{PUBSUB}'><publish node='{node}'><item{id}><value xmlns='{node}'>{value}\
-         </value></item></publish>{options}</pubsub>"
-    )
-}
-
-fn items(node: &str) -> String {
-    format!("<pubsub xmlns='{PUBSUB}'><items node='{node}'/></pubsub>")
-}
-
-/// The ids of the items in a result or a notification, in order.
-fn ids(el: &Element) -> Vec<String> {
-    let holder = el
-        .get_child("pubsub", PUBSUB)
-        .or_else(|| el.get_child("event", PUBSUB_EVENT))
-        .and_then(|p| p.children().next())
-        .expect("a pubsub or event payload");
-    holder
-        .children()
-        .filter_map(|c| c.attr("id").map(str::to_owned))
-        .collect()
-}
-
-/// An error reply's defined condition and pubsub#errors condition.
-fn error(el: &Element) -> (String, Option<String>) {
-    assert_eq!(el.attr("type"), Some("error"), "{}", String::from(el));
-    let error = el.get_child("error", "jabber:client").expect("<error/>");
-    let mut condition = None;
-    let mut pubsub = None;
-    for child in error.children() {
-        if child.ns() == "urn:ietf:params:xml:ns:xmpp-stanzas" {
-            condition = Some(child.name().to_owned());
-        } else if child.ns() == "http://jabber.org/protocol/pubsub#errors" {
-            pubsub = Some(child.name().to_owned());
-        }
-    }
-    (condition.expect("a defined condition"), pubsub)
-}
-
-fn is_event(el: &Element, kind: &str) -> bool {
-    el.is("message", "jabber:client")
-        && el.attr("type") == Some("headline")
-        && el
-            .get_child("event", PUBSUB_EVENT)
-            .and_then(|e| e.children().next())
-            .is_some_and(|c| {
-                let retract = c.has_child("retract", PUBSUB_EVENT);
-                match kind {
-                    "publish" => c.name() == "items" && !retract,
-                    "retract" => c.name() == "items" && retract,
-                    other => c.name() == other,
-                }
-            })
-}
+// The service's own behaviour, with the testkit's client (no stream management, in
+// `pep_common/`): what the reference scenario does not reach.
 
 #[test]
 #[ignore = "real peer: run by ./ci.sh"]
@@ -712,18 +540,7 @@ fn pep_service_follows_xep_0060_and_keeps_its_nodes_across_a_restart() {
     );
 
     // Juliet approves Romeo's subscription: now he reads the last item (max_items 1).
-    desk.send(&format!(
-        "<presence xmlns='jabber:client' type='subscribe' to='{juliet}'/>"
-    ));
-    phone.wait("romeo's request", |p| {
-        p.is("presence", "jabber:client") && p.attr("type") == Some("subscribe")
-    });
-    phone.send(&format!(
-        "<presence xmlns='jabber:client' type='subscribed' to='romeo@{DOMAIN}'/>"
-    ));
-    desk.wait("juliet's approval", |p| {
-        p.is("presence", "jabber:client") && p.attr("type") == Some("subscribed")
-    });
+    romeo_subscribes_to_juliet(&mut desk, &mut phone);
     let got = desk.iq("get", Some(&juliet), &items(GEOLOC));
     assert_eq!(ids(&got), [made.as_str()]);
     let refused = desk.iq("get", Some(&juliet), &items(MOOD));
@@ -791,4 +608,109 @@ fn pep_service_follows_xep_0060_and_keeps_its_nodes_across_a_restart() {
     let mut phone = Device::online(server.addr(), "juliet", "phone", &[DISCO_INFO, &geo_notify]);
     phone.settle(Duration::from_millis(300));
     assert!(phone.queries.is_empty(), "{:?}", phone.queries);
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn a_resource_whose_presence_or_caps_change_between_two_notifications_gets_the_new_decision() {
+    let opts = ServerOptions::default()
+        .account("juliet", "juliet-pass")
+        .account("romeo", "romeo-pass");
+    let server =
+        ExampleServer::start(&opts).unwrap_or_else(|e| panic!("starting the example server: {e}"));
+    let (geo, tune) = (format!("{GEOLOC}+notify"), format!("{TUNE}+notify"));
+    let (geo_caps, tune_caps) = ([DISCO_INFO, geo.as_str()], [DISCO_INFO, tune.as_str()]);
+    // Juliet's own phone (every priority gets her events) and her contact Romeo's laptop
+    // (non-negative priorities only, XEP-0163).
+    let mut phone = Device::online(server.addr(), "juliet", "phone", &geo_caps);
+    let mut laptop = Device::online(server.addr(), "romeo", "laptop", &geo_caps);
+    romeo_subscribes_to_juliet(&mut laptop, &mut phone);
+    let settle = Duration::from_millis(250);
+    // Each change below is handled before the next publish: `sync` waits for a ping's answer
+    // after it. Juliet publishes on `node`: what each device got (each exactly once, or not at all).
+    let publish_on = |node: &str, id: &str, phone: &mut Device, laptop: &mut Device| {
+        let result = phone.iq("set", None, &publish(node, Some(id), "x", &[]));
+        assert_eq!(
+            result.attr("type"),
+            Some("result"),
+            "{}",
+            String::from(&result)
+        );
+        (events(phone, settle), events(laptop, settle))
+    };
+    let one = |node: &str, id: &str| vec![format!("{node} {id}")];
+    let (none, geo_only) = (Vec::<String>::new, |id: &str| one(GEOLOC, id));
+    assert_eq!(
+        publish_on(GEOLOC, "g1", &mut phone, &mut laptop),
+        (geo_only("g1"), geo_only("g1"))
+    );
+
+    // A negative priority, the caps unchanged (no <c/>): the contact's resource gets
+    // nothing; the owner's, too, goes negative and still gets her own events.
+    laptop.presence(-1, None);
+    laptop.sync();
+    assert_eq!(
+        publish_on(GEOLOC, "g2", &mut phone, &mut laptop),
+        (geo_only("g2"), none())
+    );
+    phone.presence(-1, None);
+    phone.sync();
+    assert_eq!(
+        publish_on(GEOLOC, "g3", &mut phone, &mut laptop),
+        (geo_only("g3"), none())
+    );
+    laptop.presence(1, None);
+    laptop.sync();
+    assert_eq!(
+        publish_on(GEOLOC, "g4", &mut phone, &mut laptop),
+        (geo_only("g4"), geo_only("g4"))
+    );
+
+    // New caps (a new ver, asked and answered): tune, no longer geoloc.
+    let asked = laptop.queries.len();
+    laptop.presence(1, Some(&tune_caps));
+    let deadline = xmpp_tether_testkit::deadline_in(T);
+    while laptop.queries.len() == asked {
+        let left = xmpp_tether_testkit::remaining(deadline).expect("the new caps asked");
+        laptop.read(left);
+    }
+    laptop.sync();
+    assert_eq!(
+        events(&mut laptop, settle),
+        none(),
+        "no tune item to send yet"
+    );
+    assert_eq!(
+        publish_on(GEOLOC, "g5", &mut phone, &mut laptop),
+        (geo_only("g5"), none())
+    );
+    assert_eq!(
+        publish_on(TUNE, "t1", &mut phone, &mut laptop),
+        (none(), one(TUNE, "t1"))
+    );
+    // Back to the first caps, known without a query: the last geoloc item at once (its caps
+    // name the node again), then the next one.
+    laptop.presence(1, Some(&geo_caps));
+    laptop.sync();
+    assert_eq!(events(&mut laptop, settle), geo_only("g5"));
+    assert_eq!(laptop.queries.len(), asked + 1);
+    assert_eq!(
+        publish_on(GEOLOC, "g6", &mut phone, &mut laptop),
+        (geo_only("g6"), geo_only("g6"))
+    );
+
+    // Unavailable (still connected): nothing; available again: the last item, then the next.
+    laptop.send("<presence xmlns='jabber:client' type='unavailable'/>");
+    laptop.sync();
+    assert_eq!(
+        publish_on(GEOLOC, "g7", &mut phone, &mut laptop),
+        (geo_only("g7"), none())
+    );
+    laptop.presence(0, Some(&geo_caps));
+    laptop.sync();
+    assert_eq!(events(&mut laptop, settle), geo_only("g7"));
+    assert_eq!(
+        publish_on(GEOLOC, "g8", &mut phone, &mut laptop),
+        (geo_only("g8"), geo_only("g8"))
+    );
 }
