@@ -52,8 +52,9 @@
 //! - **Between nodes** (`remote.rs`): stanzas for a JID live on another node are published
 //!   to that node's channel, and a `<resume/>` for a session whose stream is still open on
 //!   another node takes it over from there (`conflict` on the old stream).
-//! - **Not here** (see the README's server section): push registrations shared between
-//!   nodes, Redis Cluster (the scripts touch keys they
+//! - **Push registrations** (`push.rs`): each registry change is written to Redis and
+//!   announced; the other nodes load the record, so any node pushes.
+//! - **Not here** (see the README's server section): Redis Cluster (the scripts touch keys they
 //!   compute, so they need one Redis, or a hash tag per session), and authenticating records
 //!   with a server secret: Redis must be as trusted as the nodes' memory.
 
@@ -70,8 +71,10 @@ use xmpp_tether::sm::{
 
 use crate::state::{Shared, Signal, lock};
 
+mod push;
 mod remote;
 
+pub(crate) use self::push::Kind;
 pub(crate) use self::remote::listen;
 
 /// Every key starts with this.

@@ -73,9 +73,17 @@ pub(crate) fn cluster() -> Cluster {
 
 /// Redis and two nodes with these accounts (password: `USER-pass`).
 pub(crate) fn cluster_of(users: &[&str]) -> Cluster {
+    cluster_with(users, |opts| opts)
+}
+
+/// [`cluster_of`], each node's options passed through `more` first.
+pub(crate) fn cluster_with(
+    users: &[&str],
+    more: impl Fn(ServerOptions) -> ServerOptions,
+) -> Cluster {
     let redis = Redis::start().unwrap_or_else(|e| panic!("starting redis-server: {e}"));
     let node = |name: &str| {
-        let mut opts = ServerOptions::default();
+        let mut opts = more(ServerOptions::default());
         for user in users {
             opts = opts.account(user, &format!("{user}-pass"));
         }

@@ -1,0 +1,160 @@
+//! Push registrations in the example server's cluster mode (`examples/server/cluster/push.rs`):
+//! a redis-server started here on 127.0.0.1 (killed by pid) and two nodes sharing it, the push
+//! service (our `xmpp_push0::AppServer`) attached as a component to node `b` only.
+//!
+//! alice enables XEP-0357 on node `a` and goes offline; bob, on node `b`, writes to her: node
+//! `b` never saw the enable, and pushes. alice then disables on node `a`, and node `b` stops.
+
+#[allow(dead_code, reason = "these tests use part of the shared helpers")]
+mod cluster_common;
+#[allow(dead_code, reason = "these tests use part of the shared helpers")]
+mod sm_common;
+
+use std::time::Duration;
+
+use cluster_common::cluster_with;
+use jid::{BareJid, Jid};
+use minidom::Element;
+use sm_common::T;
+use xmpp_tether::push0::{AppEvent, AppServer, AppServerConfig, Monotonic, Now};
+use xmpp_tether_testkit::client::Connection;
+use xmpp_tether_testkit::component::Component;
+use xmpp_tether_testkit::example_server::ExampleServer;
+use xmpp_tether_testkit::stanza::chat;
+use xmpp_tether_testkit::{deadline_in, remaining, system_now};
+
+const COMPONENT: &str = "push.localhost";
+const COMPONENT_SECRET: &str = "component-secret-for-tests";
+const ALICE: &str = "alice@localhost";
+
+fn now() -> Now {
+    // The app server only reads the wall clock.
+    Now::new(Monotonic::ZERO, system_now())
+}
+
+fn rng() -> rand_chacha::ChaCha20Rng {
+    let mut seed = [0; 32];
+    getrandom::fill(&mut seed).expect("the OS random source");
+    rand_core::SeedableRng::from_seed(seed)
+}
+
+/// `user` logged in on `node` and bound to `resource`.
+fn client(node: &ExampleServer, user: &str, resource: &str) -> Connection {
+    let bare: BareJid = format!("{user}@localhost").parse().expect("a JID");
+    let (mut conn, _) = Connection::login(node.addr(), &bare, &format!("{user}-pass"), T)
+        .unwrap_or_else(|e| panic!("{user}'s login: {e}\n{}", node.transcript()));
+    conn.bind(Some(resource), T).expect("bound");
+    conn
+}
+
+/// Sends the iq and waits for its answer's type.
+fn iq(conn: &mut Connection, node: &ExampleServer, xml: &str) -> String {
+    let iq: Element = xml.parse().expect("test XML");
+    let id = iq.attr("id").unwrap_or_default().to_owned();
+    conn.send(&iq).expect("sent");
+    let deadline = deadline_in(T);
+    while remaining(deadline).is_some() {
+        let el = conn.recv_element(T, "the iq's answer").expect("an answer");
+        if el.name() == "iq" && el.attr("id") == Some(&id) {
+            return el.attr("type").unwrap_or_default().to_owned();
+        }
+    }
+    panic!("no answer to {xml}\n{}", node.transcript())
+}
+
+/// How many lines of `node`'s trace contain `what`.
+fn count(node: &ExampleServer, what: &str) -> usize {
+    node.trace().iter().filter(|l| l.contains(what)).count()
+}
+
+/// Waits until `node`'s trace has `n` lines containing `what`.
+fn wait_for(node: &ExampleServer, what: &str, n: usize) {
+    let deadline = deadline_in(T);
+    while count(node, what) < n {
+        assert!(
+            remaining(deadline).is_some(),
+            "{what:?} not {n} times\n{}",
+            node.transcript()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Serves the component until a publish arrives, answering through the app server;
+/// returns the publish's node. `None` when none comes within `wait`.
+fn next_publish(push: &mut Component, app: &mut AppServer, wait: Duration) -> Option<String> {
+    let deadline = deadline_in(wait);
+    while let Some(left) = remaining(deadline) {
+        let Some(stanza) = push.recv(left).expect("the component stream") else {
+            continue;
+        };
+        let _ = app.handle_stanza(now(), &stanza);
+        while let Some(answer) = app.poll_transmit() {
+            push.send(&answer.element).expect("answer the publish");
+        }
+        while let Some(event) = app.poll_event() {
+            if let AppEvent::Notification(n) = event {
+                return Some(n.node);
+            }
+        }
+    }
+    None
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn a_node_that_did_not_see_the_enable_pushes_and_stops_after_a_disable_elsewhere() {
+    let c = cluster_with(&["alice", "bob"], |o| {
+        o.component(COMPONENT, COMPONENT_SECRET)
+    });
+    let addr = c.b.component_addr().expect("node b's component port");
+    let mut push = Component::connect(addr, COMPONENT, COMPONENT_SECRET, T)
+        .unwrap_or_else(|e| panic!("the component could not attach: {e}"));
+    let component: Jid = COMPONENT.parse().expect("a JID");
+    let mut app = AppServer::new(component, AppServerConfig::default());
+    let node = app.create_node(now(), &mut rng(), "alice's phone");
+    let secret = node.secret.as_str();
+
+    let shared = "alice@localhost's push0 registrations from another node";
+    let mut alice = client(&c.a, "alice", "phone");
+    let enable = format!(
+        "<iq xmlns='jabber:client' type='set' id='enable1'>\
+         <enable xmlns='urn:xmpp:push:0' jid='{COMPONENT}' node='{}'>\
+         <x xmlns='jabber:x:data' type='submit'>\
+         <field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>\
+         <field var='secret'><value>{secret}</value></field>\
+         </x></enable></iq>",
+        node.node
+    );
+    assert_eq!(iq(&mut alice, &c.a, &enable), "result");
+    wait_for(&c.b, shared, 1);
+    alice.close();
+
+    let mut bob = client(&c.b, "bob", "desk");
+    bob.send(&chat(ALICE, "are you there?")).expect("bob sends");
+    let pushed = next_publish(&mut push, &mut app, T);
+    assert_eq!(
+        pushed.as_deref(),
+        Some(node.node.as_str()),
+        "node b pushes for a registration made on node a\n{}",
+        c.b.transcript()
+    );
+
+    // Disabled on node a: node b learns it, and the next message is not pushed.
+    let mut alice = client(&c.a, "alice", "phone");
+    let disable = format!(
+        "<iq xmlns='jabber:client' type='set' id='disable1'>\
+         <disable xmlns='urn:xmpp:push:0' jid='{COMPONENT}' node='{}'/></iq>",
+        node.node
+    );
+    assert_eq!(iq(&mut alice, &c.a, &disable), "result");
+    wait_for(&c.b, shared, 2);
+    alice.close();
+    bob.send(&chat(ALICE, "still there?")).expect("bob sends");
+    assert_eq!(
+        next_publish(&mut push, &mut app, Duration::from_secs(2)),
+        None,
+        "no push after the disable\n{}",
+        c.b.transcript()
+    );
+}
