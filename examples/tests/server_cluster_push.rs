@@ -4,6 +4,8 @@
 //!
 //! alice enables XEP-0357 on node `a` and goes offline; bob, on node `b`, writes to her: node
 //! `b` never saw the enable, and pushes. alice then disables on node `a`, and node `b` stops.
+//! The same with Push 2.0 (xmpp-push2's `PushService` as the component, the phone's keys
+//! opening what node `b` encrypted for a registration it learnt from Redis).
 
 #[allow(dead_code, reason = "these tests use part of the shared helpers")]
 mod cluster_common;
@@ -17,6 +19,8 @@ use jid::{BareJid, Jid};
 use minidom::Element;
 use sm_common::T;
 use xmpp_tether::push0::{AppEvent, AppServer, AppServerConfig, Monotonic, Now};
+use xmpp_tether::push2::client::{self as push2_client, ClientKeys};
+use xmpp_tether::push2::service::{PushService, ServiceConfig, ServiceTransmit};
 use xmpp_tether_testkit::client::Connection;
 use xmpp_tether_testkit::component::Component;
 use xmpp_tether_testkit::example_server::ExampleServer;
@@ -155,6 +159,87 @@ fn a_node_that_did_not_see_the_enable_pushes_and_stops_after_a_disable_elsewhere
         next_publish(&mut push, &mut app, Duration::from_secs(2)),
         None,
         "no push after the disable\n{}",
+        c.b.transcript()
+    );
+}
+
+/// Serves the component as a Push 2.0 push service until a notification arrives; returns
+/// the message body the phone's keys decrypt from it. `None` when none comes within `wait`.
+fn next_notification(
+    push: &mut Component,
+    service: &mut PushService,
+    keys: &ClientKeys,
+    wait: Duration,
+) -> Option<String> {
+    let deadline = deadline_in(wait);
+    while let Some(left) = remaining(deadline) {
+        let Some(stanza) = push.recv(left).expect("the component stream") else {
+            continue;
+        };
+        let _ = service
+            .handle_stanza(now(), &stanza)
+            .unwrap_or_else(|e| panic!("a notification the service refused: {e}"));
+        if let Some(ServiceTransmit::Request { request, .. }) = service.poll_transmit() {
+            let envelope = push2_client::open_body(&keys.ua, request.body())
+                .unwrap_or_else(|e| panic!("the phone cannot open it: {e}"));
+            return envelope.forwarded.message.bodies.values().next().cloned();
+        }
+    }
+    None
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn push2_a_node_that_did_not_see_the_enable_notifies_and_stops_after_a_disable_elsewhere() {
+    let c = cluster_with(&["alice", "bob"], |o| {
+        o.component(COMPONENT, COMPONENT_SECRET)
+    });
+    let addr = c.b.component_addr().expect("node b's component port");
+    let mut push = Component::connect(addr, COMPONENT, COMPONENT_SECRET, T)
+        .unwrap_or_else(|e| panic!("the component could not attach: {e}"));
+    let mut service = PushService::new(ServiceConfig::default());
+    let keys = ClientKeys::generate(&mut rng()).expect("client keys");
+    let send = keys.send_profile(None).expect("the send profile");
+
+    let shared = "alice@localhost's push2 registrations from another node";
+    let mut alice = client(&c.a, "alice", "phone");
+    let enable = format!(
+        "<iq xmlns='jabber:client' type='set' id='push2-1'><enable xmlns='urn:xmpp:push2:0'>\
+         <service>{COMPONENT}</service><client>https://push.example/wpush/v2/alice</client>\
+         <match profile='urn:xmpp:push2:match:important'>\
+         <send xmlns='urn:xmpp:push2:send:sce+rfc8291+rfc8292:0'>\
+         <ua-public>{}</ua-public><auth-secret>{}</auth-secret>\
+         <jwt-alg>ES256</jwt-alg><jwt-key>{}</jwt-key>\
+         <jwt-claim name='aud'>https://push.example</jwt-claim>\
+         </send></match></enable></iq>",
+        send.ua_public,
+        send.auth_secret,
+        send.jwt_key.unwrap_or_default(),
+    );
+    assert_eq!(iq(&mut alice, &c.a, &enable), "result");
+    wait_for(&c.b, shared, 1);
+    alice.close();
+
+    let mut bob = client(&c.b, "bob", "desk");
+    bob.send(&chat(ALICE, "are you there?")).expect("bob sends");
+    assert_eq!(
+        next_notification(&mut push, &mut service, &keys, T).as_deref(),
+        Some("are you there?"),
+        "node b notifies for a registration made on node a\n{}",
+        c.b.transcript()
+    );
+
+    let mut alice = client(&c.a, "alice", "phone");
+    let disable = "<iq xmlns='jabber:client' type='set' id='push2-2'>\
+                   <disable xmlns='urn:xmpp:push2:0'/></iq>";
+    assert_eq!(iq(&mut alice, &c.a, disable), "result");
+    wait_for(&c.b, shared, 2);
+    alice.close();
+    bob.send(&chat(ALICE, "still there?")).expect("bob sends");
+    assert_eq!(
+        next_notification(&mut push, &mut service, &keys, Duration::from_secs(2)),
+        None,
+        "no notification after the disable\n{}",
         c.b.transcript()
     );
 }
