@@ -452,7 +452,7 @@ impl Shared {
                     // Still holding `moving`: stanzas for the JID arriving now wait, in order.
                     let routed = jid.as_ref().map(|j| (j, cluster.route(j, &u)));
                     match routed {
-                        Some((_, Ok(Route::Appended))) => {}
+                        Some((j, Ok(Route::Appended))) => self.cluster_appended(now, j, &u),
                         Some((j, Ok(Route::Live(node))))
                             if self.cluster_publish(&node, j, &u, 0) => {}
                         _ => refused.push(u),
@@ -550,6 +550,7 @@ impl Shared {
         match cluster.route(to, &stanza) {
             Ok(Route::Appended) => {
                 self.trace_cluster(format_args!("a stanza for {to} appended in redis"));
+                self.cluster_appended(now, to, &stanza);
                 None
             }
             Ok(Route::Live(node)) => {
@@ -582,6 +583,16 @@ impl Shared {
                 eprintln!("cluster: cannot route a stanza for {to} ({e})");
                 Some(stanza)
             }
+        }
+    }
+
+    /// A stanza went into the session hibernated in Redis on `to`: what the user misses
+    /// there is pushed (XEP-0357) to the registrations enabled from that session, from
+    /// whichever node appended it, as the hibernating node would for its own store.
+    fn cluster_appended(&self, now: Now, to: &FullJid, stanza: &Unacked) {
+        if let Some(trigger) = crate::push::worth_a_push(&stanza.stanza) {
+            let target = xmpp_tether::push0::Target::Session(to.clone());
+            self.push0(now, |r| r.notify(now, &target, &trigger));
         }
     }
 

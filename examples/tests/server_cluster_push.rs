@@ -5,7 +5,10 @@
 //! alice enables XEP-0357 on node `a` and goes offline; bob, on node `b`, writes to her: node
 //! `b` never saw the enable, and pushes. alice then disables on node `a`, and node `b` stops.
 //! The same with Push 2.0 (xmpp-push2's `PushService` as the component, the phone's keys
-//! opening what node `b` encrypted for a registration it learnt from Redis).
+//! opening what node `b` encrypted for a registration it learnt from Redis). And a session
+//! hibernated into Redis by node `a`: a message for it routed at node `b` is appended to its
+//! record there, pushed by node `b` to the registration enabled from that session, and
+//! delivered once on resumption.
 
 #[allow(dead_code, reason = "these tests use part of the shared helpers")]
 mod cluster_common;
@@ -17,7 +20,8 @@ use std::time::Duration;
 use cluster_common::cluster_with;
 use jid::{BareJid, Jid};
 use minidom::Element;
-use sm_common::T;
+use sm_common::{T, enabled, resume};
+use xmpp_sm::ClientEvent;
 use xmpp_tether::push0::{AppEvent, AppServer, AppServerConfig, Monotonic, Now};
 use xmpp_tether::push2::client::{self as push2_client, ClientKeys};
 use xmpp_tether::push2::service::{PushService, ServiceConfig, ServiceTransmit};
@@ -64,6 +68,18 @@ fn iq(conn: &mut Connection, node: &ExampleServer, xml: &str) -> String {
         }
     }
     panic!("no answer to {xml}\n{}", node.transcript())
+}
+
+/// The XEP-0357 `<enable/>` of `node` with `secret` (XEP-0357 §5, example 9).
+fn push0_enable(node: &str, secret: &str) -> String {
+    format!(
+        "<iq xmlns='jabber:client' type='set' id='enable1'>\
+         <enable xmlns='urn:xmpp:push:0' jid='{COMPONENT}' node='{node}'>\
+         <x xmlns='jabber:x:data' type='submit'>\
+         <field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>\
+         <field var='secret'><value>{secret}</value></field>\
+         </x></enable></iq>"
+    )
 }
 
 /// How many lines of `node`'s trace contain `what`.
@@ -121,15 +137,7 @@ fn a_node_that_did_not_see_the_enable_pushes_and_stops_after_a_disable_elsewhere
 
     let shared = "alice@localhost's push0 registrations from another node";
     let mut alice = client(&c.a, "alice", "phone");
-    let enable = format!(
-        "<iq xmlns='jabber:client' type='set' id='enable1'>\
-         <enable xmlns='urn:xmpp:push:0' jid='{COMPONENT}' node='{}'>\
-         <x xmlns='jabber:x:data' type='submit'>\
-         <field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>\
-         <field var='secret'><value>{secret}</value></field>\
-         </x></enable></iq>",
-        node.node
-    );
+    let enable = push0_enable(&node.node, secret);
     assert_eq!(iq(&mut alice, &c.a, &enable), "result");
     wait_for(&c.b, shared, 1);
     alice.close();
@@ -242,4 +250,70 @@ fn push2_a_node_that_did_not_see_the_enable_notifies_and_stops_after_a_disable_e
         "no notification after the disable\n{}",
         c.b.transcript()
     );
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn a_session_hibernated_in_redis_is_pushed_by_the_node_that_appends_to_it() {
+    let c = cluster_with(&["alice", "bob"], |o| {
+        o.component(COMPONENT, COMPONENT_SECRET)
+    });
+    let addr = c.b.component_addr().expect("node b's component port");
+    let mut push = Component::connect(addr, COMPONENT, COMPONENT_SECRET, T)
+        .unwrap_or_else(|e| panic!("the component could not attach: {e}"));
+    let component: Jid = COMPONENT.parse().expect("a JID");
+    let mut app = AppServer::new(component, AppServerConfig::default());
+    let node = app.create_node(now(), &mut rng(), "alice's phone");
+
+    // alice's phone, with stream management, enables push from its session on node a.
+    let mut alice = enabled(&c.a, "alice", "phone");
+    let enable: Element = push0_enable(&node.node, node.secret.as_str())
+        .parse()
+        .expect("test XML");
+    alice.send(enable).expect("sent");
+    alice
+        .pump_until(T, "the enable's result", |d| {
+            d.stanzas().iter().any(|s| s.attr("id") == Some("enable1"))
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.a.transcript()));
+    wait_for(
+        &c.b,
+        "alice@localhost's push0 registrations from another node",
+        1,
+    );
+    let _ = alice.take_stanzas();
+    // Cut: node a hibernates the session into Redis (kept until its first push).
+    alice.cut();
+    wait_for(&c.a, "hibernated into redis", 1);
+
+    let mut bob = client(&c.b, "bob", "desk");
+    bob.send(&chat("alice@localhost/phone", "wake up"))
+        .expect("bob sends");
+    wait_for(
+        &c.b,
+        "a stanza for alice@localhost/phone appended in redis",
+        1,
+    );
+    assert_eq!(
+        next_publish(&mut push, &mut app, T).as_deref(),
+        Some(node.node.as_str()),
+        "node b pushes for the session it appended to\n{}",
+        c.b.transcript()
+    );
+
+    // The phone wakes up and resumes on node b: the message, once.
+    assert!(matches!(
+        resume(&c.b, "alice", &mut alice),
+        ClientEvent::Resumed { .. }
+    ));
+    alice
+        .pump_until(T, "the message", |d| !d.stanzas().is_empty())
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.b.transcript()));
+    alice.pump_for(Duration::from_millis(300)).expect("pumped");
+    let bodies: Vec<String> = alice
+        .take_stanzas()
+        .iter()
+        .filter_map(|s| s.get_child("body", "jabber:client").map(Element::text))
+        .collect();
+    assert_eq!(bodies, ["wake up"]);
 }
