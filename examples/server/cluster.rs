@@ -18,7 +18,7 @@
 //!   route); `deadlines` a sorted set of SM-IDs by deadline; `ended:{id}` a hash (`owner`,
 //!   `h`) for a day, so a late `<resume/>` gets `<failed h/>` on every node.
 //! - **Atomicity.** Every change is one Lua script (Redis runs each alone, start to end):
-//!   `hibernate` writes the record and its indexes; `append` adds a stanza only while the
+//!   `hibernate` writes the record and its indexes; `route` adds a stanza only while the
 //!   record exists and its deadline has not passed, within `max_queue`; `claim` checks the
 //!   owner and the deadline and deletes the record, its queue and indexes in the same step,
 //!   returning them; `expire` does the same for every record whose deadline has passed.
@@ -33,9 +33,13 @@
 //!   appended meanwhile (`HibernatedSession::push`), and `adopt`ed; the stream then resumes
 //!   it as if it had hibernated here. Nothing found: the ended sessions' `h` is looked up
 //!   and `remember`ed, so the answer is the one a single node would give.
-//! - **Routing.** A stanza for a full JID that no local stream or session holds is appended
-//!   to the record hibernated on that JID, if any, else handled as for an absent resource
-//!   (offline or bounced). Between `release` and the record being in Redis, stanzas for the
+//! - **Routing.** A stanza for a full JID that no local stream or session holds goes, in one
+//!   script (`route`), to the record hibernated on that JID, or else to the node whose live
+//!   stream has the JID bound (`live:{jid}`, published there), or else is handled as for an
+//!   absent resource (offline or bounced). One script, because the record and the live key
+//!   hand over to each other (a claim names its node live as it deletes the record; a
+//!   hibernating node writes the record before it stops naming itself): two lookups could
+//!   fall between them. Between `release` and the record being in Redis, stanzas for the
 //!   JID wait in `moving` and are appended right after, in order.
 //! - **Expiry.** Every node sweeps `deadlines` once a second; the script hands each expired
 //!   record to exactly one node, which stores its stanzas offline (or with the account's
@@ -48,8 +52,9 @@
 //! - **Between nodes** (`remote.rs`): stanzas for a JID live on another node are published
 //!   to that node's channel, and a `<resume/>` for a session whose stream is still open on
 //!   another node takes it over from there (`conflict` on the old stream).
-//! - **Not here** (see the README's server section): push registrations shared between
-//!   nodes, Redis Cluster (the scripts touch keys they
+//! - **Push registrations** (`push.rs`): each registry change is written to Redis and
+//!   announced; the other nodes load the record, so any node pushes.
+//! - **Not here** (see the README's server section): Redis Cluster (the scripts touch keys they
 //!   compute, so they need one Redis, or a hash tag per session), and authenticating records
 //!   with a server secret: Redis must be as trusted as the nodes' memory.
 
@@ -66,8 +71,10 @@ use xmpp_tether::sm::{
 
 use crate::state::{Shared, Signal, lock};
 
+mod push;
 mod remote;
 
+pub(crate) use self::push::Kind;
 pub(crate) use self::remote::listen;
 
 /// Every key starts with this.
@@ -121,18 +128,33 @@ end
 return 1
 ";
 
-/// ARGV: prefix, full JID, item, max queue. 1 appended, 0 no such session, -1 full.
-const APPEND: &str = r"
+/// ARGV: prefix, full JID, item, max queue, this node. Where a stanza for a full JID that
+/// no stream or session of this node holds goes, decided in one step: `appended` to the
+/// session hibernated on it (while the record exists and its deadline has not passed),
+/// `full` at the queue limit, `live:NODE` when another node's stream has it bound, or `none`.
+/// One script, because a session leaving Redis is named live by the claim that takes it
+/// out, and one entering Redis is named live until its record is written: every moment one
+/// of the two answers, but a lookup of one followed by a lookup of the other can fall
+/// between them.
+const ROUTE: &str = r"
 local p = ARGV[1]
 local id = redis.call('GET', p .. 'jid:' .. ARGV[2])
-if not id then return 0 end
-local rec = p .. 'sm:' .. id
-local f = redis.call('HMGET', rec, 'deadline', 'queued')
-if not f[1] or tonumber(f[1]) <= now_ms() then return 0 end
-local q = rec .. ':q'
-if tonumber(f[2]) + redis.call('LLEN', q) >= tonumber(ARGV[4]) then return -1 end
-redis.call('RPUSH', q, ARGV[3])
-return 1
+if id then
+  local rec = p .. 'sm:' .. id
+  local f = redis.call('HMGET', rec, 'deadline', 'queued')
+  if f[1] and tonumber(f[1]) > now_ms() then
+    local q = rec .. ':q'
+    if tonumber(f[2]) + redis.call('LLEN', q) >= tonumber(ARGV[4]) then return 'full' end
+    redis.call('RPUSH', q, ARGV[3])
+    return 'appended'
+  end
+end
+local live = redis.call('GET', p .. 'live:' .. ARGV[2])
+if live then
+  local node = string.match(live, '^[^#]*')
+  if node ~= ARGV[5] then return 'live:' .. node end
+end
+return 'none'
 ";
 
 /// ARGV: prefix, id, owner, node, race window (ms). Nil, or {record, appended items...}.
@@ -174,7 +196,7 @@ pub(crate) struct Cluster {
     client: redis::Client,
     conn: Mutex<Option<redis::Connection>>,
     hibernate: redis::Script,
-    append: redis::Script,
+    route: redis::Script,
     claim: redis::Script,
     expire: redis::Script,
     forget: redis::Script,
@@ -191,6 +213,15 @@ pub(crate) struct Cluster {
 enum Settle {
     HandBack(Option<FullJid>, Vec<Unacked>),
     End(HibernatedSession, Vec<Unacked>),
+}
+
+/// Where [`ROUTE`] put a stanza.
+enum Route {
+    Appended,
+    Full,
+    /// Live on this other node: publish it there.
+    Live(String),
+    Nowhere,
 }
 
 /// A record taken out of Redis: its JSON and the stanzas appended to it, as JSON.
@@ -215,7 +246,7 @@ impl Cluster {
             client,
             conn: Mutex::new(Some(conn)),
             hibernate: script(HIBERNATE),
-            append: script(APPEND),
+            route: script(ROUTE),
             claim: script(CLAIM),
             expire: script(EXPIRE),
             forget: redis::Script::new(remote::FORGET),
@@ -272,18 +303,27 @@ impl Cluster {
         .map(drop)
     }
 
-    /// Appends a stanza to the session hibernated in Redis on `jid`: `Ok(true)` if it did.
-    fn append(&self, jid: &FullJid, stanza: &Unacked) -> Result<bool, String> {
+    /// Appends a stanza to the session hibernated in Redis on `jid`, or names the node its
+    /// live stream is on (see [`ROUTE`]).
+    fn route(&self, jid: &FullJid, stanza: &Unacked) -> Result<Route, String> {
         let item = serde_json::to_string(stanza).map_err(|e| e.to_string())?;
-        let appended = self.with(|c| {
-            self.append
+        let answer: String = self.with(|c| {
+            self.route
                 .arg(PREFIX)
                 .arg(jid.to_string())
                 .arg(&item)
                 .arg(self.max_queue)
-                .invoke::<i64>(c)
+                .arg(&self.node)
+                .invoke(c)
         })?;
-        Ok(appended == 1)
+        Ok(match answer.as_str() {
+            "appended" => Route::Appended,
+            "full" => Route::Full,
+            other => match other.strip_prefix("live:") {
+                Some(node) => Route::Live(node.to_owned()),
+                None => Route::Nowhere,
+            },
+        })
     }
 
     fn claim(&self, id: &SmId, owner: &BareJid) -> Result<Option<Taken>, String> {
@@ -331,11 +371,6 @@ impl Cluster {
         let key = format!("{PREFIX}claimed:{id}");
         let node: Option<String> = self.with(|c| redis::cmd("GET").arg(&key).query(c))?;
         Ok(node.is_some_and(|n| n != self.node))
-    }
-
-    /// The node whose live stream has `jid` bound, if another one does.
-    fn live_node(&self, jid: &FullJid) -> Result<Option<String>, String> {
-        self.other_node(&format!("live:{jid}"))
     }
 
     fn set_ended(&self, ended: &EndedSession) -> Result<(), String> {
@@ -414,9 +449,13 @@ impl Shared {
                 self.trace_cluster(format_args!("{id} hibernated into redis"));
                 let mut refused = Vec::new();
                 for u in late {
-                    let appended = jid.as_ref().map(|j| cluster.append(j, &u));
-                    if !matches!(appended, Some(Ok(true))) {
-                        refused.push(u);
+                    // Still holding `moving`: stanzas for the JID arriving now wait, in order.
+                    let routed = jid.as_ref().map(|j| (j, cluster.route(j, &u)));
+                    match routed {
+                        Some((j, Ok(Route::Appended))) => self.cluster_appended(now, j, &u),
+                        Some((j, Ok(Route::Live(node))))
+                            if self.cluster_publish(&node, j, &u, 0) => {}
+                        _ => refused.push(u),
                     }
                 }
                 drop(moving);
@@ -467,26 +506,11 @@ impl Shared {
         to: &FullJid,
         refused: Refused<Element>,
     ) -> Option<Element> {
-        let Some(cluster) = self.cluster() else {
-            return Some(refused.into_inner());
-        };
-        if !matches!(refused.reason(), Refusal::UnknownSession) {
+        if self.cluster().is_none() || !matches!(refused.reason(), Refusal::UnknownSession) {
             return Some(refused.into_inner());
         }
         let stanza = Unacked::new(refused.into_inner(), now.wall());
-        match cluster.live_node(to) {
-            Ok(Some(node)) if self.cluster_publish(&node, to, &stanza, 0) => {
-                self.trace_cluster(format_args!("a stanza for {to} published to node {node}"));
-                return None;
-            }
-            Ok(_) => {}
-            Err(e) => eprintln!("cluster: cannot look {to} up ({e})"),
-        }
-        let left = self.cluster_append(now, to, stanza).map(|u| u.stanza);
-        if left.is_some() {
-            self.trace_cluster(format_args!("a stanza for {to}: no session anywhere"));
-        }
-        left
+        self.cluster_route(now, to, stanza, 0).map(|u| u.stanza)
     }
 
     /// A stanza published here by another node (`hops` times so far) for a JID live on
@@ -498,31 +522,23 @@ impl Shared {
         let Err(refused) = self.sessions.send(now, to, stanza.stanza) else {
             return;
         };
-        let left = if matches!(refused.reason(), Refusal::UnknownSession) {
-            self.cluster_append(now, to, Unacked::new(refused.into_inner(), first_sent))
+        let unknown = matches!(refused.reason(), Refusal::UnknownSession);
+        let stanza = Unacked::new(refused.into_inner(), first_sent);
+        let left = if unknown {
+            self.cluster_route(now, to, stanza, hops + 1)
         } else {
-            Some(Unacked::new(refused.into_inner(), first_sent))
+            Some(stanza)
         };
-        let Some(left) = left else {
-            return;
-        };
-        if hops < remote::MAX_HOPS
-            && let Some(cluster) = self.cluster()
-            && let Ok(Some(node)) = cluster.live_node(to)
-            && self.cluster_publish(&node, to, &left, hops + 1)
-        {
-            self.trace_cluster(format_args!("a stanza for {to} passed on to node {node}"));
-            return;
+        if let Some(left) = left {
+            self.hand_back(now, None, vec![left]);
         }
-        self.trace_cluster(format_args!(
-            "a stanza for {to} from another node: no session"
-        ));
-        self.hand_back(now, None, vec![left]);
     }
 
-    /// Into the session hibernated on `to` in Redis (or on its way there); the stanza back
-    /// if there is none.
-    fn cluster_append(&self, now: Now, to: &FullJid, stanza: Unacked) -> Option<Unacked> {
+    /// A stanza for `to`, which no stream or session of this node holds: into the session on
+    /// its way to Redis from here, or the one hibernated in Redis, or published to the node
+    /// whose stream has `to` bound (as its `hops`-th hop, at most [`remote::MAX_HOPS`]), or
+    /// into a session this node claimed a moment ago. The stanza back if none of them has it.
+    fn cluster_route(&self, now: Now, to: &FullJid, stanza: Unacked, hops: u8) -> Option<Unacked> {
         let cluster = self.cluster()?;
         {
             let mut moving = lock(&cluster.moving);
@@ -531,24 +547,52 @@ impl Shared {
                 return None;
             }
         }
-        match cluster.append(to, &stanza) {
-            Ok(true) => {
+        match cluster.route(to, &stanza) {
+            Ok(Route::Appended) => {
                 self.trace_cluster(format_args!("a stanza for {to} appended in redis"));
+                self.cluster_appended(now, to, &stanza);
                 None
             }
-            Ok(false) => {
+            Ok(Route::Live(node)) => {
+                if hops <= remote::MAX_HOPS && self.cluster_publish(&node, to, &stanza, hops) {
+                    self.trace_cluster(format_args!("a stanza for {to} published to node {node}"));
+                    return None;
+                }
+                self.trace_cluster(format_args!("a stanza for {to}: node {node} unreachable"));
+                Some(stanza)
+            }
+            Ok(Route::Full) => {
+                self.trace_cluster(format_args!("a stanza for {to}: its session is full"));
+                Some(stanza)
+            }
+            Ok(Route::Nowhere) => {
                 // Claimed by this node a moment ago, and being adopted? Then it is here now.
                 let _claiming = lock(&cluster.claiming);
                 let first_sent = stanza.first_sent;
-                self.sessions
+                let left = self
+                    .sessions
                     .send(now, to, stanza.stanza)
                     .err()
-                    .map(|r| Unacked::new(r.into_inner(), first_sent))
+                    .map(|r| Unacked::new(r.into_inner(), first_sent));
+                if left.is_some() {
+                    self.trace_cluster(format_args!("a stanza for {to}: no session anywhere"));
+                }
+                left
             }
             Err(e) => {
-                eprintln!("cluster: cannot append for {to} ({e})");
+                eprintln!("cluster: cannot route a stanza for {to} ({e})");
                 Some(stanza)
             }
+        }
+    }
+
+    /// A stanza went into the session hibernated in Redis on `to`: what the user misses
+    /// there is pushed (XEP-0357) to the registrations enabled from that session, from
+    /// whichever node appended it, as the hibernating node would for its own store.
+    fn cluster_appended(&self, now: Now, to: &FullJid, stanza: &Unacked) {
+        if let Some(trigger) = crate::push::worth_a_push(&stanza.stanza) {
+            let target = xmpp_tether::push0::Target::Session(to.clone());
+            self.push0(now, |r| r.notify(now, &target, &trigger));
         }
     }
 

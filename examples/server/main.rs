@@ -61,14 +61,17 @@
 //!   atomic (one Lua script each, Redis's clock for deadlines), stanzas for a session
 //!   hibernated anywhere are appended to its record, expiry happens once, on one node, and
 //!   ended sessions' `h` are shared (`tests/server_cluster.rs`, redis-server and two nodes).
+//!   A deployment that prefers sticky nodes instead gives each node `--sm-location
+//!   HOST:PORT`, its own address, which `<enabled/>` names as where to resume (XEP-0198 §5);
+//!   few clients follow it, so the cluster mode is the default answer.
 //!
-//! **The stream-management glue is 46 lines**: every line between `// sm {` and `// sm }`
+//! **The stream-management glue is 47 lines**: every line between `// sm {` and `// sm }`
 //! and every line ending in `// sm` in this directory and below (counted by
 //! `tests/server_glue.rs`). Everything else would be here without XEP-0198 too. Likewise
 //! **The XEP-0357 glue is 46 lines** (`// push0`) and **The Push 2.0 glue is 47 lines**
 //! (`// push2`): the lines that call the crate or act on what it returns. A line belongs to
 //! one crate only. **The XEP-0310 glue is 18 lines** (`// psa`), counted the same way.
-//! **The cluster-mode glue is 38 lines** (`// cluster`) outside `cluster.rs`.
+//! **The cluster-mode glue is 44 lines** (`// cluster`) outside `cluster.rs`.
 //!
 //! Not here: TLS (run it on loopback, or behind a TLS-terminating proxy), s2s, MUC, MAM.
 
@@ -111,7 +114,7 @@ use crate::state::{Clock, Handle, Shared, Signal, lock};
 
 const USAGE: &str = "usage: server [--listen ADDR] [--domain DOMAIN] [--user NAME:PASSWORD]... \
     [--accounts FILE] [--state FILE] [--component DOMAIN:SECRET]... [--component-listen ADDR] \
-    [--redis redis://HOST:PORT --node NAME] [--trace]";
+    [--redis redis://HOST:PORT --node NAME] [--sm-location HOST:PORT] [--trace]";
 
 struct Args {
     listen: SocketAddr,
@@ -124,6 +127,8 @@ struct Args {
     /// Cluster mode: the Redis that holds hibernated sessions, and this node's name.
     redis: Option<String>,
     node: String,
+    /// XEP-0198 §5 `location` on `<enabled/>`: where to reconnect to resume (sticky nodes).
+    location: Option<String>,
     trace: bool,
 }
 
@@ -162,6 +167,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         state: PathBuf::from("server-state.json"),
         redis: None,
         node: "node".to_owned(),
+        location: None,
         trace: false,
     };
     while let Some(arg) = args.next() {
@@ -184,6 +190,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--state" => parsed.state = value("--state")?.into(),
             "--redis" => parsed.redis = Some(value("--redis")?),
             "--node" => parsed.node = value("--node")?,
+            "--sm-location" => parsed.location = Some(value("--sm-location")?),
             "--trace" => parsed.trace = true,
             "--help" | "-h" => return Err("a small XMPP server for tether's crates".to_owned()),
             other => return Err(format!("unknown option {other}")),
@@ -218,7 +225,7 @@ async fn run(args: Args) -> Result<(), String> {
     let rng = ChaCha20Rng::from_seed(seed);
 
     let clock = Clock::start();
-    let (sessions, offline, rosters, pep, push) = load(&args.state, clock)?;
+    let (sessions, offline, rosters, pep, push) = load(&args.state, clock, args.location)?;
     let shared = Arc::new(Shared::new(
         clock,
         args.domain.clone(),
@@ -242,6 +249,8 @@ async fn run(args: Args) -> Result<(), String> {
     shared
         .push_restore(shared.now(), push)
         .map_err(|e| format!("{state}: {e}"))?;
+    #[cfg(feature = "cluster")] // cluster
+    shared.cluster_push_load(shared.now()); // cluster
     tokio::spawn(store_timer(Arc::clone(&shared)));
     tokio::spawn(push::timer(Arc::clone(&shared)));
     tokio::spawn(pep::caps_timer(Arc::clone(&shared)));
@@ -301,8 +310,9 @@ type Loaded = (
     push::Saved,
 );
 
-fn load(path: &PathBuf, clock: Clock) -> Result<Loaded, String> {
-    let config = ServerConfig::default();
+fn load(path: &PathBuf, clock: Clock, location: Option<String>) -> Result<Loaded, String> {
+    let mut config = ServerConfig::default();
+    config.location = location; // sm
     let Ok(text) = std::fs::read(path) else {
         let empty = SessionStore::new(config);
         return Ok((

@@ -28,8 +28,8 @@ const MAX_AGENTS: usize = 100_000;
 
 /// Both registries, and what the server remembers for them.
 pub(crate) struct Push {
-    zero: Mutex<push0::Registry>,
-    two: Mutex<push2::Registry>,
+    pub(crate) zero: Mutex<push0::Registry>,
+    pub(crate) two: Mutex<push2::Registry>,
     /// The SASL2 `<user-agent id/>` of each session that gave one: Push 2.0 keys a client's
     /// registration by it.
     agents: Mutex<HashMap<FullJid, String>>,
@@ -91,7 +91,7 @@ impl Shared {
     /// notification to a push service (a component). What cannot be reached (no
     /// server-to-server here) is bounced back to the server, and the registries count the
     /// error like the service's own.
-    fn push_send(&self, now: Now, to: &Jid, stanza: Element) {
+    pub(crate) fn push_send(&self, now: Now, to: &Jid, stanza: Element) {
         let domain = to.domain().as_str();
         if lock(&self.components).is_component(domain) {
             let stanza = xml::renamespace(stanza, CLIENT, "jabber:component:accept");
@@ -103,7 +103,7 @@ impl Shared {
         }
     }
 
-    fn push_wake(&self) {
+    pub(crate) fn push_wake(&self) {
         self.push.wake.notify_one();
     }
 }

@@ -13,22 +13,19 @@
 //!   other node (`conflict` there, its unacknowledged stanzas handed over);
 //! - the resume latency on the other node against a same-node resume, in the same run.
 
+mod cluster_common;
 mod sm_common;
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cluster_common::{cluster, sm_id};
 use minidom::Element;
 use sm_common::{T, drain_raw, enabled, login, once, resume};
 use xmpp_sm::elements::{Nonza, Resume};
 use xmpp_sm::{ClientConfig, ClientEvent, Namespace, SmId};
 use xmpp_tether_testkit::client::{Connection, SmDriver};
-use xmpp_tether_testkit::example_server::{ExampleServer, ServerOptions};
-use xmpp_tether_testkit::process::{
-    ChildGuard, PeerError, RunDir, free_port, wait_for_port, which,
-};
+use xmpp_tether_testkit::example_server::ExampleServer;
 use xmpp_tether_testkit::slixmpp::Script;
 use xmpp_tether_testkit::stanza::{body_counts, chat};
 use xmpp_tether_testkit::xml::StreamEvent;
@@ -36,99 +33,6 @@ use xmpp_tether_testkit::{deadline_in, remaining};
 
 const ALICE: &str = "alice@localhost/phone";
 const BOB: &str = "bob@localhost/desk";
-
-/// A redis-server of our own: no config file, no persistence, killed by pid when dropped.
-struct Redis {
-    // Field order: the process stops before its directory is removed.
-    _child: ChildGuard,
-    _dir: RunDir,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Result<Self, PeerError> {
-        let program = which("redis-server").ok_or_else(|| PeerError::Missing {
-            program: "redis-server".into(),
-            hint: "run ./scripts/setup-peers.sh (Debian's redis-server)".into(),
-        })?;
-        let dir = RunDir::new("redis")?;
-        let port = free_port()?;
-        let mut cmd = Command::new(program);
-        cmd.current_dir(dir.path())
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let mut child = ChildGuard::spawn("redis-server", &mut cmd)?;
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        wait_for_port(addr, T, || match child.try_wait()? {
-            None => Ok(()),
-            Some(status) => Err(PeerError::Failed {
-                what: "redis-server".into(),
-                status,
-                output: String::new(),
-            }),
-        })?;
-        Ok(Self {
-            _child: child,
-            _dir: dir,
-            port,
-        })
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-/// Redis and two nodes, `a` and `b`, with the same accounts.
-struct Cluster {
-    a: ExampleServer,
-    b: ExampleServer,
-    _redis: Redis,
-}
-
-fn cluster() -> Cluster {
-    cluster_of(&["alice", "bob"])
-}
-
-/// Redis and two nodes with these accounts (password: `USER-pass`).
-fn cluster_of(users: &[&str]) -> Cluster {
-    let redis = Redis::start().unwrap_or_else(|e| panic!("starting redis-server: {e}"));
-    let node = |name: &str| {
-        let mut opts = ServerOptions::default();
-        for user in users {
-            opts = opts.account(user, &format!("{user}-pass"));
-        }
-        let opts = opts
-            .arg("--redis")
-            .arg(&redis.url())
-            .arg("--node")
-            .arg(name);
-        ExampleServer::start(&opts).unwrap_or_else(|e| panic!("starting node {name}: {e}"))
-    };
-    let (a, b) = (node("a"), node("b"));
-    Cluster {
-        a,
-        b,
-        _redis: redis,
-    }
-}
-
-/// The driver's SM-ID.
-fn sm_id(driver: &SmDriver) -> SmId {
-    driver
-        .events()
-        .iter()
-        .find_map(|e| match e {
-            ClientEvent::Enabled { id: Some(id), .. } => Some(id.clone()),
-            _ => None,
-        })
-        .expect("a resumable session")
-}
 
 /// Cuts the driver's connection and waits until `server` has put the session in Redis.
 fn cut_into_redis(server: &ExampleServer, driver: &mut SmDriver) {

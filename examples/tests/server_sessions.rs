@@ -8,7 +8,8 @@
 //! - persistence across a restart: a session hibernates, a stanza for it is queued, the server
 //!   is stopped with SIGTERM (it writes `--state`), started again on the same state file, and
 //!   the client resumes and gets the stanza exactly once; a stream that was live at the stop
-//!   is hibernated and resumable too.
+//!   is hibernated and resumable too;
+//! - `--sm-location`: `<enabled/>` names where to resume, for deployments with sticky nodes.
 //!
 //! The clients are the testkit's `SmDriver` (our `xmpp_sm::Client`, which can abandon a
 //! connection and keep it open) and slixmpp 1.17 (`tests/peers/sm_peer.py`).
@@ -234,4 +235,31 @@ fn hibernated_sessions_survive_a_restart_and_resume_exactly_once() {
             .count(),
         1
     );
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn sm_location_is_offered_on_enabled_and_resuming_there_works() {
+    let opts = ServerOptions::default()
+        .account("alice", "alice-pass")
+        .arg("--sm-location")
+        .arg("127.0.0.1:5222");
+    let server =
+        ExampleServer::start(&opts).unwrap_or_else(|e| panic!("starting the example server: {e}"));
+    let mut alice = enabled(&server, "alice", "phone");
+    let location = alice.events().iter().find_map(|e| match e {
+        ClientEvent::Enabled { location, .. } => Some(location.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        location,
+        Some(Some("127.0.0.1:5222".to_owned())),
+        "{}",
+        server.transcript()
+    );
+    alice.cut();
+    assert!(matches!(
+        resume(&server, "alice", &mut alice),
+        ClientEvent::Resumed { .. }
+    ));
 }

@@ -252,6 +252,18 @@ impl Client {
         if self.phase == Phase::Closed {
             return Err(Error::Closed(Box::new(element)));
         }
+        let plain_ack = self
+            .core
+            .plain_ack(&element)
+            .filter(|_| self.phase == Phase::On);
+        if let Some(h) = plain_ack {
+            drop(element);
+            return self
+                .core
+                .handle_ack(now, h)
+                .map(|()| Incoming::Handled)
+                .map_err(|e| self.peer_error(e));
+        }
         if elements::is_stanza(&element) {
             // XEP-0198 §4: the inbound counter starts once `<enabled/>` is received.
             if self.phase == Phase::On {
@@ -265,13 +277,16 @@ impl Client {
         let result = Nonza::parse_in(ns, &element)
             .map_err(PeerError::from)
             .and_then(|nonza| self.handle_nonza(now, nonza));
-        result.map_err(|e| {
-            self.core.answer(&e, Placement::TopLevel);
-            if e.is_fatal() {
-                self.fail(HandBackReason::ProtocolError);
-            }
-            e.into()
-        })
+        result.map_err(|e| self.peer_error(e))
+    }
+
+    /// Answers a peer's fault and, if it is fatal, fails the stream.
+    fn peer_error(&mut self, e: PeerError) -> Error {
+        self.core.answer(&e, Placement::TopLevel);
+        if e.is_fatal() {
+            self.fail(HandBackReason::ProtocolError);
+        }
+        e.into()
     }
 
     /// Feeds a SASL2 `<success/>`: the inline answers it carries, in the order XEP-0198

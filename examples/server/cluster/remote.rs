@@ -9,7 +9,8 @@
 //! - **Channels**: each node subscribes to `node:{name}` before it accepts clients. A stanza
 //!   for a JID live on another node is published there (in the same script that would
 //!   otherwise append it to a hibernated record, so a JID is never both); a take-over request
-//!   names the SM-ID and the account.
+//!   names the SM-ID and the account. Every node also subscribes to `push`, where push
+//!   registration changes are announced (`push.rs`).
 //! - **Why pub/sub, not streams**: what travels is either a stanza for a stream that is live
 //!   right now, or a request to a node that is up right now. `PUBLISH` answers how many
 //!   subscribers got it, so "nobody is there" is known at once and the stanza goes down the
@@ -62,6 +63,16 @@ pub(crate) enum Remote {
         /// The account that asked (checked against the stream's).
         owner: BareJid,
     },
+    /// On the `push` channel, to every node: `node` changed the account's registrations
+    /// (see `push.rs`).
+    Push {
+        /// Which registry.
+        registry: super::push::Kind,
+        /// The account.
+        account: BareJid,
+        /// The node that changed them (which ignores its own message).
+        node: String,
+    },
 }
 
 /// The live streams of this node by SM-ID (owner, connection, its task), for take-over
@@ -82,6 +93,7 @@ impl Cluster {
     /// `tx` from a thread of its own, subscribing again after a lost connection.
     pub(crate) fn subscribe(&self, tx: mpsc::UnboundedSender<String>) -> Result<(), String> {
         let channel = format!("{PREFIX}node:{}", self.node);
+        let channels = [channel.clone(), super::push::channel()];
         let (ready_tx, ready) = std::sync::mpsc::channel();
         let client = self.client.clone();
         std::thread::spawn(move || {
@@ -89,7 +101,7 @@ impl Cluster {
             loop {
                 let listened = client.get_connection().map(|mut conn| {
                     let mut pubsub = conn.as_pubsub();
-                    if let Err(e) = pubsub.subscribe(&channel) {
+                    if let Err(e) = pubsub.subscribe(&channels) {
                         return e.to_string();
                     }
                     if let Some(ready) = ready_tx.take() {
@@ -318,6 +330,15 @@ pub(crate) async fn listen(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<
                         let _ = signals.send(Signal::TakeOver);
                     }
                     _ => {}
+                }
+            }
+            Ok(Remote::Push {
+                registry,
+                account,
+                node,
+            }) => {
+                if shared.cluster().is_some_and(|c| c.node() != node) {
+                    shared.cluster_push_remote(shared.now(), registry, &account);
                 }
             }
             Err(e) => eprintln!("cluster: unreadable message from another node ({e})"),

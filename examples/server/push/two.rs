@@ -52,8 +52,13 @@ impl Shared {
             }
         }
         for event in events {
-            if !matches!(event, Event::Changed { .. }) {
-                eprintln!("push2: {event:?}");
+            match event {
+                Event::Changed { account } => {
+                    #[cfg(feature = "cluster")] // cluster
+                    self.cluster_push_changed(crate::cluster::Kind::Two, &account); // cluster
+                    let _ = account; // else the registry is in the state written at shutdown
+                }
+                other => eprintln!("push2: {other:?}"),
             }
         }
         self.push_wake();

@@ -40,7 +40,7 @@ impl Shared {
         result
     }
 
-    fn push0_event(&self, now: Now, event: Event) {
+    pub(crate) fn push0_event(&self, now: Now, event: Event) {
         match event {
             // push0 {
             Event::HibernationDeadline { session, deadline } => {
@@ -50,7 +50,11 @@ impl Shared {
                 }
             }
             // push0 }
-            Event::Changed { .. } => {} // the registry is in the state written at shutdown
+            Event::Changed { account } => {
+                #[cfg(feature = "cluster")] // cluster
+                self.cluster_push_changed(crate::cluster::Kind::Zero, &account); // cluster
+                let _ = account; // else the registry is in the state written at shutdown
+            }
             other => eprintln!("push0: {other:?}"),
         }
     }

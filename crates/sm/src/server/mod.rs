@@ -280,6 +280,18 @@ impl<H: StreamHandle> Server<H> {
             // must not be routed (the client retransmits on its new stream).
             return Err(Error::Closed(Box::new(element)));
         }
+        let plain_ack = self
+            .core
+            .plain_ack(&element)
+            .filter(|_| self.phase == Phase::On);
+        if let Some(h) = plain_ack {
+            drop(element);
+            return self
+                .core
+                .handle_ack(now, h)
+                .map(|()| Incoming::Handled)
+                .map_err(|e| self.peer_error(e, placement));
+        }
         if elements::is_stanza(&element) {
             // XEP-0198 §4: the inbound counter starts once `<enable/>` is received.
             if matches!(self.phase, Phase::On | Phase::EnableRequested { .. }) {
@@ -296,13 +308,16 @@ impl<H: StreamHandle> Server<H> {
         let result = Nonza::parse_in(ns, &element)
             .map_err(PeerError::from)
             .and_then(|nonza| self.handle_nonza(now, nonza, placement));
-        result.map_err(|e| {
-            self.core.answer(&e, placement);
-            if e.is_fatal() {
-                self.fail(HandBackReason::ProtocolError);
-            }
-            e.into()
-        })
+        result.map_err(|e| self.peer_error(e, placement))
+    }
+
+    /// Answers a peer's fault at `placement` and, if it is fatal, fails the stream.
+    fn peer_error(&mut self, e: PeerError, placement: Placement) -> Error {
+        self.core.answer(&e, placement);
+        if e.is_fatal() {
+            self.fail(HandBackReason::ProtocolError);
+        }
+        e.into()
     }
 
     /// Feeds a SASL2 `<authenticate/>` (XEP-0388): the `<resume/>` inside it, if any

@@ -584,3 +584,50 @@ fn an_acked_event_hands_over_exactly_the_acknowledged_stanzas() {
         Ok(Incoming::Handled)
     );
 }
+
+/// Acks in the stream's own dialect are read without the general parser; anything unusual
+/// about one (a bad or missing `h`, another offered dialect) must come out exactly as the
+/// general parser has it, in both roles.
+#[test]
+fn unusual_acks_take_the_general_parser_in_both_roles() {
+    for bad in [
+        "<a xmlns='urn:xmpp:sm:3' h='one'/>",
+        "<a xmlns='urn:xmpp:sm:3'/>",
+        "<a xmlns='urn:xmpp:sm:3' h='-1'/>",
+    ] {
+        let (_world, mut client, mut server) = manual_pair();
+        for err in [
+            client.handle_element(at(1), xml(bad)).expect_err(bad),
+            server.handle_element(at(1), xml(bad)).expect_err(bad),
+        ] {
+            assert!(
+                matches!(err, Error::Peer(PeerError::Malformed(_))),
+                "{bad}: {err:?}"
+            );
+            assert!(err.is_fatal(), "{bad}");
+        }
+        // Both answered with `bad-format` and closed.
+        for answer in [sent(&mut client), sent(&mut server)] {
+            let text = format!("{answer:?}");
+            assert!(text.contains("bad-format"), "{bad}: {text}");
+        }
+    }
+    // An sm:2 `<a/>` on an sm:3 stream is still an ack (as before the fast path).
+    let (_world, mut client, _server) = manual_pair();
+    client.send(at(1), msg(1)).expect("send");
+    let _ = sent(&mut client);
+    assert_eq!(
+        client.handle_element(at(2), xml("<a xmlns='urn:xmpp:sm:2' h='1'/>")),
+        Ok(Incoming::Handled)
+    );
+    assert!(matches!(
+        client.poll_event(),
+        Some(ClientEvent::Acked { h: 1, .. })
+    ));
+    // An `<a/>` in no stream management namespace is the caller's.
+    let foreign = xml("<a xmlns='urn:example:a' h='1'/>");
+    assert_eq!(
+        client.handle_element(at(2), foreign.clone()),
+        Ok(Incoming::NotOurs(foreign))
+    );
+}

@@ -1,0 +1,115 @@
+//! What the cluster tests share: a redis-server of their own and two example server nodes
+//! on loopback sharing it.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::{Command, Stdio};
+
+use xmpp_sm::{ClientEvent, SmId};
+use xmpp_tether_testkit::client::SmDriver;
+use xmpp_tether_testkit::example_server::{ExampleServer, ServerOptions};
+use xmpp_tether_testkit::process::{
+    ChildGuard, PeerError, RunDir, free_port, wait_for_port, which,
+};
+
+use crate::sm_common::T;
+
+/// A redis-server of our own: no config file, no persistence, killed by pid when dropped.
+pub(crate) struct Redis {
+    // Field order: the process stops before its directory is removed.
+    _child: ChildGuard,
+    _dir: RunDir,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Result<Self, PeerError> {
+        let program = which("redis-server").ok_or_else(|| PeerError::Missing {
+            program: "redis-server".into(),
+            hint: "run ./scripts/setup-peers.sh (Debian's redis-server)".into(),
+        })?;
+        let dir = RunDir::new("redis")?;
+        let port = free_port()?;
+        let mut cmd = Command::new(program);
+        cmd.current_dir(dir.path())
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = ChildGuard::spawn("redis-server", &mut cmd)?;
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        wait_for_port(addr, T, || match child.try_wait()? {
+            None => Ok(()),
+            Some(status) => Err(PeerError::Failed {
+                what: "redis-server".into(),
+                status,
+                output: String::new(),
+            }),
+        })?;
+        Ok(Self {
+            _child: child,
+            _dir: dir,
+            port,
+        })
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+/// Redis and two nodes, `a` and `b`, with the same accounts.
+pub(crate) struct Cluster {
+    pub(crate) a: ExampleServer,
+    pub(crate) b: ExampleServer,
+    _redis: Redis,
+}
+
+pub(crate) fn cluster() -> Cluster {
+    cluster_of(&["alice", "bob"])
+}
+
+/// Redis and two nodes with these accounts (password: `USER-pass`).
+pub(crate) fn cluster_of(users: &[&str]) -> Cluster {
+    cluster_with(users, |opts| opts)
+}
+
+/// [`cluster_of`], each node's options passed through `more` first.
+pub(crate) fn cluster_with(
+    users: &[&str],
+    more: impl Fn(ServerOptions) -> ServerOptions,
+) -> Cluster {
+    let redis = Redis::start().unwrap_or_else(|e| panic!("starting redis-server: {e}"));
+    let node = |name: &str| {
+        let mut opts = more(ServerOptions::default());
+        for user in users {
+            opts = opts.account(user, &format!("{user}-pass"));
+        }
+        let opts = opts
+            .arg("--redis")
+            .arg(&redis.url())
+            .arg("--node")
+            .arg(name);
+        ExampleServer::start(&opts).unwrap_or_else(|e| panic!("starting node {name}: {e}"))
+    };
+    let (a, b) = (node("a"), node("b"));
+    Cluster {
+        a,
+        b,
+        _redis: redis,
+    }
+}
+
+/// The driver's SM-ID.
+pub(crate) fn sm_id(driver: &SmDriver) -> SmId {
+    driver
+        .events()
+        .iter()
+        .find_map(|e| match e {
+            ClientEvent::Enabled { id: Some(id), .. } => Some(id.clone()),
+            _ => None,
+        })
+        .expect("a resumable session")
+}
