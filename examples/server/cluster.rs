@@ -157,6 +157,19 @@ end
 return 'none'
 ";
 
+/// ARGV: prefix, full JID, deadline (ms). Moves the deadline of the session hibernated on
+/// that JID, if any: 1 if it did.
+const DEADLINE: &str = r"
+local p = ARGV[1]
+local id = redis.call('GET', p .. 'jid:' .. ARGV[2])
+if not id then return 0 end
+local rec = p .. 'sm:' .. id
+if redis.call('EXISTS', rec) == 0 then return 0 end
+redis.call('HSET', rec, 'deadline', ARGV[3])
+redis.call('ZADD', p .. 'deadlines', ARGV[3], id)
+return 1
+";
+
 /// ARGV: prefix, id, owner, node, race window (ms). Nil, or {record, appended items...}.
 /// A claim leaves `claimed:{id}` naming the node for the race window, and names the node
 /// in `live:{jid}` at once.
@@ -197,6 +210,7 @@ pub(crate) struct Cluster {
     conn: Mutex<Option<redis::Connection>>,
     hibernate: redis::Script,
     route: redis::Script,
+    deadline: redis::Script,
     claim: redis::Script,
     expire: redis::Script,
     forget: redis::Script,
@@ -247,6 +261,7 @@ impl Cluster {
             conn: Mutex::new(Some(conn)),
             hibernate: script(HIBERNATE),
             route: script(ROUTE),
+            deadline: script(DEADLINE),
             claim: script(CLAIM),
             expire: script(EXPIRE),
             forget: redis::Script::new(remote::FORGET),
@@ -324,6 +339,18 @@ impl Cluster {
                 None => Route::Nowhere,
             },
         })
+    }
+
+    /// Moves the deadline of the session hibernated in Redis on `jid`: whether there was one.
+    fn set_deadline(&self, jid: &FullJid, deadline: SystemTime) -> Result<bool, String> {
+        let moved = self.with(|c| {
+            self.deadline
+                .arg(PREFIX)
+                .arg(jid.to_string())
+                .arg(millis(deadline))
+                .invoke::<i64>(c)
+        })?;
+        Ok(moved == 1)
     }
 
     fn claim(&self, id: &SmId, owner: &BareJid) -> Result<Option<Taken>, String> {
@@ -593,6 +620,36 @@ impl Shared {
         if let Some(trigger) = crate::push::worth_a_push(&stanza.stanza) {
             let target = xmpp_tether::push0::Target::Session(to.clone());
             self.push0(now, |r| r.notify(now, &target, &trigger));
+        }
+    }
+
+    /// Whether a session of `jid` lives on in the cluster: hibernated in Redis, or live on
+    /// another node (which claimed it a moment ago). A stream that hibernated into Redis is
+    /// not a session that ended: its contacts are not told it is gone, its push state stays.
+    pub(crate) fn cluster_holds(&self, jid: &FullJid) -> bool {
+        let Some(cluster) = self.cluster() else {
+            return false;
+        };
+        let keys = [format!("{PREFIX}jid:{jid}"), format!("{PREFIX}live:{jid}")];
+        match cluster.with(|c| redis::cmd("EXISTS").arg(&keys).query::<i64>(c)) {
+            Ok(n) => n > 0,
+            Err(e) => {
+                eprintln!("cluster: cannot look {jid} up ({e}); taken as gone");
+                false
+            }
+        }
+    }
+
+    /// XEP-0357's extended hibernation of `jid` ended (its first push): a session of it held
+    /// in Redis goes back to its own deadline there.
+    pub(crate) fn cluster_set_deadline(&self, jid: &FullJid, deadline: SystemTime) {
+        let Some(cluster) = self.cluster() else {
+            return;
+        };
+        match cluster.set_deadline(jid, deadline) {
+            Ok(true) => self.trace_cluster(format_args!("{jid}'s deadline moved in redis")),
+            Ok(false) => {}
+            Err(e) => eprintln!("cluster: cannot move {jid}'s deadline ({e})"),
         }
     }
 

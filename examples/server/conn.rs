@@ -218,6 +218,8 @@ impl Conn {
         // sm {
         let gone = jid.filter(|j| self.shared.sessions.route(j).is_none());
         // sm }
+        #[cfg(feature = "cluster")] // cluster
+        let gone = gone.filter(|j| !self.shared.cluster_holds(j)); // cluster
         if let Some(jid) = gone {
             self.shared.push0_gone(now, Some(&jid)); // push0
             self.shared.push2_gone(Some(&jid)); // push2

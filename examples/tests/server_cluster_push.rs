@@ -255,10 +255,26 @@ fn push2_a_node_that_did_not_see_the_enable_notifies_and_stops_after_a_disable_e
 #[test]
 #[ignore = "real peer: run by ./ci.sh"]
 fn a_session_hibernated_in_redis_is_pushed_by_the_node_that_appends_to_it() {
+    hibernated_and_pushed(false);
+}
+
+/// The node that hibernated the session pushes too, and its first push ends the session's
+/// extended hibernation (XEP-0357 practice) in Redis.
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn the_first_push_ends_the_extended_hibernation_held_in_redis() {
+    hibernated_and_pushed(true);
+}
+
+/// alice's phone enables push on node a and is cut (its session goes to Redis, extended
+/// until its first push); bob writes to it on node a (`same_node`) or b, where the push
+/// service is attached; the phone resumes on node b and gets the message once.
+fn hibernated_and_pushed(same_node: bool) {
     let c = cluster_with(&["alice", "bob"], |o| {
         o.component(COMPONENT, COMPONENT_SECRET)
     });
-    let addr = c.b.component_addr().expect("node b's component port");
+    let pusher = if same_node { &c.a } else { &c.b };
+    let addr = pusher.component_addr().expect("the component port");
     let mut push = Component::connect(addr, COMPONENT, COMPONENT_SECRET, T)
         .unwrap_or_else(|e| panic!("the component could not attach: {e}"));
     let component: Jid = COMPONENT.parse().expect("a JID");
@@ -285,21 +301,29 @@ fn a_session_hibernated_in_redis_is_pushed_by_the_node_that_appends_to_it() {
     // Cut: node a hibernates the session into Redis (kept until its first push).
     alice.cut();
     wait_for(&c.a, "hibernated into redis", 1);
+    wait_for(
+        &c.a,
+        "alice@localhost/phone hibernated, kept until its first push",
+        1,
+    );
 
-    let mut bob = client(&c.b, "bob", "desk");
+    let mut bob = client(pusher, "bob", "desk");
     bob.send(&chat("alice@localhost/phone", "wake up"))
         .expect("bob sends");
     wait_for(
-        &c.b,
+        pusher,
         "a stanza for alice@localhost/phone appended in redis",
         1,
     );
     assert_eq!(
         next_publish(&mut push, &mut app, T).as_deref(),
         Some(node.node.as_str()),
-        "node b pushes for the session it appended to\n{}",
-        c.b.transcript()
+        "the node that appended pushes\n{}",
+        pusher.transcript()
     );
+    if same_node {
+        wait_for(&c.a, "alice@localhost/phone's deadline moved in redis", 1);
+    }
 
     // The phone wakes up and resumes on node b: the message, once.
     assert!(matches!(

@@ -48,6 +48,8 @@ impl Shared {
                     self.sessions.set_deadline(now, &id, deadline);
                     eprintln!("push0: {session} pushed, back to its own timeout");
                 }
+                #[cfg(feature = "cluster")] // cluster
+                self.cluster_set_deadline(&session, deadline); // cluster
             }
             // push0 }
             Event::Changed { account } => {
