@@ -107,6 +107,7 @@ impl Registry {
             // Room for all of them: no eviction, so they are queued straight from the
             // registrations and the account's size index is updated once.
             let mut queue = queue!(self, now, count);
+            account.pending.reserve(count);
             for r in account.registrations.iter().filter(reached) {
                 let seq = queue.first(&batch, &r.node, r.options.as_ref());
                 account.pending.push_back(seq);
