@@ -13,6 +13,8 @@
 #[allow(dead_code, reason = "these tests use part of the shared helpers")]
 mod cluster_common;
 #[allow(dead_code, reason = "these tests use part of the shared helpers")]
+mod push_common;
+#[allow(dead_code, reason = "these tests use part of the shared helpers")]
 mod sm_common;
 
 use std::time::Duration;
@@ -20,6 +22,7 @@ use std::time::Duration;
 use cluster_common::cluster_with;
 use jid::{BareJid, Jid};
 use minidom::Element;
+use push_common::{COMPONENT, COMPONENT_SECRET, push0_enable_iq, push2_enable_iq};
 use sm_common::{T, enabled, resume};
 use xmpp_sm::ClientEvent;
 use xmpp_tether::push0::{AppEvent, AppServer, AppServerConfig, Monotonic, Now};
@@ -31,8 +34,6 @@ use xmpp_tether_testkit::example_server::ExampleServer;
 use xmpp_tether_testkit::stanza::chat;
 use xmpp_tether_testkit::{deadline_in, remaining, system_now};
 
-const COMPONENT: &str = "push.localhost";
-const COMPONENT_SECRET: &str = "component-secret-for-tests";
 const ALICE: &str = "alice@localhost";
 
 fn now() -> Now {
@@ -68,18 +69,6 @@ fn iq(conn: &mut Connection, node: &ExampleServer, xml: &str) -> String {
         }
     }
     panic!("no answer to {xml}\n{}", node.transcript())
-}
-
-/// The XEP-0357 `<enable/>` of `node` with `secret` (XEP-0357 §5, example 9).
-fn push0_enable(node: &str, secret: &str) -> String {
-    format!(
-        "<iq xmlns='jabber:client' type='set' id='enable1'>\
-         <enable xmlns='urn:xmpp:push:0' jid='{COMPONENT}' node='{node}'>\
-         <x xmlns='jabber:x:data' type='submit'>\
-         <field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>\
-         <field var='secret'><value>{secret}</value></field>\
-         </x></enable></iq>"
-    )
 }
 
 /// How many lines of `node`'s trace contain `what`.
@@ -137,7 +126,7 @@ fn a_node_that_did_not_see_the_enable_pushes_and_stops_after_a_disable_elsewhere
 
     let shared = "alice@localhost's push0 registrations from another node";
     let mut alice = client(&c.a, "alice", "phone");
-    let enable = push0_enable(&node.node, secret);
+    let enable = push0_enable_iq(&node.node, secret);
     assert_eq!(iq(&mut alice, &c.a, &enable), "result");
     wait_for(&c.b, shared, 1);
     alice.close();
@@ -207,23 +196,10 @@ fn push2_a_node_that_did_not_see_the_enable_notifies_and_stops_after_a_disable_e
         .unwrap_or_else(|e| panic!("the component could not attach: {e}"));
     let mut service = PushService::new(ServiceConfig::default());
     let keys = ClientKeys::generate(&mut rng()).expect("client keys");
-    let send = keys.send_profile(None).expect("the send profile");
 
     let shared = "alice@localhost's push2 registrations from another node";
     let mut alice = client(&c.a, "alice", "phone");
-    let enable = format!(
-        "<iq xmlns='jabber:client' type='set' id='push2-1'><enable xmlns='urn:xmpp:push2:0'>\
-         <service>{COMPONENT}</service><client>https://push.example/wpush/v2/alice</client>\
-         <match profile='urn:xmpp:push2:match:important'>\
-         <send xmlns='urn:xmpp:push2:send:sce+rfc8291+rfc8292:0'>\
-         <ua-public>{}</ua-public><auth-secret>{}</auth-secret>\
-         <jwt-alg>ES256</jwt-alg><jwt-key>{}</jwt-key>\
-         <jwt-claim name='aud'>https://push.example</jwt-claim>\
-         </send></match></enable></iq>",
-        send.ua_public,
-        send.auth_secret,
-        send.jwt_key.unwrap_or_default(),
-    );
+    let enable = push2_enable_iq(&keys, "");
     assert_eq!(iq(&mut alice, &c.a, &enable), "result");
     wait_for(&c.b, shared, 1);
     alice.close();
@@ -283,7 +259,7 @@ fn hibernated_and_pushed(same_node: bool) {
 
     // alice's phone, with stream management, enables push from its session on node a.
     let mut alice = enabled(&c.a, "alice", "phone");
-    let enable: Element = push0_enable(&node.node, node.secret.as_str())
+    let enable: Element = push0_enable_iq(&node.node, node.secret.as_str())
         .parse()
         .expect("test XML");
     alice.send(enable).expect("sent");

@@ -16,7 +16,9 @@ mod push_common;
 
 use std::time::Duration;
 
-use push_common::{ALICE, COMPONENT, T, connect, hibernate, iq, offline, options, rng};
+use push_common::{
+    ALICE, COMPONENT, T, connect, hibernate, iq, offline, options, push0_enable_iq, rng,
+};
 
 use jid::Jid;
 use minidom::Element;
@@ -131,19 +133,6 @@ fn iq_parsed(script: &mut Script, xml: &str) -> (String, Element) {
     (kind, reply)
 }
 
-/// XEP-0357 §5, example 9, by hand: enable `node` of our app server with `secret` as the
-/// publish-options form.
-fn enable_iq(node: &str, secret: &str) -> String {
-    format!(
-        "<iq xmlns='jabber:client' type='set' id='enable1'>\
-         <enable xmlns='urn:xmpp:push:0' jid='{COMPONENT}' node='{node}'>\
-         <x xmlns='jabber:x:data' type='submit'>\
-         <field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>\
-         <field var='secret'><value>{secret}</value></field>\
-         </x></enable></iq>"
-    )
-}
-
 /// alice checks for push support on her account and enables it with `secret`, the node's
 /// own when `None`.
 fn enable(setup: &Setup, alice: &mut Script, secret: Option<&str>) {
@@ -159,7 +148,7 @@ fn enable(setup: &Setup, alice: &mut Script, secret: Option<&str>) {
         Ok(true),
         "the account advertises urn:xmpp:push:0: {reply:?}"
     );
-    let (kind, reply) = iq_parsed(alice, &enable_iq(&setup.credentials.node, secret));
+    let (kind, reply) = iq_parsed(alice, &push0_enable_iq(&setup.credentials.node, secret));
     assert_eq!(kind, "result", "enable refused: {reply:?}\n{}", setup.log());
 }
 

@@ -21,7 +21,8 @@ mod push_common;
 use std::time::Duration;
 
 use push_common::{
-    ALICE, ALICE_PASS, BOB, COMPONENT, T, bare, connect, hibernate, iq, offline, options, rng,
+    ALICE, ALICE_PASS, BOB, COMPONENT, ENDPOINT, T, bare, connect, hibernate, iq, offline, options,
+    push2_enable_iq, rng,
 };
 
 use jid::FullJid;
@@ -36,8 +37,6 @@ use xmpp_tether_testkit::example_server::{DOMAIN, ExampleServer};
 use xmpp_tether_testkit::slixmpp::Script;
 use xmpp_tether_testkit::stanza::chat;
 use xmpp_tether_testkit::{deadline_in, remaining, system_now};
-
-const ENDPOINT: &str = "https://push.example/wpush/v2/alice";
 
 fn now() -> Now {
     Now::new(Monotonic::ZERO, system_now())
@@ -160,20 +159,7 @@ impl Setup {
 
     /// The `<enable/>` by hand, with `extra` inside its `<match/>` (a `<grace/>`).
     fn enable_iq_with(&self, extra: &str) -> String {
-        let send = self.keys.send_profile(None).expect("the send profile");
-        format!(
-            "<iq xmlns='jabber:client' type='set' id='push2-1'><enable xmlns='urn:xmpp:push2:0'>\
-             <service>{COMPONENT}</service><client>{ENDPOINT}</client>\
-             <match profile='urn:xmpp:push2:match:important'>{extra}\
-             <send xmlns='urn:xmpp:push2:send:sce+rfc8291+rfc8292:0'>\
-             <ua-public>{}</ua-public><auth-secret>{}</auth-secret>\
-             <jwt-alg>ES256</jwt-alg><jwt-key>{}</jwt-key>\
-             <jwt-claim name='aud'>https://push.example</jwt-claim>\
-             </send></match></enable></iq>",
-            send.ua_public,
-            send.auth_secret,
-            send.jwt_key.unwrap_or_default(),
-        )
+        push2_enable_iq(&self.keys, extra)
     }
 }
 

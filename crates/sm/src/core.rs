@@ -260,16 +260,23 @@ impl<E: CoreEvent> Core<E> {
         Ok(())
     }
 
-    /// The `h` of an `<a/>` in this stream's own dialect, read directly: the element every
-    /// acknowledged stanza costs, so the roles try it before the general parser. `None` for
-    /// anything else, an sm:1 `<a/>` (which may carry `u`) or an `h` that is not a number:
-    /// the general path parses those and answers any error.
-    pub(crate) fn plain_ack(&self, element: &Element) -> Option<u32> {
+    /// Takes in `element` if it is an `<a h/>` in this stream's own dialect and stream
+    /// management is `on`, read directly: the element every acknowledged stanza costs, so
+    /// the roles try it before the general parser. `None` for anything else, an sm:1 `<a/>`
+    /// (which may carry `u`) or an `h` that is not a number: the general path parses those
+    /// and answers any error.
+    pub(crate) fn plain_ack(
+        &mut self,
+        now: Now,
+        element: &Element,
+        on: bool,
+    ) -> Option<Result<(), PeerError>> {
         let ns = self.counters.ns;
-        if element.name() != "a" || ns == Namespace::Sm1 || !element.has_ns(ns.as_str()) {
+        if !on || element.name() != "a" || ns == Namespace::Sm1 || !element.has_ns(ns.as_str()) {
             return None;
         }
-        element.attr("h")?.parse().ok()
+        let h = element.attr("h")?.parse().ok()?;
+        Some(self.handle_ack(now, h))
     }
 
     /// An incoming `h` (any `<a/>` answers the outstanding request).

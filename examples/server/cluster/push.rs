@@ -185,10 +185,7 @@ impl Shared {
     }
 
     fn push0_apply(&self, now: Now, account: &BareJid, json: Option<&str>) -> Result<(), String> {
-        let record = parse::<push0::AccountRecord>(json)?;
-        if record.as_ref().is_some_and(|r| r.account != *account) {
-            return Err("a record of another account".to_owned());
-        }
+        let record = checked(json, account, |r: &push0::AccountRecord| &r.account)?;
         let (transmits, events) = {
             let mut registry = lock(&self.push.zero);
             match record {
@@ -214,10 +211,7 @@ impl Shared {
     }
 
     fn push2_apply(&self, now: Now, account: &BareJid, json: Option<&str>) -> Result<(), String> {
-        let record = parse::<push2::AccountRecord>(json)?;
-        if record.as_ref().is_some_and(|r| r.account != *account) {
-            return Err("a record of another account".to_owned());
-        }
+        let record = checked(json, account, |r: &push2::AccountRecord| &r.account)?;
         let (transmits, events) = {
             let mut registry = lock(&self.push.two);
             match record {
@@ -243,9 +237,19 @@ impl Shared {
     }
 }
 
-/// A record read back from Redis, like peer data.
-fn parse<T: for<'de> Deserialize<'de>>(json: Option<&str>) -> Result<Option<T>, String> {
-    json.map(serde_json::from_str)
+/// A record read back from Redis, like peer data: it parses, and it is `account`'s (the
+/// registry checks the rest when it restores it).
+fn checked<T: for<'de> Deserialize<'de>>(
+    json: Option<&str>,
+    account: &BareJid,
+    account_of: impl Fn(&T) -> &BareJid,
+) -> Result<Option<T>, String> {
+    let record: Option<T> = json
+        .map(serde_json::from_str)
         .transpose()
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    match record {
+        Some(r) if account_of(&r) != account => Err("a record of another account".to_owned()),
+        record => Ok(record),
+    }
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use jid::BareJid;
+use xmpp_tether::push2::client::ClientKeys;
 use xmpp_tether_testkit::client::Connection;
 use xmpp_tether_testkit::component::Component;
 use xmpp_tether_testkit::example_server::{ExampleServer, ServerOptions};
@@ -12,10 +13,12 @@ use xmpp_tether_testkit::slixmpp::Script;
 /// Bound on every single wait.
 pub(crate) const T: Duration = Duration::from_secs(10);
 pub(crate) const COMPONENT: &str = "push.localhost";
-const COMPONENT_SECRET: &str = "component-secret-for-tests";
+pub(crate) const COMPONENT_SECRET: &str = "component-secret-for-tests";
 pub(crate) const ALICE: &str = "alice@localhost";
 pub(crate) const ALICE_PASS: &str = "alice-pass";
 pub(crate) const BOB: &str = "bob@localhost";
+/// alice's phone's Web Push endpoint (Push 2.0).
+pub(crate) const ENDPOINT: &str = "https://push.example/wpush/v2/alice";
 const BOB_PASS: &str = "bob-pass";
 
 /// The example server's options: alice, bob, and the push service's component port.
@@ -96,4 +99,36 @@ pub(crate) fn offline(alice: &mut Script) {
 pub(crate) fn hibernate(alice: &mut Script) {
     alice.send_line("hibernate").expect("write to slixmpp");
     alice.expect_line("HIBERNATED", T).expect("cut");
+}
+
+/// XEP-0357 §5, example 9, by hand: enable `node` of the push service with `secret` as the
+/// publish-options form.
+pub(crate) fn push0_enable_iq(node: &str, secret: &str) -> String {
+    format!(
+        "<iq xmlns='jabber:client' type='set' id='enable1'>\
+         <enable xmlns='urn:xmpp:push:0' jid='{COMPONENT}' node='{node}'>\
+         <x xmlns='jabber:x:data' type='submit'>\
+         <field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>\
+         <field var='secret'><value>{secret}</value></field>\
+         </x></enable></iq>"
+    )
+}
+
+/// The Push 2.0 `<enable/>` by hand (the seed's example) with the phone's `keys`, and `extra`
+/// inside its `<match/>` (a `<grace/>`).
+pub(crate) fn push2_enable_iq(keys: &ClientKeys, extra: &str) -> String {
+    let send = keys.send_profile(None).expect("the send profile");
+    format!(
+        "<iq xmlns='jabber:client' type='set' id='push2-1'><enable xmlns='urn:xmpp:push2:0'>\
+         <service>{COMPONENT}</service><client>{ENDPOINT}</client>\
+         <match profile='urn:xmpp:push2:match:important'>{extra}\
+         <send xmlns='urn:xmpp:push2:send:sce+rfc8291+rfc8292:0'>\
+         <ua-public>{}</ua-public><auth-secret>{}</auth-secret>\
+         <jwt-alg>ES256</jwt-alg><jwt-key>{}</jwt-key>\
+         <jwt-claim name='aud'>https://push.example</jwt-claim>\
+         </send></match></enable></iq>",
+        send.ua_public,
+        send.auth_secret,
+        send.jwt_key.unwrap_or_default(),
+    )
 }

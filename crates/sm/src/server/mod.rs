@@ -280,15 +280,8 @@ impl<H: StreamHandle> Server<H> {
             // must not be routed (the client retransmits on its new stream).
             return Err(Error::Closed(Box::new(element)));
         }
-        let plain_ack = self
-            .core
-            .plain_ack(&element)
-            .filter(|_| self.phase == Phase::On);
-        if let Some(h) = plain_ack {
-            drop(element);
-            return self
-                .core
-                .handle_ack(now, h)
+        if let Some(acked) = self.core.plain_ack(now, &element, self.phase == Phase::On) {
+            return acked
                 .map(|()| Incoming::Handled)
                 .map_err(|e| self.peer_error(e, placement));
         }
