@@ -21,7 +21,7 @@ mod push_common;
 use std::time::Duration;
 
 use push_common::{
-    ALICE, ALICE_PASS, BOB, COMPONENT, ENDPOINT, T, bare, connect, hibernate, iq, offline, options,
+    ALICE, ALICE_PASS, BOB, ENDPOINT, T, bare, connect, hibernate, iq, offline, options,
     push2_enable_iq, rng,
 };
 

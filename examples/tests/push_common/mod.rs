@@ -103,6 +103,7 @@ pub(crate) fn hibernate(alice: &mut Script) {
 
 /// XEP-0357 §5, example 9, by hand: enable `node` of the push service with `secret` as the
 /// publish-options form.
+#[allow(dead_code, reason = "the Push 2.0 test uses the other")]
 pub(crate) fn push0_enable_iq(node: &str, secret: &str) -> String {
     format!(
         "<iq xmlns='jabber:client' type='set' id='enable1'>\
@@ -116,6 +117,7 @@ pub(crate) fn push0_enable_iq(node: &str, secret: &str) -> String {
 
 /// The Push 2.0 `<enable/>` by hand (the seed's example) with the phone's `keys`, and `extra`
 /// inside its `<match/>` (a `<grace/>`).
+#[allow(dead_code, reason = "the XEP-0357 test uses the other")]
 pub(crate) fn push2_enable_iq(keys: &ClientKeys, extra: &str) -> String {
     let send = keys.send_profile(None).expect("the send profile");
     format!(
