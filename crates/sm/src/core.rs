@@ -101,12 +101,6 @@ impl Counters {
                 // keeps a broken invariant from panicking.
                 let count = (count as usize).min(self.queue.len());
                 self.acked = h;
-                // The common ack of one stanza skips the drain's bookkeeping.
-                if count == 1 {
-                    return Ok(AckedStanzas::new(
-                        self.queue.pop_front().map(|q| q.stanza).into_iter(),
-                    ));
-                }
                 Ok(AckedStanzas::new(
                     self.queue.drain(..count).map(|q| q.stanza),
                 ))
