@@ -48,7 +48,8 @@ pub enum HandBackReason {
     Expired,
     /// A hibernated session was evicted to make room (see [`crate::StoreConfig`]).
     Evicted,
-    /// A new stream bound the same full JID as a hibernated session, which ended.
+    /// Another stream bound the session's full JID, or a newer session hibernated on it:
+    /// one session per full JID, and this one ended.
     Replaced,
     /// The retransmission queue overflowed.
     QueueOverflow,

@@ -639,3 +639,17 @@ fn routed_stanzas_keep_the_time_they_were_routed() {
         }]
     );
 }
+
+/// Found by the `sm_server` fuzz target after about 100,000 runs: a session came back to
+/// the store (a take-over given up, its claimant closed) while another stream had bound its
+/// full JID, and `hibernate` overwrote that JID's slot. One session then sat in the store with
+/// no route to it, the next hibernation on the JID made two, and the store's own snapshot no
+/// longer restored ("two sessions on one full JID"). Now a session hibernating onto a JID a
+/// live stream holds ends (`Replaced`, its stanzas handed back), as a bind ends a hibernated
+/// session on its JID, and one hibernating onto an older hibernated session replaces it.
+#[cfg(feature = "__fuzzing")]
+#[test]
+fn a_session_returning_to_a_jid_bound_meanwhile_does_not_break_the_index() {
+    let input = include_bytes!("fixtures/fuzz/sm_server-two-sessions-on-one-jid.bin");
+    xmpp_sm::fuzzing::server(input);
+}

@@ -364,6 +364,29 @@ impl<H: StreamHandle> Tables<H> {
         {
             return Err(Box::new(session));
         }
+        // One session per full JID. A stream that bound the JID while this session was away
+        // from every index (a take-over given up, a handed-over session not collected) has it
+        // now, as a bind ends a hibernated session on its JID: this one ends. An older session
+        // hibernated on the JID is replaced by this one.
+        if let Some(jid) = &session.resource {
+            let slot = self
+                .accounts
+                .get(&jid.to_bare())
+                .and_then(|a| a.resources.get(jid))
+                .cloned();
+            match slot {
+                Some(Slot::Live(_)) => {
+                    self.ended_with_event(HandBackReason::Replaced, session);
+                    return Ok(());
+                }
+                Some(Slot::Hibernated(other)) if other != id => {
+                    if let Some(old) = self.remove_hibernated(&other) {
+                        self.ended_with_event(HandBackReason::Replaced, old);
+                    }
+                }
+                _ => {}
+            }
+        }
         let limits = self.config.store.clone();
         if limits.max_hibernated == 0 || limits.max_per_account == 0 {
             self.ended_with_event(HandBackReason::Evicted, session);
