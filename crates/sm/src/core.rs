@@ -289,6 +289,24 @@ impl<E: CoreEvent> Core<E> {
         Ok(())
     }
 
+    /// Applies the `h` of a `<resume/>` to a checkpoint, which may lag the stream it was
+    /// copied from: an `h` beyond every stanza it holds acknowledges all of them, and the
+    /// counters move on to `h` (the client has the rest). Returns how far beyond.
+    pub(crate) fn apply_ack_beyond(&mut self, now: Now, h: u32) -> Result<u32, PeerError> {
+        let c = &self.counters;
+        if seq::classify_ack(c.acked, c.sent, h) != AckPosition::TooHigh {
+            return self.apply_ack(now, h).map(|()| 0);
+        }
+        let sent = c.sent;
+        self.apply_ack(now, sent)?;
+        let c = &mut self.counters;
+        // The queue is empty now: every counter moves to `h` together.
+        c.outbound = h;
+        c.sent = h;
+        c.acked = h;
+        Ok(seq::distance(sent, h))
+    }
+
     /// Writes every queued stanza again, oldest first (after a resumption); the ack state
     /// starts afresh. Returns how many.
     pub(crate) fn retransmit(&mut self, now: Now) -> usize {

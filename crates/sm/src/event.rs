@@ -1,5 +1,7 @@
 //! What the machines tell the application: what an incoming element was, and events.
 
+use std::time::SystemTime;
+
 use jid::FullJid;
 use minidom::Element;
 use xmpp_parsers::stanza_error::DefinedCondition;
@@ -162,6 +164,25 @@ pub enum ServerEvent {
         jid: Option<FullJid>,
         /// How many unacknowledged stanzas are retransmitted.
         retransmitted: usize,
+    },
+    /// The session `previd` was resumed from a checkpoint: a copy of a stream that was still
+    /// live when it was taken ([`Server::checkpoint`](crate::Server::checkpoint)), because
+    /// that stream's node could not hand the session over (a cluster node that died). Fires
+    /// right before [`ServerEvent::Resumed`], so that the gap is reported, not hidden.
+    ///
+    /// What the old stream did after `checkpointed_at` is unknown here: stanzas it accepted
+    /// after the copy that the client did not acknowledge are not in the queue (unless the
+    /// caller checkpoints before every write, as the example server does), and stanzas it
+    /// handled from the client after the copy count as unhandled, so the client sends them
+    /// again (duplicates for their recipients). `acked_beyond` is how many stanzas the client
+    /// acknowledged that the copy did not hold: the client has those.
+    ResumedFromCheckpoint {
+        /// The SM-ID.
+        previd: SmId,
+        /// When the copy was taken (wall clock).
+        checkpointed_at: SystemTime,
+        /// Stanzas the client acknowledged beyond the copy's queue.
+        acked_beyond: u32,
     },
     /// A `<resume/>` was refused (`<failed/>` is queued); the client may bind afresh.
     ResumeRefused {

@@ -221,7 +221,7 @@ pub use crate::error::{
 };
 pub use crate::event::{ClientEvent, HandBackReason, Incoming, Request, ServerEvent};
 pub use crate::ns::Namespace;
-pub use crate::server::Server;
+pub use crate::server::{CheckpointMark, Server};
 pub use crate::session::HibernatedSession;
 pub use crate::store::{
     EndedSession, Route, SessionStore, StoreEvent, StoreSnapshot, StreamHandle,

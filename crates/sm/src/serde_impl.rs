@@ -73,6 +73,9 @@ struct StoredSession {
     max: u32,
     deadline: SystemTime,
     queue: Vec<StoredStanza>,
+    /// Only on a checkpoint of a live stream (absent in records written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    checkpointed: Option<SystemTime>,
 }
 
 impl Serialize for HibernatedSession {
@@ -100,6 +103,7 @@ impl Serialize for HibernatedSession {
                 })
                 .collect::<Result<_, String>>()
                 .map_err(serde::ser::Error::custom)?,
+            checkpointed: self.checkpointed,
         }
         .serialize(s)
     }
@@ -135,6 +139,7 @@ impl<'de> Deserialize<'de> for HibernatedSession {
             },
             max: stored.max,
             deadline: stored.deadline,
+            checkpointed: stored.checkpointed,
         };
         // The structure is checked here; the configured limits when the record is adopted.
         let unlimited = RecordLimits {

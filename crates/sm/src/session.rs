@@ -31,6 +31,9 @@ pub struct HibernatedSession {
     pub(crate) counters: Counters,
     pub(crate) max: u32,
     pub(crate) deadline: SystemTime,
+    /// Set on a copy of a stream that was still live ([`crate::Server::checkpoint`]): when
+    /// it was taken.
+    pub(crate) checkpointed: Option<SystemTime>,
 }
 
 impl HibernatedSession {
@@ -68,6 +71,19 @@ impl HibernatedSession {
     #[must_use]
     pub const fn max(&self) -> u32 {
         self.max
+    }
+
+    /// When this record was copied from a stream that was still live
+    /// ([`crate::Server::checkpoint`]); `None` for a session that hibernated.
+    ///
+    /// A checkpoint may lag its stream: the stream may have sent stanzas, received
+    /// acknowledgements or handled stanzas from the client after the copy. Resuming one
+    /// therefore accepts an `h` beyond the stanzas it holds (the client has those stanzas)
+    /// and reports what is known of the gap in
+    /// [`ServerEvent::ResumedFromCheckpoint`](crate::ServerEvent::ResumedFromCheckpoint).
+    #[must_use]
+    pub const fn checkpointed_at(&self) -> Option<SystemTime> {
+        self.checkpointed
     }
 
     /// How many stanzas wait for the client.

@@ -25,6 +25,8 @@ use xmpp_sm::{
 
 #[path = "machines/acks.rs"]
 mod acks;
+#[path = "machines/checkpoint.rs"]
+mod checkpoint;
 #[path = "machines/dialects.rs"]
 mod dialects;
 #[path = "machines/order.rs"]

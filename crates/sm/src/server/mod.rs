@@ -1,6 +1,9 @@
 //! The receiving entity: one `Server` per client stream, made by a [`SessionStore`].
 
+mod checkpoint;
 mod session;
+
+pub use self::checkpoint::CheckpointMark;
 
 use std::time::SystemTime;
 

@@ -65,6 +65,7 @@ impl<H: StreamHandle> Server<H> {
     ) -> Result<(), PeerError> {
         let ns = self.core.counters.ns;
         let previd = session.id.clone();
+        let checkpointed = session.checkpointed;
         self.core.counters = session.counters;
         self.core.counters.ns = ns;
         self.id = Some(session.id);
@@ -86,13 +87,27 @@ impl<H: StreamHandle> Server<H> {
         // sm:1 makes `h` optional: without it nothing counts as acknowledged. A `<resume/>`
         // can be stale (sent on a connection the client abandoned before a newer one resumed
         // and acknowledged more), so an `h` below the last acknowledgement acknowledges
-        // nothing instead of ending the session; an `h` above what was sent is fatal.
+        // nothing instead of ending the session; an `h` above what was sent is fatal, except
+        // on a checkpoint, which may lag the stream it was copied from.
+        // A checkpoint may lag the stream it was copied from (`apply_ack_beyond`).
+        let mut acked_beyond = 0;
         if let Some(h) = h {
+            let acked = match checkpointed {
+                Some(_) => self.core.apply_ack_beyond(now, h).map(|n| acked_beyond = n),
+                None => self.core.apply_ack(now, h),
+            };
             // On error the caller queues the answer and ends the (now adopted) session.
-            match self.core.apply_ack(now, h) {
+            match acked {
                 Ok(()) | Err(PeerError::AckWentBackwards { .. }) => {}
                 Err(e) => return Err(e),
             }
+        }
+        if let Some(checkpointed_at) = checkpointed {
+            self.core.event(ServerEvent::ResumedFromCheckpoint {
+                previd: previd.clone(),
+                checkpointed_at,
+                acked_beyond,
+            });
         }
         let reply = Resumed::new(ns, previd.clone(), Some(self.core.counters.inbound));
         self.core.nonza(reply, placement);
@@ -223,6 +238,7 @@ impl<H: StreamHandle> Server<H> {
             counters: std::mem::replace(&mut self.core.counters, Counters::new(ns)),
             max: self.max,
             deadline: HibernatedSession::deadline_from(now, self.max),
+            checkpointed: None,
         })
     }
 
