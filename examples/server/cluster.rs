@@ -71,8 +71,12 @@ use xmpp_tether::sm::{
 
 use crate::state::{Shared, Signal, lock};
 
+mod checkpoint;
 mod push;
 mod remote;
+mod scripts;
+
+use self::scripts::{CLAIM, COMMON, DEADLINE, EXPIRE, HIBERNATE, ROUTE};
 
 pub(crate) use self::push::Kind;
 pub(crate) use self::remote::listen;
@@ -84,128 +88,18 @@ const ENDED_TTL: u64 = 86_400;
 /// Expired records taken per sweep.
 const SWEEP: usize = 64;
 
-/// Shared by the scripts below.
-const COMMON: &str = r"
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local function take(p, id)
-  local rec = p .. 'sm:' .. id
-  local q = rec .. ':q'
-  local f = redis.call('HMGET', rec, 'record', 'jid')
-  local items = redis.call('LRANGE', q, 0, -1)
-  redis.call('DEL', rec, q)
-  redis.call('ZREM', p .. 'deadlines', id)
-  if f[2] and f[2] ~= '' then
-    local jk = p .. 'jid:' .. f[2]
-    if redis.call('GET', jk) == id then redis.call('DEL', jk) end
-  end
-  local out = {f[1] or ''}
-  for _, item in ipairs(items) do out[#out + 1] = item end
-  return out
-end
-";
-
-/// ARGV: prefix, id, owner, jid, node, deadline (ms), record, queued.
-const HIBERNATE: &str = r"
-local p, id = ARGV[1], ARGV[2]
-local rec = p .. 'sm:' .. id
-redis.call('DEL', rec .. ':q')
-redis.call('HSET', rec, 'owner', ARGV[3], 'jid', ARGV[4], 'node', ARGV[5],
-  'deadline', ARGV[6], 'record', ARGV[7], 'queued', ARGV[8])
-redis.call('ZADD', p .. 'deadlines', ARGV[6], id)
-if ARGV[4] ~= '' then
-  local jk = p .. 'jid:' .. ARGV[4]
-  local old = redis.call('GET', jk)
-  if old and old ~= id then
-    -- A newer session on the same full JID replaces the old one: it expires now.
-    redis.call('HSET', p .. 'sm:' .. old, 'deadline', 0)
-    redis.call('ZADD', p .. 'deadlines', 0, old)
-  end
-  redis.call('SET', jk, id)
-end
-return 1
-";
-
-/// ARGV: prefix, full JID, item, max queue, this node. Where a stanza for a full JID that
-/// no stream or session of this node holds goes, decided in one step: `appended` to the
-/// session hibernated on it (while the record exists and its deadline has not passed),
-/// `full` at the queue limit, `live:NODE` when another node's stream has it bound, or `none`.
-/// One script, because a session leaving Redis is named live by the claim that takes it
-/// out, and one entering Redis is named live until its record is written: every moment one
-/// of the two answers, but a lookup of one followed by a lookup of the other can fall
-/// between them.
-const ROUTE: &str = r"
-local p = ARGV[1]
-local id = redis.call('GET', p .. 'jid:' .. ARGV[2])
-if id then
-  local rec = p .. 'sm:' .. id
-  local f = redis.call('HMGET', rec, 'deadline', 'queued')
-  if f[1] and tonumber(f[1]) > now_ms() then
-    local q = rec .. ':q'
-    if tonumber(f[2]) + redis.call('LLEN', q) >= tonumber(ARGV[4]) then return 'full' end
-    redis.call('RPUSH', q, ARGV[3])
-    return 'appended'
-  end
-end
-local live = redis.call('GET', p .. 'live:' .. ARGV[2])
-if live then
-  local node = string.match(live, '^[^#]*')
-  if node ~= ARGV[5] then return 'live:' .. node end
-end
-return 'none'
-";
-
-/// ARGV: prefix, full JID, deadline (ms). Moves the deadline of the session hibernated on
-/// that JID, if any: 1 if it did.
-const DEADLINE: &str = r"
-local p = ARGV[1]
-local id = redis.call('GET', p .. 'jid:' .. ARGV[2])
-if not id then return 0 end
-local rec = p .. 'sm:' .. id
-if redis.call('EXISTS', rec) == 0 then return 0 end
-redis.call('HSET', rec, 'deadline', ARGV[3])
-redis.call('ZADD', p .. 'deadlines', ARGV[3], id)
-return 1
-";
-
-/// ARGV: prefix, id, owner, node, race window (ms). Nil, or {record, appended items...}.
-/// A claim leaves `claimed:{id}` naming the node for the race window, and names the node
-/// in `live:{jid}` at once.
-const CLAIM: &str = r"
-local rec = ARGV[1] .. 'sm:' .. ARGV[2]
-local f = redis.call('HMGET', rec, 'owner', 'deadline', 'jid')
-if f[1] ~= ARGV[3] then return false end
-if tonumber(f[2]) <= now_ms() then return false end
-redis.call('SET', ARGV[1] .. 'claimed:' .. ARGV[2], ARGV[4], 'PX', ARGV[5])
--- The claimer resumes it: other nodes send its stanzas there from now on.
-if f[3] and f[3] ~= '' then redis.call('SET', ARGV[1] .. 'live:' .. f[3], ARGV[4]) end
-return take(ARGV[1], ARGV[2])
-";
-
 /// Two `<resume/>`s of one session on different nodes this close together race: the one
 /// whose claim came second fails as for an unknown SM-ID instead of taking the session over.
 /// Short: a client that reconnects after a cut takes longer than this (a TCP connection and
 /// a SASL exchange), and gets a take-over.
 const RACE: Duration = Duration::from_millis(250);
 
-/// ARGV: prefix, limit. {{id, record, appended items...}...}.
-const EXPIRE: &str = r"
-local ids = redis.call('ZRANGEBYSCORE', ARGV[1] .. 'deadlines', '-inf', now_ms(),
-  'LIMIT', 0, tonumber(ARGV[2]))
-local out = {}
-for _, id in ipairs(ids) do
-  local t = take(ARGV[1], id)
-  table.insert(t, 1, id)
-  out[#out + 1] = t
-end
-return out
-";
-
 /// This node's link to the cluster's Redis.
 pub(crate) struct Cluster {
     node: String,
+    /// `NODE#BOOT`: this run of the node (a restarted node is another instance), whose
+    /// `alive:` key other nodes watch for its checkpoints (`checkpoint.rs`).
+    instance: String,
     client: redis::Client,
     conn: Mutex<Option<redis::Connection>>,
     hibernate: redis::Script,
@@ -214,12 +108,15 @@ pub(crate) struct Cluster {
     claim: redis::Script,
     expire: redis::Script,
     forget: redis::Script,
+    checkpoints: checkpoint::Scripts,
     /// Held from claiming a record to adopting it (see `claim_here`).
     claiming: Mutex<()>,
     /// This node's live resumable streams, for take-over requests from other nodes.
     streams: Mutex<remote::Streams>,
     /// Stanzas for full JIDs whose session is on its way to Redis, appended once it is there.
     moving: Mutex<HashMap<FullJid, Vec<Unacked>>>,
+    /// The last checkpoint written of each live stream of this node.
+    marks: Mutex<HashMap<SmId, xmpp_tether::sm::CheckpointMark>>,
     max_queue: usize,
 }
 
@@ -255,8 +152,11 @@ impl Cluster {
             .query::<String>(&mut conn)
             .map_err(|e| format!("--redis {url}: {e}"))?;
         let script = |body: &str| redis::Script::new(&format!("{COMMON}{body}"));
+        let instance = checkpoint::instance(&node);
+        checkpoint::alive(&mut conn, &instance).map_err(|e| format!("--redis {url}: {e}"))?;
         Ok(Self {
             node,
+            instance,
             client,
             conn: Mutex::new(Some(conn)),
             hibernate: script(HIBERNATE),
@@ -265,9 +165,11 @@ impl Cluster {
             claim: script(CLAIM),
             expire: script(EXPIRE),
             forget: redis::Script::new(remote::FORGET),
+            checkpoints: checkpoint::Scripts::new(script),
             streams: Mutex::default(),
             claiming: Mutex::default(),
             moving: Mutex::default(),
+            marks: Mutex::default(),
             max_queue,
         })
     }
@@ -297,7 +199,9 @@ impl Cluster {
         result.map_err(|e| e.to_string())
     }
 
-    fn write(&self, session: &HibernatedSession) -> Result<(), String> {
+    /// Writes a hibernated record: `false`, writing nothing, if `holder` (the stream it
+    /// comes from; `None` not to check) no longer holds the session (see [`HIBERNATE`]).
+    fn write(&self, session: &HibernatedSession, holder: Option<&str>) -> Result<bool, String> {
         let record = serde_json::to_string(session).map_err(|e| e.to_string())?;
         let jid = session
             .resource()
@@ -313,9 +217,10 @@ impl Cluster {
                 .arg(millis(session.deadline()))
                 .arg(&record)
                 .arg(session.unacked())
+                .arg(holder.unwrap_or_default())
                 .invoke::<i64>(c)
         })
-        .map(drop)
+        .map(|written| written == 1)
     }
 
     /// Appends a stanza to the session hibernated in Redis on `jid`, or names the node its
@@ -454,6 +359,11 @@ impl Shared {
                 return self.cluster_live(jid.as_ref(), conn);
             }
             ServerEvent::Hibernated { id, jid } => (id, jid),
+            ServerEvent::ResumedFromCheckpoint {
+                previd,
+                checkpointed_at,
+                acked_beyond,
+            } => return checkpoint::report_gap(previd, *checkpointed_at, *acked_beyond, now),
             _ => return,
         };
         if let Some(jid) = jid {
@@ -465,14 +375,14 @@ impl Shared {
             }
             return;
         };
-        let written = cluster.write(&session);
+        let written = cluster.write(&session, Some(&cluster.holder(conn)));
         let mut moving = lock(&cluster.moving);
         let late = jid
             .as_ref()
             .and_then(|j| moving.remove(j))
             .unwrap_or_default();
         match written {
-            Ok(()) => {
+            Ok(true) => {
                 self.trace_cluster(format_args!("{id} hibernated into redis"));
                 let mut refused = Vec::new();
                 for u in late {
@@ -487,6 +397,18 @@ impl Shared {
                 }
                 drop(moving);
                 self.hand_back(now, jid.as_ref(), refused);
+            }
+            Ok(false) => {
+                drop(moving);
+                let mut stanzas = session.into_unacked();
+                eprintln!(
+                    "cluster: {id} was taken over from its checkpoint by another node: its {} \
+                     unacknowledged stanzas are handed back here (that node may deliver some \
+                     of them too)",
+                    stanzas.len()
+                );
+                stanzas.extend(late);
+                self.hand_back(now, jid.as_ref(), stanzas);
             }
             Err(e) => {
                 drop(moving);
@@ -776,6 +698,7 @@ impl Shared {
         let Some(cluster) = self.cluster() else {
             return;
         };
+        self.cluster_orphans(now);
         let expired = match cluster.expired() {
             Ok(expired) => expired,
             Err(e) => return eprintln!("cluster: expiry sweep failed ({e})"),

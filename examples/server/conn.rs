@@ -31,6 +31,18 @@ pub(crate) enum End {
     Moved, // cluster
 }
 
+impl End {
+    /// The stream error to write before the stream closes, if any.
+    fn stream_error(&self) -> Option<StreamError> {
+        match self {
+            Self::Closed(error) => error.clone(),
+            #[cfg(feature = "cluster")] // cluster
+            Self::Moved => Some(stream_error(DefinedCondition::Conflict)), // cluster
+            _ => None,
+        }
+    }
+}
+
 pub(crate) struct Conn {
     pub(crate) shared: Arc<Shared>,
     pub(crate) io: Io,
@@ -169,6 +181,8 @@ impl Conn {
             return Ok(());
         };
         let mut written = Ok(());
+        #[cfg(feature = "cluster")] // cluster
+        shared.cluster_checkpoint(now, sm, self.id); // cluster
         // sm {
         while let Some(t) = sm.poll_transmit() {
             written = written.and(self.io.send(&t).await.map_err(|_| End::Lost));
@@ -199,14 +213,9 @@ impl Conn {
             None => {}
         }
         // sm }
-        if let End::Closed(Some(error)) = &end {
-            let _ = self.io.send(&error.clone().into()).await;
+        if let Some(error) = end.stream_error() {
+            let _ = self.io.send(&error.into()).await;
         }
-        #[cfg(feature = "cluster")] // cluster
-        if matches!(end, End::Moved) {
-            let conflict = stream_error(DefinedCondition::Conflict); // cluster
-            let _ = self.io.send(&conflict.into()).await; // cluster
-        } // cluster
         let _ = self.flush().await;
         #[cfg(feature = "cluster")] // cluster
         self.shared

@@ -21,9 +21,9 @@
 //!   stream is open on node A makes B publish a request to A; A's stream hibernates at once
 //!   (so its unacknowledged stanzas go into the record in Redis), gets the `conflict` stream
 //!   error and closes; B claims the record as for any hibernated session, waiting at most
-//!   [`HANDOVER`]. If A does not answer in time (it died half way), B reports the gap in its
-//!   log and answers as for an unknown SM-ID: A kept the live session in memory only, so
-//!   what it held is lost with it, and the client binds afresh.
+//!   [`HANDOVER`]. If nobody is subscribed at A (it died) or A does not hand over in time
+//!   (it hangs, or died half way), B falls back to A's last checkpoint of the live session
+//!   (`checkpoint.rs`): resumed like a record, with the gap reported.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -80,6 +80,17 @@ pub(crate) enum Remote {
 #[derive(Default)]
 pub(crate) struct Streams(HashMap<SmId, (BareJid, u64, mpsc::UnboundedSender<Signal>)>);
 
+impl Streams {
+    /// Asks connection `conn`'s stream of session `id` to end as taken over.
+    pub(super) fn take_over(&self, id: &SmId, conn: u64) {
+        if let Some((_, c, signals)) = self.0.get(id)
+            && *c == conn
+        {
+            let _ = signals.send(Signal::TakeOver);
+        }
+    }
+}
+
 /// ARGV: prefix, key, holder. Deletes the key if it still names that holder.
 pub(crate) const FORGET: &str = r"
 if redis.call('GET', ARGV[1] .. ARGV[2]) == ARGV[3] then
@@ -134,13 +145,13 @@ impl Cluster {
     /// Names connection `conn` of this node as the holder of `key` (`live:…`, `stream:…`).
     fn claim_key(&self, key: &str, conn: u64) -> Result<(), String> {
         let key = format!("{PREFIX}{key}");
-        let holder = format!("{}#{conn}", self.node);
+        let holder = self.holder(conn);
         self.with(|c| redis::cmd("SET").arg(&key).arg(&holder).query::<()>(c))
     }
 
     /// Removes `key` if it still names connection `conn` of this node.
     fn forget_key(&self, key: &str, conn: u64) -> Result<(), String> {
-        let holder = format!("{}#{conn}", self.node);
+        let holder = self.holder(conn);
         self.with(|c| {
             self.forget
                 .arg(PREFIX)
@@ -220,6 +231,7 @@ impl Shared {
             if let Err(e) = cluster.forget_key(&format!("stream:{id}"), conn) {
                 eprintln!("cluster: cannot unregister {id} ({e})");
             }
+            cluster.drop_checkpoint(id, conn);
         }
         if let Some(jid) = jid
             && let Err(e) = cluster.forget_key(&format!("live:{jid}"), conn)
@@ -263,11 +275,8 @@ impl Shared {
             (node, asked)
         };
         if !matches!(asked, Ok(true)) {
-            eprintln!(
-                "cluster: {id} is live on node {node}, which does not answer: a gap, what it \
-                 held since its last hibernation is lost"
-            );
-            return false;
+            eprintln!("cluster: {id} is live on node {node}, which does not answer");
+            return self.cluster_fall_back(self.now(), owner, id);
         }
         self.trace_cluster(format_args!("{id}: take-over asked of node {node}"));
         let deadline = tokio::time::Instant::now() + HANDOVER;
@@ -282,11 +291,8 @@ impl Shared {
                 Err(e) => eprintln!("cluster: cannot claim {id} ({e})"),
             }
         }
-        eprintln!(
-            "cluster: node {node} did not hand {id} over within {HANDOVER:?}: a gap, what it \
-             held since its last hibernation is lost"
-        );
-        false
+        eprintln!("cluster: node {node} did not hand {id} over within {HANDOVER:?}");
+        self.cluster_fall_back(self.now(), owner, id)
     }
 
     /// A stanza for `to` on another node, if `to` is live there: whether it was published.
