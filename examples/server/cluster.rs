@@ -142,8 +142,13 @@ struct Taken {
 }
 
 impl Cluster {
-    /// Connects to `url` (checked with a PING) as node `node`.
-    pub(crate) fn connect(url: &str, node: String, max_queue: usize) -> Result<Self, String> {
+    /// Connects to `url` (checked with a PING) as node `node`, started at `now`.
+    pub(crate) fn connect(
+        url: &str,
+        node: String,
+        max_queue: usize,
+        now: Now,
+    ) -> Result<Self, String> {
         let client = redis::Client::open(url).map_err(|e| format!("--redis {url}: {e}"))?;
         let mut conn = client
             .get_connection()
@@ -152,7 +157,7 @@ impl Cluster {
             .query::<String>(&mut conn)
             .map_err(|e| format!("--redis {url}: {e}"))?;
         let script = |body: &str| redis::Script::new(&format!("{COMMON}{body}"));
-        let instance = checkpoint::instance(&node);
+        let instance = checkpoint::instance(&node, now);
         checkpoint::alive(&mut conn, &instance).map_err(|e| format!("--redis {url}: {e}"))?;
         Ok(Self {
             node,

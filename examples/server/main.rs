@@ -380,7 +380,7 @@ async fn store_timer(shared: Arc<Shared>) {
 #[cfg(feature = "cluster")]
 fn join_cluster(shared: &Arc<Shared>, url: &str, node: &str) -> Result<(), String> {
     let max_queue = shared.sessions.config().max_queue;
-    let cluster = cluster::Cluster::connect(url, node.to_owned(), max_queue)?;
+    let cluster = cluster::Cluster::connect(url, node.to_owned(), max_queue, shared.now())?;
     // Subscribed before the first client is accepted: nothing published here is missed.
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     cluster.subscribe(tx)?;

@@ -59,9 +59,11 @@ impl Scripts {
     }
 }
 
-/// This run of node `node`: `NODE#BOOT`, BOOT from the process id and the start time.
-pub(super) fn instance(node: &str) -> String {
-    let boot = SystemTime::now()
+/// This run of node `node`, started at `now`: `NODE#BOOT`, BOOT from the process id and the
+/// start time.
+pub(super) fn instance(node: &str, now: Now) -> String {
+    let boot = now
+        .wall()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("{node}#{:x}-{boot:x}", std::process::id())
@@ -157,8 +159,7 @@ impl Shared {
     /// if anything changed. A refusal means another node took the session over from a
     /// checkpoint: this stream ends (`conflict`, its stanzas handed back).
     pub(crate) fn cluster_checkpoint(&self, now: Now, sm: &Server<Handle>, conn: u64) {
-        let (Some(cluster), Some(id), Some(mark)) =
-            (self.cluster(), sm.id(), sm.checkpoint_mark())
+        let (Some(cluster), Some(id), Some(mark)) = (self.cluster(), sm.id(), sm.checkpoint_mark())
         else {
             return;
         };

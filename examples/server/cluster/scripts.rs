@@ -127,7 +127,6 @@ end
 return out
 ";
 
-
 /// ARGV: prefix, id, holder, instance, owner, record. Writes the checkpoint of a live
 /// stream (`ckpt:{id}`, a hash: `holder`, `instance`, `owner`, `record`; its id in
 /// `ckpts:{instance}`): 1. 0, writing nothing, if `stream:{id}` names another holder: the
