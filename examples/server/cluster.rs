@@ -45,7 +45,9 @@
 //!   record to exactly one node, which stores its stanzas offline (or with the account's
 //!   other resources), tells the contacts, and writes the ended `h`.
 //! - **Failures.** A node that dies (even SIGKILL) loses nothing hibernated: the records are
-//!   in Redis, resumed or expired by the others. A Redis error is logged and the operation
+//!   in Redis, resumed or expired by the others. Its live sessions are checkpointed
+//!   (`checkpoint.rs`): a resume elsewhere falls back to the checkpoint, with the gap
+//!   reported, and the old stream fenced. A Redis error is logged and the operation
 //!   falls back to this node alone (the record stays local, a stanza goes offline); the
 //!   connection is opened again on the next call. One blocking connection per node, held for
 //!   one script at a time (about 0.1 ms on loopback): plain, and enough for this example.

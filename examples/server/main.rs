@@ -61,6 +61,10 @@
 //!   atomic (one Lua script each, Redis's clock for deadlines), stanzas for a session
 //!   hibernated anywhere are appended to its record, expiry happens once, on one node, and
 //!   ended sessions' `h` are shared (`tests/server_cluster.rs`, redis-server and two nodes).
+//!   Live sessions are checkpointed before their output is written, so a node that dies or
+//!   hangs with streams open loses none of what they held: a resume elsewhere falls back to
+//!   the checkpoint, with the gap reported (`cluster/checkpoint.rs`,
+//!   `tests/server_cluster_failover.rs`).
 //!   A deployment that prefers sticky nodes instead gives each node `--sm-location
 //!   HOST:PORT`, its own address, which `<enabled/>` names as where to resume (XEP-0198 §5);
 //!   few clients follow it, so the cluster mode is the default answer.

@@ -179,6 +179,13 @@
 //! [`HibernatedSession::may_claim`]). Deadlines are stored as wall-clock times and mapped
 //! onto the monotonic clock when read back.
 //!
+//! A node that dies with streams still open writes no record. [`Server::checkpoint`] copies
+//! a live stream's session (take one whenever [`Server::checkpoint_mark`] moves, and write it
+//! before the stream's output, so that it holds every stanza the client can have received):
+//! another node resumes the copy when the session cannot be handed over. A copy may lag its
+//! stream, so resuming one accepts an `h` beyond it and reports the gap
+//! ([`ServerEvent::ResumedFromCheckpoint`]).
+//!
 //! Everything read back is validated like peer data: XML nesting and size are bounded
 //! (through `xmpp_tether_core::framing`), queued elements must be stanzas, the bound resource
 //! must belong to the owner, counters must agree with the queue, and a store's indexes must
