@@ -653,3 +653,45 @@ fn a_session_returning_to_a_jid_bound_meanwhile_does_not_break_the_index() {
     let input = include_bytes!("fixtures/fuzz/sm_server-two-sessions-on-one-jid.bin");
     xmpp_sm::fuzzing::server(input);
 }
+
+/// The same bug as above, step by step (the fixture's bytes decode differently whenever the
+/// fuzz target's operations change): a take-over is handed over, then given up by its
+/// claimant after another stream bound the session's full JID. The session must not take
+/// that JID's slot: it ends, replaced, its stanzas handed back, and the store stays whole.
+#[cfg(feature = "serde")]
+#[test]
+fn a_session_given_back_onto_a_jid_bound_meanwhile_ends_replaced() {
+    let mut w = World::new(manual_server());
+    let (_client, mut a) = enabled(&mut w, "a");
+    let x = a.id().cloned().expect("resumable");
+    a.send(at(1), msg(1)).expect("send");
+    let _ = sent(&mut a);
+    let mut b = w.stream("b");
+    let _ = b.handle_element(at(1), resume(&x, 0));
+    assert!(b.is_resume_pending());
+    a.handle_wake(at(1)); // handed over to b, which has not collected it yet
+    assert!(a.is_closed());
+    let mut c = w.stream("c");
+    c.handle_bind(at(2), balcony()).expect("the JID is free");
+    b.handle_disconnect(at(3)); // b gives up: the session comes back to the store
+    let ended: Vec<_> = events(&mut b)
+        .into_iter()
+        .chain(w.events().into_iter().filter_map(|e| match e {
+            StoreEvent::HandedBack {
+                reason, stanzas, ..
+            } => Some(ServerEvent::HandedBack { reason, stanzas }),
+            _ => None,
+        }))
+        .collect();
+    assert!(
+        ended.iter().any(|e| matches!(
+            e,
+            ServerEvent::HandedBack { reason: HandBackReason::Replaced, stanzas }
+                if stanzas.len() == 1 && stanzas[0].stanza == msg(1)
+        )),
+        "{ended:?}"
+    );
+    assert_eq!(w.store.hibernated_count(), 0);
+    let snapshot = w.store.snapshot(at(3));
+    assert!(SessionStore::<Wake>::restore(manual_server(), snapshot, at(3)).is_ok());
+}

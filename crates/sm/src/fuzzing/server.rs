@@ -82,6 +82,9 @@ enum Op {
     Migrate(u8, u8, u8, u64),
     /// The RNG starts again from this seed (SM-ID collisions).
     Reseed(u64),
+    /// Stream `s`'s node dies without handing its session over: another node resumes the
+    /// stream's checkpoint with the client's `h` (a copy: nothing in the ledger moves).
+    Failover(u8, u32),
 }
 
 /// A deterministic stand-in for a CSPRNG, seeded from the input. Not random: the fuzzer
@@ -365,6 +368,7 @@ impl World {
             Op::Restart => self.restart(),
             Op::Migrate(o, r, count, seed) => self.migrate(o, r, count, seed),
             Op::Reseed(seed) => self.rng = Rng(seed),
+            Op::Failover(s, h) => self.failover(s, h),
         }
     }
 
@@ -541,6 +545,80 @@ impl World {
             self.store = store;
             self.store.set_timer_handle(self.handle(TIMER));
         }
+    }
+
+    /// Another node resumes stream `s`'s checkpoint for a client that says it handled `h`:
+    /// any `h` is taken (behind the copy it acknowledges nothing, beyond it everything), the
+    /// gap is reported before `Resumed`, and each stanza of the copy is acknowledged or
+    /// retransmitted, once.
+    fn failover(&mut self, s: u8, h: u32) {
+        let now = self.clock.0;
+        let Some(server) = self.pick(s).and_then(|i| self.streams[i].as_ref()) else {
+            return;
+        };
+        let mark = server.checkpoint_mark();
+        let Some(copy) = server.checkpoint(now) else {
+            assert_eq!(mark, None, "a mark without a checkpoint");
+            return;
+        };
+        assert!(mark.is_some(), "a checkpoint without a mark");
+        assert_eq!(copy.checkpointed_at(), Some(now.wall()));
+        #[cfg(feature = "serde")]
+        let copy = {
+            let json = serde_json::to_string(&copy);
+            assert!(json.is_ok(), "a checkpoint serialises: {json:?}");
+            let back = json.ok().and_then(|j| serde_json::from_str(&j).ok());
+            assert_eq!(back.as_ref(), Some(&copy), "and reads back the same");
+            back.unwrap_or(copy)
+        };
+        let (id, owner, ns, queued, deadline) = (
+            copy.id().clone(),
+            copy.owner().clone(),
+            copy.namespace(),
+            copy.unacked(),
+            copy.deadline(),
+        );
+        let node = SessionStore::new(self.config.clone());
+        if node.adopt(now, copy).is_err() || node.hibernated_count() == 0 {
+            return; // beyond this node's limits: refused whole, or evicted at once
+        }
+        let mut stream = node.stream(owner, self.handle(TIMER), &mut Rng(0));
+        let resumed = stream.handle_element(now, Resume::new(ns, id, Some(h)).into());
+        assert!(resumed.is_ok(), "a checkpoint takes any h: {resumed:?}");
+        let mut acked = 0;
+        let mut reported = false;
+        let mut retransmitted = None;
+        while let Some(event) = stream.poll_event() {
+            match event {
+                ServerEvent::ResumeRefused { .. } => {
+                    // Only a copy that is over at once (no resumption time granted, or a
+                    // wall clock so late that the deadline cannot be added) is refused.
+                    assert!(deadline <= now.wall(), "a live copy refused");
+                    return;
+                }
+                ServerEvent::Acked { stanzas, .. } => acked += stanzas.len(),
+                ServerEvent::ResumedFromCheckpoint {
+                    checkpointed_at, ..
+                } => {
+                    assert_eq!(checkpointed_at, now.wall());
+                    assert!(retransmitted.is_none(), "the gap is reported first");
+                    reported = true;
+                }
+                ServerEvent::Resumed {
+                    retransmitted: n, ..
+                } => retransmitted = Some(n),
+                other => panic!("unexpected on a resumption: {other:?}"),
+            }
+        }
+        assert!(reported, "the gap is reported");
+        let retransmitted = retransmitted.unwrap_or(usize::MAX);
+        assert_eq!(acked + retransmitted, queued, "each stanza once");
+        let mut written = 0;
+        while let Some(out) = stream.poll_transmit() {
+            written += usize::from(out.is_counted());
+        }
+        assert_eq!(written, retransmitted);
+        stream.close(now);
     }
 
     /// Another node hibernated a session (with `count` stanzas) and hands the record over:
