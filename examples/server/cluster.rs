@@ -74,17 +74,24 @@ use xmpp_tether::sm::{
 use crate::state::{Shared, Signal, lock};
 
 mod checkpoint;
+mod presence;
 mod push;
 mod remote;
 mod scripts;
 
-use self::scripts::{CLAIM, COMMON, DEADLINE, EXPIRE, HIBERNATE, ROUTE};
+use self::scripts::{CLAIM, COMMON, DEADLINE, EXPIRE, HIBERNATE, PRESENCE, ROUTE};
 
 pub(crate) use self::push::Kind;
 pub(crate) use self::remote::listen;
 
 /// Every key starts with this.
 const PREFIX: &str = "tether:";
+
+/// The channel every node subscribes to for changes every node follows: push registrations
+/// (`push.rs`) and presence (`presence.rs`).
+fn nodes_channel() -> String {
+    format!("{PREFIX}nodes")
+}
 /// How long an ended session's `h` is kept.
 const ENDED_TTL: u64 = 86_400;
 /// Expired records taken per sweep.
@@ -111,6 +118,7 @@ pub(crate) struct Cluster {
     expire: redis::Script,
     forget: redis::Script,
     checkpoints: checkpoint::Scripts,
+    presence: redis::Script,
     /// Held from claiming a record to adopting it (see `claim_here`).
     claiming: Mutex<()>,
     /// This node's live resumable streams, for take-over requests from other nodes.
@@ -173,6 +181,7 @@ impl Cluster {
             expire: script(EXPIRE),
             forget: redis::Script::new(remote::FORGET),
             checkpoints: checkpoint::Scripts::new(script),
+            presence: script(PRESENCE),
             streams: Mutex::default(),
             claiming: Mutex::default(),
             moving: Mutex::default(),
@@ -427,6 +436,12 @@ impl Shared {
         }
         // Only now: until the record was in Redis, other nodes sent its stanzas here.
         self.cluster_unlive(Some(id), jid.as_ref(), conn);
+    }
+
+    /// At start, after `--state`: the push registrations and presence other nodes shared.
+    pub(crate) fn cluster_load(&self, now: Now) {
+        self.cluster_push_load(now);
+        self.cluster_presence_load();
     }
 
     /// A session that could not go to (or came from) Redis hibernates in this node's store,

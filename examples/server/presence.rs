@@ -59,6 +59,8 @@ impl Shared {
                 false
             }
         };
+        #[cfg(feature = "cluster")] // cluster
+        self.cluster_presence(from, available.then_some(&presence)); // cluster
         self.pep_presence(now, from, &presence);
         let watchers = lock(&self.rosters).watchers(&user);
         for to in std::iter::once(user.clone()).chain(watchers) {

@@ -95,10 +95,9 @@ impl Conn {
     async fn inline_resume(&mut self, authenticate: &Element) -> Result<(), End> {
         let now = self.shared.now();
         #[cfg(feature = "cluster")] // cluster
-        #[cfg(feature = "cluster")] // cluster
-        let owner = self.owner(); // cluster
-        #[cfg(feature = "cluster")] // cluster
-        self.shared.cluster_resume(now, owner, authenticate).await; // cluster
+        self.shared
+            .cluster_resume(now, self.owner(), authenticate)
+            .await; // cluster
         // sm {
         let _ = self.sm()?.handle_authenticate(now, authenticate);
         // sm }

@@ -6,7 +6,7 @@
 //!   `push2:accounts` naming them; a record and its set entry change in one transaction.
 //! - **Flow**: a registry change on any node (an enable, a disable, a registration disabled
 //!   after its app server failed, an account's registrations evicted) is written there and
-//!   announced on the `push` channel, which every node subscribes to with its own. The others
+//!   announced on the `nodes` channel, which every node subscribes to with its own. The others
 //!   read the record back, check it like peer data (`restore_account`: bounds, structure, and
 //!   here that it is the account the key names) and replace the account's registrations with
 //!   it; their pending publishes and extended hibernations stay. What a node applies is what
@@ -44,11 +44,6 @@ impl Kind {
             Self::Two => "push2",
         }
     }
-}
-
-/// The channel every node subscribes to for registration changes.
-pub(super) fn channel() -> String {
-    format!("{PREFIX}push")
 }
 
 impl Cluster {
@@ -117,7 +112,7 @@ impl Shared {
             Ok(payload) => {
                 let sent = cluster.with(|c| {
                     redis::cmd("PUBLISH")
-                        .arg(channel())
+                        .arg(super::nodes_channel())
                         .arg(&payload)
                         .query::<i64>(c)
                 });
@@ -146,7 +141,7 @@ impl Shared {
     }
 
     /// At start, after `--state`: every record in Redis.
-    pub(crate) fn cluster_push_load(&self, now: Now) {
+    pub(super) fn cluster_push_load(&self, now: Now) {
         let Some(cluster) = self.cluster() else {
             return;
         };

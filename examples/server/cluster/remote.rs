@@ -63,7 +63,15 @@ pub(crate) enum Remote {
         /// The account that asked (checked against the stream's).
         owner: BareJid,
     },
-    /// On the `push` channel, to every node: `node` changed the account's registrations
+    /// On the `nodes` channel, to every node: `node` took a change of `jid`'s presence
+    /// (see `presence.rs`).
+    Presence {
+        /// The resource.
+        jid: FullJid,
+        /// The node that took it (which ignores its own message).
+        node: String,
+    },
+    /// On the `nodes` channel, to every node: `node` changed the account's registrations
     /// (see `push.rs`).
     Push {
         /// Which registry.
@@ -104,7 +112,7 @@ impl Cluster {
     /// `tx` from a thread of its own, subscribing again after a lost connection.
     pub(crate) fn subscribe(&self, tx: mpsc::UnboundedSender<String>) -> Result<(), String> {
         let channel = format!("{PREFIX}node:{}", self.node);
-        let channels = [channel.clone(), super::push::channel()];
+        let channels = [channel.clone(), super::nodes_channel()];
         let (ready_tx, ready) = std::sync::mpsc::channel();
         let client = self.client.clone();
         std::thread::spawn(move || {
@@ -336,6 +344,11 @@ pub(crate) async fn listen(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<
                         let _ = signals.send(Signal::TakeOver);
                     }
                     _ => {}
+                }
+            }
+            Ok(Remote::Presence { jid, node }) => {
+                if shared.cluster().is_some_and(|c| c.node() != node) {
+                    shared.cluster_presence_remote(&jid);
                 }
             }
             Ok(Remote::Push {

@@ -197,3 +197,22 @@ for _, inst in ipairs(redis.call('SMEMBERS', p .. 'instances')) do
 end
 return out
 ";
+
+/// ARGV: prefix, account, full JID, presence XML (empty: unavailable), payload, channel.
+/// Sets or removes the resource's shared presence, keeps `presence:accounts` naming the
+/// accounts that have one, and announces the change, in one step.
+pub(super) const PRESENCE: &str = r"
+local key = ARGV[1] .. 'presence:' .. ARGV[2]
+if ARGV[4] ~= '' then
+  redis.call('HSET', key, ARGV[3], ARGV[4])
+else
+  redis.call('HDEL', key, ARGV[3])
+end
+if redis.call('EXISTS', key) == 1 then
+  redis.call('SADD', ARGV[1] .. 'presence:accounts', ARGV[2])
+else
+  redis.call('SREM', ARGV[1] .. 'presence:accounts', ARGV[2])
+end
+redis.call('PUBLISH', ARGV[6], ARGV[5])
+return 1
+";
