@@ -740,14 +740,17 @@ impl Shared {
         }
     }
 
-    /// A stream that is over (`id` and `jid` what it held): no longer live here, and if its
-    /// session ended for good, its `h` is shared, for a late `<resume/>` elsewhere.
-    pub(crate) fn cluster_closed(&self, id: Option<&SmId>, jid: Option<&FullJid>, conn: u64) {
-        self.cluster_unlive(id, jid, conn);
-        let (Some(cluster), Some(id)) = (self.cluster(), id) else {
+    /// Connection `conn` is over (`jid` the full JID it had bound): its session, if it held
+    /// one, is no longer live here, and if the session ended for good, its `h` is shared,
+    /// for a late `<resume/>` elsewhere.
+    pub(crate) fn cluster_closed(&self, jid: Option<&FullJid>, conn: u64) {
+        let Some(cluster) = self.cluster() else {
             return;
         };
-        if let Some(ended) = self.sessions.ended(id)
+        let id = lock(&cluster.streams).id_of(conn);
+        self.cluster_unlive(id.as_ref(), jid, conn);
+        if let Some(id) = id
+            && let Some(ended) = self.sessions.ended(&id)
             && let Err(e) = cluster.set_ended(&ended)
         {
             eprintln!("cluster: cannot write ended {id} ({e})");

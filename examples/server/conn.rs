@@ -23,12 +23,9 @@ pub(crate) enum End {
     Closed(Option<StreamError>),
     /// The server is shutting down: hibernate, to be persisted.
     Shutdown,
-    /// The stream machine closed itself (taken over, or a fatal error it answered).
+    /// The stream machine closed itself (taken over, here or by another node, or a fatal
+    /// error it answered).
     Done,
-    /// Cluster mode: another node takes the session over: hibernate it (into Redis), then
-    /// `conflict`.
-    #[cfg(feature = "cluster")] // cluster
-    Moved, // cluster
 }
 
 impl End {
@@ -36,8 +33,6 @@ impl End {
     fn stream_error(&self) -> Option<StreamError> {
         match self {
             Self::Closed(error) => error.clone(),
-            #[cfg(feature = "cluster")] // cluster
-            Self::Moved => Some(stream_error(DefinedCondition::Conflict)), // cluster
             _ => None,
         }
     }
@@ -141,7 +136,7 @@ impl Conn {
             // sm }
             Some(Signal::Shutdown) | None => Err(End::Shutdown),
             #[cfg(feature = "cluster")] // cluster
-            Some(Signal::TakeOver) => Err(End::Moved), // cluster
+            Some(Signal::TakeOver) => self.sm().map(|sm| sm.hand_over_elsewhere(now)), // cluster
         }
     }
 
@@ -202,8 +197,6 @@ impl Conn {
     /// wherever it goes), and tell the contacts if the resource is gone.
     async fn finish(mut self, end: End) {
         let (now, jid) = (self.shared.now(), self.jid());
-        #[cfg(feature = "cluster")] // cluster
-        let id = self.sm.as_ref().and_then(|sm| sm.id().cloned()); // cluster
         // A lost connection (or a shutdown) hibernates a resumable session; a closed one ends
         // it. Either is a no-op on a stream that closed itself.
         // sm {
@@ -218,8 +211,7 @@ impl Conn {
         }
         let _ = self.flush().await;
         #[cfg(feature = "cluster")] // cluster
-        self.shared
-            .cluster_closed(id.as_ref(), jid.as_ref(), self.id); // cluster
+        self.shared.cluster_closed(jid.as_ref(), self.id); // cluster
         if !matches!(end, End::Lost) {
             self.io.end().await;
         }

@@ -84,17 +84,54 @@ pub(crate) enum Remote {
 }
 
 /// The live streams of this node by SM-ID (owner, connection, its task), for take-over
-/// requests.
+/// requests, and the SM-ID each connection holds.
 #[derive(Default)]
-pub(crate) struct Streams(HashMap<SmId, (BareJid, u64, mpsc::UnboundedSender<Signal>)>);
+pub(crate) struct Streams {
+    by_id: HashMap<SmId, (BareJid, u64, mpsc::UnboundedSender<Signal>)>,
+    by_conn: HashMap<u64, SmId>,
+}
 
 impl Streams {
     /// Asks connection `conn`'s stream of session `id` to end as taken over.
     pub(super) fn take_over(&self, id: &SmId, conn: u64) {
-        if let Some((_, c, signals)) = self.0.get(id)
+        if let Some((_, c, signals)) = self.by_id.get(id)
             && *c == conn
         {
             let _ = signals.send(Signal::TakeOver);
+        }
+    }
+
+    /// The stream holding session `id`: its owner and task.
+    fn get(&self, id: &SmId) -> Option<(BareJid, mpsc::UnboundedSender<Signal>)> {
+        self.by_id.get(id).map(|(o, _, s)| (o.clone(), s.clone()))
+    }
+
+    /// The session connection `conn` holds.
+    pub(super) fn id_of(&self, conn: u64) -> Option<SmId> {
+        self.by_conn.get(&conn).cloned()
+    }
+
+    fn insert(
+        &mut self,
+        id: &SmId,
+        owner: &BareJid,
+        conn: u64,
+        signals: &mpsc::UnboundedSender<Signal>,
+    ) {
+        let old = self
+            .by_id
+            .insert(id.clone(), (owner.clone(), conn, signals.clone()));
+        if let Some((_, old, _)) = old {
+            self.by_conn.remove(&old);
+        }
+        self.by_conn.insert(conn, id.clone());
+    }
+
+    /// Forgets session `id` if connection `conn` still holds it.
+    fn remove(&mut self, id: &SmId, conn: u64) {
+        if self.by_id.get(id).is_some_and(|s| s.1 == conn) {
+            self.by_id.remove(id);
+            self.by_conn.remove(&conn);
         }
     }
 }
@@ -216,9 +253,7 @@ impl Shared {
         let Some(cluster) = self.cluster() else {
             return;
         };
-        lock(&cluster.streams)
-            .0
-            .insert(id.clone(), (owner.clone(), conn, signals.clone()));
+        lock(&cluster.streams).insert(id, owner, conn, signals);
         if let Err(e) = cluster.claim_key(&format!("stream:{id}"), conn) {
             eprintln!("cluster: cannot register {id} ({e})");
         }
@@ -230,12 +265,7 @@ impl Shared {
             return;
         };
         if let Some(id) = id {
-            {
-                let mut streams = lock(&cluster.streams);
-                if streams.0.get(id).is_some_and(|s| s.1 == conn) {
-                    streams.0.remove(id);
-                }
-            }
+            lock(&cluster.streams).remove(id, conn);
             if let Err(e) = cluster.forget_key(&format!("stream:{id}"), conn) {
                 eprintln!("cluster: cannot unregister {id} ({e})");
             }
@@ -257,8 +287,8 @@ impl Shared {
         };
         // Live on this node: its stream hands the session over through Redis too, rather
         // than in the local store, which the session may be leaving for Redis right now.
-        let local = lock(&cluster.streams).0.get(id).cloned();
-        let (node, asked) = if let Some((o, _, signals)) = local {
+        let local = lock(&cluster.streams).get(id);
+        let (node, asked) = if let Some((o, signals)) = local {
             if o != *owner {
                 return false;
             }
@@ -337,9 +367,9 @@ pub(crate) async fn listen(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<
                 let Some(cluster) = shared.cluster() else {
                     continue;
                 };
-                let stream = lock(&cluster.streams).0.get(&id).cloned();
+                let stream = lock(&cluster.streams).get(&id);
                 match stream {
-                    Some((o, _, signals)) if o == owner => {
+                    Some((o, signals)) if o == owner => {
                         shared.trace_cluster(format_args!("{id}: taken over by another node"));
                         let _ = signals.send(Signal::TakeOver);
                     }

@@ -284,6 +284,26 @@ impl<H: StreamHandle> Server<H> {
         self.close_stream();
     }
 
+    /// Another server resumes this stream's session: a cluster node that got the client's
+    /// `<resume/>` and asked this one to hand the session over (XEP-0198 §5 across nodes).
+    /// The session hibernates as if the connection were lost ([`ServerEvent::Hibernated`]:
+    /// move it to the shared store, where that node claims it), the `conflict` stream error
+    /// is queued after what the stream still had to write, and the stream closes. A stream
+    /// without a resumable session just closes, as for a lost connection. On a closed stream
+    /// it does nothing.
+    pub fn hand_over_elsewhere(&mut self, now: Now) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        self.handle_disconnect(now);
+        let error = StreamError::new(
+            StreamCondition::Conflict,
+            "en",
+            "This session was resumed on another server.",
+        );
+        self.core.nonza(error, Placement::TopLevel);
+    }
+
     /// Hibernates `session` for its granted time from `now`, when its last stream was lost.
     /// The deadline is set here, not when the session left a stream: a session handed over to
     /// a stream that then lost its connection was in memory all along, and a wall-clock step

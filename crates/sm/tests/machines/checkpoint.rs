@@ -198,3 +198,24 @@ fn a_checkpoint_keeps_its_mark_through_serde_and_older_records_read_as_hibernate
     let older: HibernatedSession = serde_json::from_value(value).expect("reads back");
     assert_eq!(older.checkpointed_at(), None);
 }
+
+#[test]
+fn a_stream_handed_over_elsewhere_hibernates_then_gets_conflict() {
+    let (world, _client, mut server) = pair_with_stanzas(1);
+    let id = server.id().cloned().expect("resumable");
+    server.send(at(2), msg(2)).expect("send"); // queued, not yet written
+    server.hand_over_elsewhere(at(3));
+    assert!(server.is_closed());
+    let out = sent(&mut server);
+    assert_eq!(out.len(), 1, "only the stream error: {out:?}");
+    let conflict: StreamError = out[0].clone().try_into().expect("a stream error");
+    assert_eq!(conflict.condition, StreamCondition::Conflict);
+    assert!(
+        matches!(&events(&mut server)[..], [ServerEvent::Hibernated { id: h, .. }] if *h == id)
+    );
+    // Both stanzas are in the session, for the other node.
+    let record = world.store.release(at(3), &id).expect("hibernated");
+    assert_eq!(record.unacked(), 2);
+    server.hand_over_elsewhere(at(4));
+    assert!(sent(&mut server).is_empty(), "once");
+}
