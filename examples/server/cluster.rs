@@ -125,6 +125,8 @@ pub(crate) struct Cluster {
     streams: Mutex<remote::Streams>,
     /// Stanzas for full JIDs whose session is on its way to Redis, appended once it is there.
     moving: Mutex<HashMap<FullJid, Vec<Unacked>>>,
+    /// The SASL2 user-agent ids of sessions on other nodes (from their shared presence).
+    agents: Mutex<HashMap<FullJid, String>>,
     /// The last checkpoint written of each live stream of this node.
     marks: Mutex<HashMap<SmId, xmpp_tether::sm::CheckpointMark>>,
     max_queue: usize,
@@ -186,6 +188,7 @@ impl Cluster {
             claiming: Mutex::default(),
             moving: Mutex::default(),
             marks: Mutex::default(),
+            agents: Mutex::default(),
             max_queue,
         })
     }

@@ -228,6 +228,57 @@ fn push2_a_node_that_did_not_see_the_enable_notifies_and_stops_after_a_disable_e
     );
 }
 
+/// Push 2.0 on node b sees alice's session on node a (from the shared presence and the
+/// `live:` key): while she is live there, a message routed through b is not pushed; once her
+/// session ended, it is.
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn push2_a_user_live_on_another_node_is_not_notified() {
+    let c = cluster_with(&["alice", "bob"], |o| {
+        o.component(COMPONENT, COMPONENT_SECRET)
+    });
+    let addr = c.b.component_addr().expect("node b's component port");
+    let mut push = Component::connect(addr, COMPONENT, COMPONENT_SECRET, T)
+        .unwrap_or_else(|e| panic!("the component could not attach: {e}"));
+    let mut service = PushService::new(ServiceConfig::default());
+    let keys = ClientKeys::generate(&mut rng()).expect("client keys");
+
+    let mut alice = client(&c.a, "alice", "phone");
+    let enable = push2_enable_iq(&keys, "");
+    assert_eq!(iq(&mut alice, &c.a, &enable), "result");
+    wait_for(
+        &c.b,
+        "alice@localhost's push2 registrations from another node",
+        1,
+    );
+    let presence = Element::builder("presence", "jabber:client").build();
+    alice.send(&presence).expect("sent");
+    wait_for(&c.b, "alice@localhost/phone available on another node", 1);
+
+    let mut bob = client(&c.b, "bob", "desk");
+    bob.send(&chat(ALICE, "live elsewhere")).expect("bob sends");
+    let got = alice
+        .recv_element(T, "bob's message")
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.b.transcript()));
+    assert!(got.is("message", "jabber:client"), "{got:?}");
+    assert_eq!(
+        next_notification(&mut push, &mut service, &keys, Duration::from_secs(2)),
+        None,
+        "node b pushed to a user live on node a\n{}",
+        c.b.transcript()
+    );
+
+    alice.close();
+    wait_for(&c.b, "alice@localhost/phone unavailable on another node", 1);
+    bob.send(&chat(ALICE, "gone now")).expect("bob sends");
+    assert_eq!(
+        next_notification(&mut push, &mut service, &keys, T).as_deref(),
+        Some("gone now"),
+        "offline everywhere: pushed\n{}",
+        c.b.transcript()
+    );
+}
+
 #[test]
 #[ignore = "real peer: run by ./ci.sh"]
 fn a_session_hibernated_in_redis_is_pushed_by_the_node_that_appends_to_it() {

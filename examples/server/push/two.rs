@@ -132,6 +132,8 @@ impl Shared {
                 }
             })
             .collect();
+        #[cfg(feature = "cluster")] // cluster
+        let sessions = self.cluster_sessions(&account, sessions); // cluster
         // push2 {
         let routed = Routed::new(&account, stanza).with_sessions(&sessions);
         self.push2(now, |r| {
