@@ -237,6 +237,7 @@ impl Cluster {
                 .arg(&record)
                 .arg(session.unacked())
                 .arg(holder.unwrap_or_default())
+                .arg(session.max())
                 .invoke::<i64>(c)
         })
         .map(|written| written == 1)
@@ -265,13 +266,20 @@ impl Cluster {
         })
     }
 
-    /// Moves the deadline of the session hibernated in Redis on `jid`: whether there was one.
-    fn set_deadline(&self, jid: &FullJid, deadline: SystemTime) -> Result<bool, String> {
+    /// Ends the extended hibernation of the session hibernated in Redis on `jid`: its
+    /// deadline moves to `deadline` (`None`: its resumption time from now), if earlier.
+    /// Whether it moved.
+    fn set_deadline(&self, jid: &FullJid, deadline: Option<SystemTime>) -> Result<bool, String> {
         let moved = self.with(|c| {
             self.deadline
                 .arg(PREFIX)
                 .arg(jid.to_string())
-                .arg(millis(deadline))
+                .arg(
+                    deadline
+                        .map(millis)
+                        .map(|ms| ms.to_string())
+                        .unwrap_or_default(),
+                )
                 .invoke::<i64>(c)
         })?;
         Ok(moved == 1)
@@ -562,11 +570,19 @@ impl Shared {
 
     /// A stanza went into the session hibernated in Redis on `to`: what the user misses
     /// there is pushed (XEP-0357) to the registrations enabled from that session, from
-    /// whichever node appended it, as the hibernating node would for its own store.
+    /// whichever node appended it, as the hibernating node would for its own store. A push
+    /// that ends an extended hibernation ends it in Redis: the node that hibernated the
+    /// session holds the extension in its registry, so this node cannot rely on the event.
     fn cluster_appended(&self, now: Now, to: &FullJid, stanza: &Unacked) {
-        if let Some(trigger) = crate::push::worth_a_push(&stanza.stanza) {
-            let target = xmpp_tether::push0::Target::Session(to.clone());
-            self.push0(now, |r| r.notify(now, &target, &trigger));
+        let Some(trigger) = crate::push::worth_a_push(&stanza.stanza) else {
+            return;
+        };
+        let target = xmpp_tether::push0::Target::Session(to.clone());
+        let ends = self.push0(now, |r| {
+            r.notify(now, &target, &trigger) > 0 && r.ends_extension(&trigger)
+        });
+        if ends {
+            self.cluster_set_deadline(to, None);
         }
     }
 
@@ -588,8 +604,9 @@ impl Shared {
     }
 
     /// XEP-0357's extended hibernation of `jid` ended (its first push): a session of it held
-    /// in Redis goes back to its own deadline there.
-    pub(crate) fn cluster_set_deadline(&self, jid: &FullJid, deadline: SystemTime) {
+    /// in Redis goes back to its own deadline there (`deadline`, or with `None` its
+    /// resumption time from now), never later than it was.
+    pub(crate) fn cluster_set_deadline(&self, jid: &FullJid, deadline: Option<SystemTime>) {
         let Some(cluster) = self.cluster() else {
             return;
         };

@@ -30,7 +30,8 @@ local function take(p, id)
 end
 ";
 
-/// ARGV: prefix, id, owner, jid, node, deadline (ms), record, queued, holder. Writes the
+/// ARGV: prefix, id, owner, jid, node, deadline (ms), record, queued, holder, resumption
+/// time (s). Writes the
 /// record and its indexes, and removes the session's checkpoint, in one step (the two never
 /// exist together): 1. 0, writing nothing, if `stream:{id}` names another holder than the
 /// stream that hibernates (an empty holder is not checked): another node took the session
@@ -43,7 +44,7 @@ drop_checkpoint(p, id)
 local rec = p .. 'sm:' .. id
 redis.call('DEL', rec .. ':q')
 redis.call('HSET', rec, 'owner', ARGV[3], 'jid', ARGV[4], 'node', ARGV[5],
-  'deadline', ARGV[6], 'record', ARGV[7], 'queued', ARGV[8])
+  'deadline', ARGV[6], 'record', ARGV[7], 'queued', ARGV[8], 'max', ARGV[10])
 redis.call('ZADD', p .. 'deadlines', ARGV[6], id)
 if ARGV[4] ~= '' then
   local jk = p .. 'jid:' .. ARGV[4]
@@ -87,16 +88,25 @@ end
 return 'none'
 ";
 
-/// ARGV: prefix, full JID, deadline (ms). Moves the deadline of the session hibernated on
-/// that JID, if any: 1 if it did.
+/// ARGV: prefix, full JID, deadline (ms, or empty: the record's resumption time from now).
+/// Ends XEP-0357's extended hibernation of the session hibernated on that JID: its deadline
+/// moves to the one given, if that is earlier (an extension only ever ends early): 1 if it
+/// moved.
 pub(super) const DEADLINE: &str = r"
 local p = ARGV[1]
 local id = redis.call('GET', p .. 'jid:' .. ARGV[2])
 if not id then return 0 end
 local rec = p .. 'sm:' .. id
-if redis.call('EXISTS', rec) == 0 then return 0 end
-redis.call('HSET', rec, 'deadline', ARGV[3])
-redis.call('ZADD', p .. 'deadlines', ARGV[3], id)
+local f = redis.call('HMGET', rec, 'deadline', 'max')
+if not f[1] then return 0 end
+local d = tonumber(ARGV[3])
+if not d then
+  if not f[2] then return 0 end
+  d = now_ms() + tonumber(f[2]) * 1000
+end
+if d >= tonumber(f[1]) then return 0 end
+redis.call('HSET', rec, 'deadline', d)
+redis.call('ZADD', p .. 'deadlines', d, id)
 return 1
 ";
 

@@ -49,7 +49,7 @@ impl Shared {
                     eprintln!("push0: {session} pushed, back to its own timeout");
                 }
                 #[cfg(feature = "cluster")] // cluster
-                self.cluster_set_deadline(&session, deadline); // cluster
+                self.cluster_set_deadline(&session, Some(deadline)); // cluster
             }
             // push0 }
             Event::Changed { account } => {

@@ -26,7 +26,10 @@ use super::table::Hibernating;
 /// 2. For each stanza queued into the hibernated session, call
 ///    [`Registry::notify`]`(now, &Target::Session(session), &trigger)`.
 /// 3. On [`Event::HibernationDeadline`], set that session's
-///    deadline to the one given (the first push went out: its own `T` runs from now).
+///    deadline to the one given (the first push went out: its own `T` runs from now). In a
+///    cluster, a node whose registry did not see the session hibernate gets no such event
+///    for it: after its own `notify` for the session returned more than zero,
+///    [`Registry::ends_extension`] says whether to end the extension in the shared store.
 /// 4. When the session is resumed call [`Registry::handle_resumed`]; when it expires or is
 ///    closed, [`Registry::handle_session_closed`].
 ///

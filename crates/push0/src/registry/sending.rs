@@ -36,6 +36,18 @@ macro_rules! queue {
 }
 
 impl Registry {
+    /// Whether a push about `trigger` ends a hibernation extension of the session it reaches
+    /// (the rule [`notify`](Self::notify) applies: always, unless the privacy policy is a
+    /// placeholder and the trigger is not important). For a cluster whose hibernated
+    /// session's extension is held by another node's registry: a node that pushed
+    /// (`notify` returned more than zero for [`Target::Session`]) and gets `true` here ends
+    /// the extension in the shared store itself, as the
+    /// [`Event::HibernationDeadline`](crate::Event::HibernationDeadline) would.
+    #[must_use]
+    pub fn ends_extension(&self, trigger: &Trigger) -> bool {
+        ends_extension(&self.config.privacy, trigger)
+    }
+
     /// Publishes a notification about `trigger` to every active registration of `target`, and
     /// returns how many publishes were queued. Call it when the user cannot be reached: no
     /// session ([`Target::Account`]), or a hibernated one ([`Target::Session`]).
@@ -88,8 +100,7 @@ impl Registry {
             notification,
         ));
         // The sessions reached matter only when one of them has an extended hibernation.
-        let ends_extension =
-            !matches!(self.config.privacy, Privacy::Placeholder(_)) || trigger.important;
+        let ends_extension = ends_extension(&self.config.privacy, trigger);
         let sessions: Vec<FullJid> = if ends_extension && !account.hibernating.is_empty() {
             account
                 .registrations
@@ -278,4 +289,9 @@ impl Queue<'_> {
         );
         seq
     }
+}
+
+/// Prosody's rule: with a placeholder body only an important trigger ends an extension.
+fn ends_extension(privacy: &Privacy, trigger: &Trigger) -> bool {
+    !matches!(privacy, Privacy::Placeholder(_)) || trigger.important
 }

@@ -86,13 +86,25 @@ fn the_first_push_gives_the_session_its_own_timeout_from_now() {
 }
 
 #[test]
+fn without_a_placeholder_every_push_ends_an_extension() {
+    let r = registry(config!(privacy: Privacy::SenderAndBody));
+    assert!(r.ends_extension(&Trigger::other().with_important(false)));
+}
+
+#[test]
 fn under_a_placeholder_only_an_important_push_counts() {
     let mut r = registry(config!(privacy: Privacy::Placeholder("New".into())));
     let _ = enable(&mut r, t0(), PHONE, SERVICE, "n1");
     let _ = r.handle_hibernated(t0(), &full(PHONE), T);
+    assert!(!r.ends_extension(&Trigger::other()));
     r.notify(t0(), &Target::Session(full(PHONE)), &Trigger::other());
     assert!(drain(&mut r).events().is_empty());
     assert!(r.is_extended(&full(PHONE)));
+    let call = Trigger::call_proposal(jid("romeo@montague.example"));
+    assert!(
+        r.ends_extension(&call),
+        "what notify does next, told in advance"
+    );
     r.notify(
         t0(),
         &Target::Session(full(PHONE)),
