@@ -6,7 +6,8 @@
 //! - while that resource's session is hibernated in Redis, a message to the bare JID joins
 //!   its queue (as on one node), and comes out once when it resumes on the other node;
 //! - a resource whose session ended leaves every node's map: a message to the bare JID then
-//!   waits offline.
+//!   waits offline;
+//! - a node that dies: the resources it had shared go unavailable on the others.
 
 #[allow(dead_code, reason = "these tests use part of the shared helpers")]
 mod cluster_common;
@@ -122,4 +123,42 @@ fn a_bare_jid_message_joins_the_session_hibernated_in_redis_and_leaves_with_it()
         }
     }
     assert_eq!(body_counts(&got), once(&["offline"]));
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn a_dead_nodes_resources_go_unavailable_everywhere() {
+    let mut c = cluster();
+    // Alice's laptop, without stream management, available on node a.
+    let (mut laptop, _) = login(&c.a, "alice");
+    laptop.bind(Some("laptop"), T).unwrap();
+    laptop.send(&presence()).unwrap();
+    learns(&c.b, "alice@localhost/laptop", "available");
+    c.a.kill();
+    drop(laptop);
+    // Node b's sweep finds node a's instance dead (its `alive:` key lives 5 s).
+    c.b.wait_for_trace(Duration::from_secs(20), "the dead node's resource", |l| {
+        l.contains("alice@localhost/laptop's node is gone: unavailable")
+    })
+    .unwrap();
+    // A message to the bare JID now waits offline, and the laptop's next login on node b is
+    // initial presence again, which delivers it (a stale entry would have hidden both).
+    let mut bob = enabled(&c.b, "bob", "desk");
+    bob.send(chat(ALICE, "later")).unwrap();
+    bob.request_ack().unwrap();
+    bob.pump_until(T, "node b handled it", |d| d.sm().unacked() == 0)
+        .unwrap();
+    let (mut conn, _) = login(&c.b, "alice");
+    conn.bind(Some("laptop"), T).unwrap();
+    conn.send(&presence()).unwrap();
+    let mut got = Vec::new();
+    let until = deadline_in(Duration::from_secs(2));
+    while remaining(until).is_some() {
+        if let Ok(Some(StreamEvent::Element(el))) = conn.recv(Duration::from_millis(200))
+            && el.name() == "message"
+        {
+            got.push(el);
+        }
+    }
+    assert_eq!(body_counts(&got), once(&["later"]));
 }

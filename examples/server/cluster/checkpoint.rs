@@ -23,7 +23,8 @@
 //! - **Orphans.** Each node instance renews `alive:{NODE#BOOT}` every second (5 s to live).
 //!   Every node's sweep takes the checkpoints of instances whose key is gone and turns each
 //!   into a hibernated record, fenced the same way: a session of a dead node whose client
-//!   never comes back expires once, on one node, with its stanzas stored offline.
+//!   never comes back expires once, on one node, with its stanzas stored offline. The same
+//!   sweep ends the shared presence of the dead instance's other resources (`presence.rs`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -139,8 +140,9 @@ impl Cluster {
         })
     }
 
-    /// Renews this instance's `alive:` key, then takes the checkpoints of dead instances.
-    fn orphans(&self) -> Result<Vec<String>, String> {
+    /// Renews this instance's `alive:` key, then takes what dead instances left: their
+    /// checkpoints, and the full JIDs whose presence they shared.
+    fn orphans(&self) -> Result<(Vec<String>, Vec<String>), String> {
         self.with(|c| alive(c, &self.instance))?;
         self.with(|c| {
             self.checkpoints
@@ -210,10 +212,12 @@ impl Shared {
             return;
         };
         match cluster.orphans() {
-            Ok(records) => {
+            Ok((records, jids)) => {
                 for record in records {
                     self.revive(now, &record);
                 }
+                // After the revivals: a resource whose checkpoint hibernated stays.
+                self.cluster_presence_orphans(now, jids);
             }
             Err(e) => eprintln!("cluster: orphaned checkpoint sweep failed ({e})"),
         }

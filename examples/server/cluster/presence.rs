@@ -13,6 +13,10 @@
 //!   XML, a `<presence/>` from that full JID) and set or remove it in their map, without
 //!   broadcasting again. What a node applies is what Redis holds, so racing changes converge.
 //! - **Start**: a node loads every entry, after its `--state`.
+//! - **A dead node's resources**: each entry's instance lists it in `presences:{instance}`;
+//!   the sweep that finds the instance dead (`checkpoint.rs`) takes the list, and each
+//!   resource neither hibernated in Redis (its checkpoint revived) nor live on a running node
+//!   goes unavailable, as if its session ended there.
 //! - **Push 2.0** sees the account's sessions on other nodes too (`cluster_sessions`): a
 //!   resource in the map that no local stream holds is live if `live:{jid}` names a node,
 //!   hibernated if `jid:{jid}` names a record, so a user chatting on another node is not
@@ -23,6 +27,7 @@
 
 use std::collections::HashSet;
 
+use xmpp_tether::Now;
 use xmpp_tether::framing::{self, Limits};
 use xmpp_tether::jid::{BareJid, FullJid};
 use xmpp_tether::minidom::Element;
@@ -59,6 +64,7 @@ impl Cluster {
                 .arg(xml.unwrap_or_default())
                 .arg(&payload)
                 .arg(super::nodes_channel())
+                .arg(&self.instance)
                 .invoke::<i64>(c)
         })
         .map(drop)
@@ -83,6 +89,27 @@ impl Cluster {
             .collect())
     }
 
+    /// Whether a session of `jid` lives on: hibernated in Redis, or live on a node instance
+    /// that is alive.
+    fn lives_on(&self, jid: &FullJid) -> Result<bool, String> {
+        let (record, live): (bool, Option<String>) = self.with(|c| {
+            redis::pipe()
+                .exists(format!("{PREFIX}jid:{jid}"))
+                .get(format!("{PREFIX}live:{jid}"))
+                .query(c)
+        })?;
+        let Some(holder) = live.filter(|_| !record) else {
+            return Ok(record);
+        };
+        let instance = holder.rsplit_once('.').map_or(holder.as_str(), |(i, _)| i);
+        let alive: bool = self.with(|c| {
+            redis::cmd("EXISTS")
+                .arg(format!("{PREFIX}alive:{instance}"))
+                .query(c)
+        })?;
+        Ok(alive)
+    }
+
     /// Every shared entry: (full JID, JSON).
     fn presence_all(&self) -> Result<Vec<(String, String)>, String> {
         let accounts: Vec<String> = self.with(|c| {
@@ -102,6 +129,27 @@ impl Cluster {
 }
 
 impl Shared {
+    /// The resources a dead node instance had shared: each one whose session lives on
+    /// nowhere (no record hibernated on it, no stream of a running node) is unavailable now.
+    pub(super) fn cluster_presence_orphans(&self, now: Now, jids: Vec<String>) {
+        let Some(cluster) = self.cluster() else {
+            return;
+        };
+        for jid in jids {
+            let Ok(jid) = jid.parse::<FullJid>() else {
+                continue;
+            };
+            match cluster.lives_on(&jid) {
+                Ok(true) => {}
+                Ok(false) => {
+                    eprintln!("cluster: {jid}'s node is gone: unavailable");
+                    self.session_ended(now, &jid);
+                }
+                Err(e) => eprintln!("cluster: cannot look {jid} up ({e})"),
+            }
+        }
+    }
+
     /// A resource's broadcast presence was taken here (`None`: it is unavailable now): every
     /// node's presence map follows.
     pub(crate) fn cluster_presence(&self, jid: &FullJid, presence: Option<&Element>) {

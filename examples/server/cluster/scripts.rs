@@ -180,15 +180,20 @@ redis.call('SET', p .. 'stream:' .. id, ARGV[4], 'PX', ARGV[5])
 return c[3]
 ";
 
-/// ARGV: prefix, limit, fence, fence ms. The checkpoints of node instances that stopped
-/// renewing `alive:{instance}` (dead, or hung for longer than its time to live): at most
-/// `limit` records, each taken out and fenced as in [`FALLBACK`] (a newer stream's session
-/// is left alone, its stale checkpoint dropped).
+/// ARGV: prefix, limit, fence, fence ms. What node instances that stopped renewing
+/// `alive:{instance}` (dead, or hung for longer than its time to live) left: {records, full
+/// JIDs}. At most `limit` checkpoint records per instance, each taken out and fenced as in
+/// [`FALLBACK`] (a newer stream's session is left alone, its stale checkpoint dropped); and
+/// the full JIDs whose shared presence the instance wrote (`presences:{instance}`), taken
+/// once.
 pub(super) const ORPHANS: &str = r"
 local p = ARGV[1]
-local out = {}
+local out, jids = {}, {}
 for _, inst in ipairs(redis.call('SMEMBERS', p .. 'instances')) do
   if redis.call('EXISTS', p .. 'alive:' .. inst) == 0 then
+    local pres = p .. 'presences:' .. inst
+    for _, jid in ipairs(redis.call('SMEMBERS', pres)) do jids[#jids + 1] = jid end
+    redis.call('DEL', pres)
     local set = p .. 'ckpts:' .. inst
     for _, id in ipairs(redis.call('SRANDMEMBER', set, tonumber(ARGV[2]))) do
       local c = redis.call('HMGET', p .. 'ckpt:' .. id, 'holder', 'instance', 'record')
@@ -205,18 +210,21 @@ for _, inst in ipairs(redis.call('SMEMBERS', p .. 'instances')) do
     if redis.call('SCARD', set) == 0 then redis.call('SREM', p .. 'instances', inst) end
   end
 end
-return out
+return {out, jids}
 ";
 
-/// ARGV: prefix, account, full JID, presence XML (empty: unavailable), payload, channel.
-/// Sets or removes the resource's shared presence, keeps `presence:accounts` naming the
-/// accounts that have one, and announces the change, in one step.
+/// ARGV: prefix, account, full JID, presence entry (empty: unavailable), payload, channel,
+/// instance. Sets or removes the resource's shared presence, keeps `presence:accounts`
+/// naming the accounts that have one and `presences:{instance}` the resources the instance
+/// wrote (for [`ORPHANS`]), and announces the change, in one step.
 pub(super) const PRESENCE: &str = r"
 local key = ARGV[1] .. 'presence:' .. ARGV[2]
 if ARGV[4] ~= '' then
   redis.call('HSET', key, ARGV[3], ARGV[4])
+  redis.call('SADD', ARGV[1] .. 'presences:' .. ARGV[7], ARGV[3])
 else
   redis.call('HDEL', key, ARGV[3])
+  redis.call('SREM', ARGV[1] .. 'presences:' .. ARGV[7], ARGV[3])
 end
 if redis.call('EXISTS', key) == 1 then
   redis.call('SADD', ARGV[1] .. 'presence:accounts', ARGV[2])
