@@ -20,6 +20,10 @@
 //!   next checkpoint or hibernation of the session is refused: its stream ends with `conflict`
 //!   and what it held is handed back here (offline, so nothing is lost; some of it may also
 //!   be in B's copy).
+//! - **Cost.** One script per flush that changed the session (a stanza sent or handled, an
+//!   acknowledgement), carrying the whole record: O(queue) each. Clients acknowledge often, so
+//!   queues stay short; a deployment with deep queues would append each stanza to the copy and
+//!   rewrite it only on acknowledgements.
 //! - **Orphans.** Each node instance renews `alive:{NODE#BOOT}` every second (5 s to live).
 //!   Every node's sweep takes the checkpoints of instances whose key is gone and turns each
 //!   into a hibernated record, fenced the same way: a session of a dead node whose client
