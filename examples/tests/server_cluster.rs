@@ -19,7 +19,7 @@ mod sm_common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use cluster_common::{cluster, sm_id};
+use cluster_common::{cluster, messages_at_login, sm_id};
 use minidom::Element;
 use sm_common::{T, drain_raw, enabled, login, once, resume};
 use xmpp_sm::elements::{Nonza, Resume};
@@ -332,19 +332,7 @@ fn an_expired_session_is_handed_back_once_on_one_node() {
     late.close();
     // The stanza waits offline on the node that expired it.
     let node = if at == ["a"] { &c.a } else { &c.b };
-    let (mut conn, _) = login(node, "alice");
-    conn.bind(Some("laptop"), T).unwrap();
-    let presence = Element::builder("presence", "jabber:client").build();
-    conn.send(&presence).unwrap();
-    let mut got = Vec::new();
-    let until = deadline_in(Duration::from_secs(3));
-    while remaining(until).is_some() {
-        if let Ok(Some(StreamEvent::Element(el))) = conn.recv(Duration::from_millis(200))
-            && el.name() == "message"
-        {
-            got.push(el);
-        }
-    }
+    let got = messages_at_login(node, "alice", "laptop", Duration::from_secs(3));
     assert_eq!(body_counts(&got), once(&["late"]));
 }
 

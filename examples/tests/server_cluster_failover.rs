@@ -18,15 +18,13 @@ mod sm_common;
 use std::process::Command;
 use std::time::Duration;
 
-use cluster_common::{Cluster, cluster, sm_id};
+use cluster_common::{Cluster, cluster, messages_at_login, sm_id};
 use minidom::Element;
 use sm_common::{T, drain_raw, enabled, login, once, resume};
 use xmpp_sm::{ClientConfig, ClientEvent};
 use xmpp_tether_testkit::client::{Connection, NS_STREAM_ERRORS, SmDriver};
 use xmpp_tether_testkit::example_server::ExampleServer;
 use xmpp_tether_testkit::stanza::{body_counts, chat};
-use xmpp_tether_testkit::xml::StreamEvent;
-use xmpp_tether_testkit::{deadline_in, remaining};
 
 const ALICE: &str = "alice@localhost/phone";
 const BOB: &str = "bob@localhost/desk";
@@ -182,18 +180,6 @@ fn a_dead_nodes_session_expires_once_elsewhere_with_its_stanzas_offline() {
     let count = c.b.trace().iter().filter(|l| l.contains(&expired)).count();
     assert_eq!(count, 1, "expired once");
     // The stanza waits offline on node b.
-    let (mut conn, _) = login(&c.b, "alice");
-    conn.bind(Some("laptop"), T).unwrap();
-    let presence = Element::builder("presence", "jabber:client").build();
-    conn.send(&presence).unwrap();
-    let mut got = Vec::new();
-    let until = deadline_in(Duration::from_secs(3));
-    while remaining(until).is_some() {
-        if let Ok(Some(StreamEvent::Element(el))) = conn.recv(Duration::from_millis(200))
-            && el.name() == "message"
-        {
-            got.push(el);
-        }
-    }
+    let got = messages_at_login(&c.b, "alice", "laptop", Duration::from_secs(3));
     assert_eq!(body_counts(&got), once(&["kept"]));
 }

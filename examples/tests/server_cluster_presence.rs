@@ -16,15 +16,13 @@ mod sm_common;
 
 use std::time::Duration;
 
-use cluster_common::{cluster, sm_id};
+use cluster_common::{cluster, messages_at_login, sm_id};
 use minidom::Element;
 use sm_common::{T, enabled, login, once, resume};
 use xmpp_sm::ClientEvent;
 use xmpp_tether_testkit::client::SmDriver;
 use xmpp_tether_testkit::example_server::ExampleServer;
 use xmpp_tether_testkit::stanza::{body_counts, chat};
-use xmpp_tether_testkit::xml::StreamEvent;
-use xmpp_tether_testkit::{deadline_in, remaining};
 
 const ALICE: &str = "alice@localhost";
 
@@ -110,18 +108,7 @@ fn a_bare_jid_message_joins_the_session_hibernated_in_redis_and_leaves_with_it()
     carol
         .pump_until(T, "node a handled it", |d| d.sm().unacked() == 0)
         .unwrap();
-    let (mut conn, _) = login(&c.a, "alice");
-    conn.bind(Some("laptop"), T).unwrap();
-    conn.send(&presence()).unwrap();
-    let mut got = Vec::new();
-    let until = deadline_in(Duration::from_secs(2));
-    while remaining(until).is_some() {
-        if let Ok(Some(StreamEvent::Element(el))) = conn.recv(Duration::from_millis(200))
-            && el.name() == "message"
-        {
-            got.push(el);
-        }
-    }
+    let got = messages_at_login(&c.a, "alice", "laptop", Duration::from_secs(2));
     assert_eq!(body_counts(&got), once(&["offline"]));
 }
 
@@ -148,17 +135,6 @@ fn a_dead_nodes_resources_go_unavailable_everywhere() {
     bob.request_ack().unwrap();
     bob.pump_until(T, "node b handled it", |d| d.sm().unacked() == 0)
         .unwrap();
-    let (mut conn, _) = login(&c.b, "alice");
-    conn.bind(Some("laptop"), T).unwrap();
-    conn.send(&presence()).unwrap();
-    let mut got = Vec::new();
-    let until = deadline_in(Duration::from_secs(2));
-    while remaining(until).is_some() {
-        if let Ok(Some(StreamEvent::Element(el))) = conn.recv(Duration::from_millis(200))
-            && el.name() == "message"
-        {
-            got.push(el);
-        }
-    }
+    let got = messages_at_login(&c.b, "alice", "laptop", Duration::from_secs(2));
     assert_eq!(body_counts(&got), once(&["later"]));
 }

@@ -19,7 +19,7 @@ mod sm_common;
 
 use std::time::Duration;
 
-use cluster_common::cluster_with;
+use cluster_common::{Cluster, cluster_with};
 use jid::{BareJid, Jid};
 use minidom::Element;
 use push_common::{COMPONENT, COMPONENT_SECRET, push0_enable_iq, push2_enable_iq};
@@ -185,17 +185,24 @@ fn next_notification(
     None
 }
 
-#[test]
-#[ignore = "real peer: run by ./ci.sh"]
-fn push2_a_node_that_did_not_see_the_enable_notifies_and_stops_after_a_disable_elsewhere() {
+/// Two nodes with alice and bob, a Push 2.0 service attached to node b as a component, and
+/// the keys of alice's client.
+fn push2_on_b() -> (Cluster, Component, PushService, ClientKeys) {
     let c = cluster_with(&["alice", "bob"], |o| {
         o.component(COMPONENT, COMPONENT_SECRET)
     });
     let addr = c.b.component_addr().expect("node b's component port");
-    let mut push = Component::connect(addr, COMPONENT, COMPONENT_SECRET, T)
+    let push = Component::connect(addr, COMPONENT, COMPONENT_SECRET, T)
         .unwrap_or_else(|e| panic!("the component could not attach: {e}"));
-    let mut service = PushService::new(ServiceConfig::default());
+    let service = PushService::new(ServiceConfig::default());
     let keys = ClientKeys::generate(&mut rng()).expect("client keys");
+    (c, push, service, keys)
+}
+
+#[test]
+#[ignore = "real peer: run by ./ci.sh"]
+fn push2_a_node_that_did_not_see_the_enable_notifies_and_stops_after_a_disable_elsewhere() {
+    let (c, mut push, mut service, keys) = push2_on_b();
 
     let shared = "alice@localhost's push2 registrations from another node";
     let mut alice = client(&c.a, "alice", "phone");
@@ -234,14 +241,7 @@ fn push2_a_node_that_did_not_see_the_enable_notifies_and_stops_after_a_disable_e
 #[test]
 #[ignore = "real peer: run by ./ci.sh"]
 fn push2_a_user_live_on_another_node_is_not_notified() {
-    let c = cluster_with(&["alice", "bob"], |o| {
-        o.component(COMPONENT, COMPONENT_SECRET)
-    });
-    let addr = c.b.component_addr().expect("node b's component port");
-    let mut push = Component::connect(addr, COMPONENT, COMPONENT_SECRET, T)
-        .unwrap_or_else(|e| panic!("the component could not attach: {e}"));
-    let mut service = PushService::new(ServiceConfig::default());
-    let keys = ClientKeys::generate(&mut rng()).expect("client keys");
+    let (c, mut push, mut service, keys) = push2_on_b();
 
     let mut alice = client(&c.a, "alice", "phone");
     let enable = push2_enable_iq(&keys, "");

@@ -4,6 +4,9 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 
+use std::time::Duration;
+
+use minidom::Element;
 use xmpp_sm::{ClientEvent, SmId};
 use xmpp_tether_testkit::client::SmDriver;
 use xmpp_tether_testkit::example_server::{ExampleServer, ServerOptions};
@@ -11,7 +14,10 @@ use xmpp_tether_testkit::process::{
     ChildGuard, PeerError, RunDir, free_port, wait_for_port, which,
 };
 
-use crate::sm_common::T;
+use xmpp_tether_testkit::xml::StreamEvent;
+use xmpp_tether_testkit::{deadline_in, remaining};
+
+use crate::sm_common::{T, login};
 
 /// A redis-server of our own: no config file, no persistence, killed by pid when dropped.
 pub(crate) struct Redis {
@@ -112,4 +118,28 @@ pub(crate) fn sm_id(driver: &SmDriver) -> SmId {
             _ => None,
         })
         .expect("a resumable session")
+}
+
+/// `user` logs in on `node` as `resource` with initial presence: the messages that arrive
+/// within `wait` (what waited offline for the account).
+pub(crate) fn messages_at_login(
+    node: &ExampleServer,
+    user: &str,
+    resource: &str,
+    wait: Duration,
+) -> Vec<Element> {
+    let (mut conn, _) = login(node, user);
+    conn.bind(Some(resource), T).expect("bound");
+    let presence = Element::builder("presence", "jabber:client").build();
+    conn.send(&presence).expect("sent");
+    let mut got = Vec::new();
+    let until = deadline_in(wait);
+    while remaining(until).is_some() {
+        if let Ok(Some(StreamEvent::Element(el))) = conn.recv(Duration::from_millis(200))
+            && el.name() == "message"
+        {
+            got.push(el);
+        }
+    }
+    got
 }
