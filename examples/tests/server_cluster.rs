@@ -19,7 +19,7 @@ mod sm_common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use cluster_common::{cluster, messages_at_login, sm_id};
+use cluster_common::{alice_away_on_a, cluster, messages_at_login, sm_id};
 use minidom::Element;
 use sm_common::{T, drain_raw, enabled, login, once, resume};
 use xmpp_sm::elements::{Nonza, Resume};
@@ -390,27 +390,10 @@ fn stopwatch() -> Instant {
 #[ignore = "real peer: run by ./ci.sh"]
 fn live_streams_on_two_nodes_talk_and_a_take_over_across_nodes_loses_nothing() {
     let c = cluster();
-    let mut bob = enabled(&c.b, "bob", "desk");
-    let mut alice = enabled(&c.a, "alice", "phone");
-    // Live on different nodes: published to the other node's channel, both ways.
-    alice.send(chat(BOB, "a1")).unwrap();
-    bob.pump_until(T, "a1 at bob", |d| d.stanzas().len() == 1)
-        .unwrap_or_else(|e| panic!("{e}\n{}", c.b.transcript()));
-    bob.send(chat(ALICE, "b1")).unwrap();
-    alice
-        .pump_until(T, "b1 at alice", |d| d.stanzas().len() == 1)
-        .unwrap_or_else(|e| panic!("{e}\n{}", c.a.transcript()));
-    let mut at_alice = alice.take_stanzas();
-
+    // Live on different nodes: published to the other node's channel, both ways. Then
     // Alice's client gives the connection up, but it stays open: node a still has a live
     // stream and writes b2, b3 into it.
-    let mut old = alice.abandon().expect("alice had a connection");
-    bob.send(chat(ALICE, "b2")).unwrap();
-    bob.send(chat(ALICE, "b3")).unwrap();
-    c.a.wait_for_trace(T, "b3 written to alice's old stream", |l| {
-        l.contains(" S: <message ") && l.contains("<body>b3</body>")
-    })
-    .unwrap();
+    let (mut bob, mut alice, mut at_alice, mut old) = alice_away_on_a(&c, &["b2", "b3"]);
 
     // She resumes on node b: node a hands the session over through Redis.
     let resumed = resume(&c.b, "alice", &mut alice);

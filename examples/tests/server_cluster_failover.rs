@@ -18,11 +18,10 @@ mod sm_common;
 use std::process::Command;
 use std::time::Duration;
 
-use cluster_common::{Cluster, cluster, messages_at_login, sm_id};
-use minidom::Element;
+use cluster_common::{alice_away_on_a, cluster, messages_at_login, sm_id};
 use sm_common::{T, drain_raw, enabled, login, once, resume};
 use xmpp_sm::{ClientConfig, ClientEvent};
-use xmpp_tether_testkit::client::{Connection, NS_STREAM_ERRORS, SmDriver};
+use xmpp_tether_testkit::client::{NS_STREAM_ERRORS, SmDriver};
 use xmpp_tether_testkit::example_server::ExampleServer;
 use xmpp_tether_testkit::stanza::{body_counts, chat};
 
@@ -38,32 +37,6 @@ fn signal(node: &ExampleServer, name: &str) {
         .status()
         .expect("kill(1)");
     assert!(status.success(), "kill -{name} {pid}");
-}
-
-/// Bob on `b`, Alice on `a`, talking; then Alice's client gives its connection up while it
-/// stays open, and Bob's `bodies` are written into it by node `a` (she never acknowledges
-/// them). Returns both drivers, what Alice got so far, and her old connection.
-fn alice_away_on_a(c: &Cluster, bodies: &[&str]) -> (SmDriver, SmDriver, Vec<Element>, Connection) {
-    let mut bob = enabled(&c.b, "bob", "desk");
-    let mut alice = enabled(&c.a, "alice", "phone");
-    alice.send(chat(BOB, "a1")).unwrap();
-    bob.pump_until(T, "a1 at bob", |d| d.stanzas().len() == 1)
-        .unwrap_or_else(|e| panic!("{e}\n{}", c.b.transcript()));
-    bob.send(chat(ALICE, "b1")).unwrap();
-    alice
-        .pump_until(T, "b1 at alice", |d| d.stanzas().len() == 1)
-        .unwrap_or_else(|e| panic!("{e}\n{}", c.a.transcript()));
-    let at_alice = alice.take_stanzas();
-    let old = alice.abandon().expect("alice had a connection");
-    for body in bodies {
-        bob.send(chat(ALICE, body)).unwrap();
-        let written = format!("<body>{body}</body>");
-        c.a.wait_for_trace(T, "written to alice's old stream", |l| {
-            l.contains(" S: <message ") && l.contains(&written)
-        })
-        .unwrap();
-    }
-    (bob, alice, at_alice, old)
 }
 
 #[test]

@@ -8,16 +8,17 @@ use std::time::Duration;
 
 use minidom::Element;
 use xmpp_sm::{ClientEvent, SmId};
-use xmpp_tether_testkit::client::SmDriver;
+use xmpp_tether_testkit::client::{Connection, SmDriver};
 use xmpp_tether_testkit::example_server::{ExampleServer, ServerOptions};
 use xmpp_tether_testkit::process::{
     ChildGuard, PeerError, RunDir, free_port, wait_for_port, which,
 };
+use xmpp_tether_testkit::stanza::chat;
 
 use xmpp_tether_testkit::xml::StreamEvent;
 use xmpp_tether_testkit::{deadline_in, remaining};
 
-use crate::sm_common::{T, login};
+use crate::sm_common::{T, enabled, login};
 
 /// A redis-server of our own: no config file, no persistence, killed by pid when dropped.
 pub(crate) struct Redis {
@@ -142,4 +143,33 @@ pub(crate) fn messages_at_login(
         }
     }
     got
+}
+
+/// Bob on `b`, Alice on `a`, talking; then Alice's client gives its connection up while it
+/// stays open, and Bob's `bodies` are written into it by node `a` (she never acknowledges
+/// them). Returns both drivers, what Alice got so far, and her old connection.
+pub(crate) fn alice_away_on_a(
+    c: &Cluster,
+    bodies: &[&str],
+) -> (SmDriver, SmDriver, Vec<Element>, Connection) {
+    let mut bob = enabled(&c.b, "bob", "desk");
+    let mut alice = enabled(&c.a, "alice", "phone");
+    alice.send(chat("bob@localhost/desk", "a1")).unwrap();
+    bob.pump_until(T, "a1 at bob", |d| d.stanzas().len() == 1)
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.b.transcript()));
+    bob.send(chat("alice@localhost/phone", "b1")).unwrap();
+    alice
+        .pump_until(T, "b1 at alice", |d| d.stanzas().len() == 1)
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.a.transcript()));
+    let at_alice = alice.take_stanzas();
+    let old = alice.abandon().expect("alice had a connection");
+    for body in bodies {
+        bob.send(chat("alice@localhost/phone", body)).unwrap();
+        let written = format!("<body>{body}</body>");
+        c.a.wait_for_trace(T, "written to alice's old stream", |l| {
+            l.contains(" S: <message ") && l.contains(&written)
+        })
+        .unwrap();
+    }
+    (bob, alice, at_alice, old)
 }
