@@ -293,6 +293,8 @@ impl Cluster {
                 .arg(owner.as_str())
                 .arg(&self.node)
                 .arg(millis(UNIX_EPOCH + RACE))
+                .arg(&self.instance)
+                .arg(scripts::FENCE_MS)
                 .invoke(c)
         })?;
         Ok(taken.and_then(|t| {

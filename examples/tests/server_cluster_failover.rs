@@ -60,6 +60,13 @@ fn a_node_killed_with_the_stream_open_resumes_from_its_checkpoint_exactly_once()
         l.contains("resumed from a checkpoint") && l.contains("acknowledged 0 stanza(s)")
     })
     .unwrap();
+    // The fence that the fall-back left is this node's: its own stream's first checkpoint
+    // of the session is not refused.
+    assert!(
+        !c.b.trace().iter().any(|l| l.contains("this stream ends")),
+        "{}",
+        c.b.transcript()
+    );
     alice.send(chat(BOB, "a2")).unwrap();
     bob.pump_until(T, "a2 at bob", |d| d.stanzas().len() == 2)
         .unwrap_or_else(|e| panic!("{e}\n{}", c.b.transcript()));

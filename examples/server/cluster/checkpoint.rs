@@ -16,10 +16,11 @@
 //!   resends it), and a stanza routed to A but not yet taken by its stream is lost with A's
 //!   memory (pub/sub to a hung node, a queue between tasks): the copy holds what A's stream
 //!   held.
-//! - **Fencing.** The fall-back sets `stream:{id}` to B in the same step. If A still runs, its
-//!   next checkpoint or hibernation of the session is refused: its stream ends with `conflict`
-//!   and what it held is handed back here (offline, so nothing is lost; some of it may also
-//!   be in B's copy).
+//! - **Fencing.** The fall-back sets `stream:{id}` to a fence naming B's instance in the same
+//!   step (a claim moves it to the claiming instance) until B's stream names itself there.
+//!   If A still runs, its next checkpoint or hibernation of the session is refused: its
+//!   stream ends with `conflict` and what it held is handed back there (offline, so nothing
+//!   is lost; some of it may also be in B's copy).
 //! - **Cost.** One script per flush that changed the session (a stanza sent or handled, an
 //!   acknowledgement), carrying the whole record: O(queue) each. Clients acknowledge often, so
 //!   queues stay short; a deployment with deep queues would append each stanza to the copy and
@@ -97,6 +98,13 @@ impl Cluster {
         format!("{}.{conn}", self.instance)
     }
 
+    /// What `stream:{id}` says once this instance took a session over from a checkpoint:
+    /// until a stream of it resumes the session, any stream of this instance may hold it,
+    /// no other may.
+    fn fence(&self) -> String {
+        format!("{}.fence", self.instance)
+    }
+
     /// Writes a checkpoint: `false` if the session was taken over from one elsewhere.
     fn write_checkpoint(&self, copy: &HibernatedSession, conn: u64) -> Result<bool, String> {
         let record = serde_json::to_string(copy).map_err(|e| e.to_string())?;
@@ -138,7 +146,7 @@ impl Cluster {
                 .arg(PREFIX)
                 .arg(id.as_str())
                 .arg(owner.as_str())
-                .arg(format!("{}.fallback", self.instance))
+                .arg(self.fence())
                 .arg(FENCE_MS)
                 .invoke(c)
         })
@@ -153,7 +161,7 @@ impl Cluster {
                 .orphans
                 .arg(PREFIX)
                 .arg(ORPHAN_SWEEP)
-                .arg(format!("{}.orphans", self.instance))
+                .arg(self.fence())
                 .arg(FENCE_MS)
                 .invoke(c)
         })

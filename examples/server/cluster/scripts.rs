@@ -7,6 +7,14 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- Whether a stream named `holder` (NODE#BOOT.CONN) may write session state while
+-- `stream:{id}` is `s`: nobody else holds it, it holds it, or its instance took the
+-- session over from a checkpoint (a fence, INSTANCE.fence).
+local function may_hold(s, holder)
+  if not s or s == holder then return true end
+  local inst = string.match(holder, '^(.*)%.[^.]*$')
+  return inst ~= nil and s == inst .. '.fence'
+end
 local function drop_checkpoint(p, id)
   local k = p .. 'ckpt:' .. id
   local inst = redis.call('HGET', k, 'instance')
@@ -39,7 +47,7 @@ end
 pub(super) const HIBERNATE: &str = r"
 local p, id = ARGV[1], ARGV[2]
 local s = redis.call('GET', p .. 'stream:' .. id)
-if s and ARGV[9] ~= '' and s ~= ARGV[9] then return 0 end
+if ARGV[9] ~= '' and not may_hold(s, ARGV[9]) then return 0 end
 drop_checkpoint(p, id)
 local rec = p .. 'sm:' .. id
 redis.call('DEL', rec .. ':q')
@@ -110,9 +118,10 @@ redis.call('ZADD', p .. 'deadlines', d, id)
 return 1
 ";
 
-/// ARGV: prefix, id, owner, node, race window (ms). Nil, or {record, appended items...}.
-/// A claim leaves `claimed:{id}` naming the node for the race window, and names the node
-/// in `live:{jid}` at once.
+/// ARGV: prefix, id, owner, node, race window (ms), instance, fence ms. Nil, or {record,
+/// appended items...}. A claim leaves `claimed:{id}` naming the node for the race window,
+/// names the node in `live:{jid}` at once, and moves a fence in `stream:{id}` (the record
+/// came from a checkpoint) to the claiming instance, whose stream then holds the session.
 pub(super) const CLAIM: &str = r"
 local rec = ARGV[1] .. 'sm:' .. ARGV[2]
 local f = redis.call('HMGET', rec, 'owner', 'deadline', 'jid')
@@ -121,6 +130,11 @@ if tonumber(f[2]) <= now_ms() then return false end
 redis.call('SET', ARGV[1] .. 'claimed:' .. ARGV[2], ARGV[4], 'PX', ARGV[5])
 -- The claimer resumes it: other nodes send its stanzas there from now on.
 if f[3] and f[3] ~= '' then redis.call('SET', ARGV[1] .. 'live:' .. f[3], ARGV[4]) end
+local sk = ARGV[1] .. 'stream:' .. ARGV[2]
+local s = redis.call('GET', sk)
+if s and string.sub(s, -6) == '.fence' then
+  redis.call('SET', sk, ARGV[6] .. '.fence', 'PX', ARGV[7])
+end
 return take(ARGV[1], ARGV[2])
 ";
 
@@ -143,8 +157,7 @@ return out
 /// session was taken over from a checkpoint, and this stream must end.
 pub(super) const CHECKPOINT: &str = r"
 local p, id, holder = ARGV[1], ARGV[2], ARGV[3]
-local s = redis.call('GET', p .. 'stream:' .. id)
-if s and s ~= holder then return 0 end
+if not may_hold(redis.call('GET', p .. 'stream:' .. id), holder) then return 0 end
 redis.call('HSET', p .. 'ckpt:' .. id, 'holder', holder, 'instance', ARGV[4],
   'owner', ARGV[5], 'record', ARGV[6])
 redis.call('SADD', p .. 'ckpts:' .. ARGV[4], id)
@@ -164,7 +177,7 @@ return 1
 /// How long a fence stays in `stream:{id}` (ms): a day, like an ended session's `h`.
 pub(super) const FENCE_MS: u64 = 86_400_000;
 
-/// ARGV: prefix, id, owner, fence, fence ms. The checkpoint of session `id`, taken out for `owner`
+/// ARGV: prefix, id, owner, fence (INSTANCE.fence), fence ms. The checkpoint of session `id`, taken out for `owner`
 /// when its stream's node did not hand the session over: nil unless it exists, is the
 /// owner's, and no newer stream holds the session. `stream:{id}` is set to `fence` in the
 /// same step, so that the old stream, if its node still runs, can neither checkpoint nor
@@ -185,7 +198,7 @@ return c[3]
 /// JIDs}. At most `limit` checkpoint records per instance, each taken out and fenced as in
 /// [`FALLBACK`] (a newer stream's session is left alone, its stale checkpoint dropped); and
 /// the full JIDs whose shared presence the instance wrote (`presences:{instance}`), taken
-/// once.
+/// once. The fence is INSTANCE.fence, as in [`FALLBACK`].
 pub(super) const ORPHANS: &str = r"
 local p = ARGV[1]
 local out, jids = {}, {}
