@@ -290,20 +290,21 @@ impl<E: CoreEvent> Core<E> {
     }
 
     /// Applies the `h` of a `<resume/>` to a checkpoint, which may lag the stream it was
-    /// copied from: an `h` beyond every stanza it holds acknowledges all of them, and the
-    /// counters move on to `h` (the client has the rest). Returns how far beyond.
+    /// copied from: an `h` beyond the stanzas the copy knows were written acknowledges all
+    /// of those (the client has the rest: the old stream wrote them after the copy). Stanzas
+    /// queued since (routed to the copy while it waited) were never written: they stay, and
+    /// are numbered after `h`. Returns how far beyond.
     pub(crate) fn apply_ack_beyond(&mut self, now: Now, h: u32) -> Result<u32, PeerError> {
         let c = &self.counters;
         if seq::classify_ack(c.acked, c.sent, h) != AckPosition::TooHigh {
             return self.apply_ack(now, h).map(|()| 0);
         }
-        let sent = c.sent;
+        let (sent, pending) = (c.sent, seq::distance(c.sent, c.outbound));
         self.apply_ack(now, sent)?;
         let c = &mut self.counters;
-        // The queue is empty now: every counter moves to `h` together.
-        c.outbound = h;
-        c.sent = h;
         c.acked = h;
+        c.sent = h;
+        c.outbound = h.wrapping_add(pending);
         Ok(seq::distance(sent, h))
     }
 

@@ -10,9 +10,13 @@
 //!   the invariants of DESIGN.md checked after each: nothing lost or invented (every stanza
 //!   queued is acknowledged, handed back, expired or still held), queues within their
 //!   bounds, and everything we emit parses.
+//! - `record()`: bytes as a stored session record or store snapshot (JSON): what reads back
+//!   writes out the same, is adopted or refused whole, and resumes with each stanza
+//!   acknowledged or retransmitted once.
 
 mod client;
 mod input;
+mod record;
 mod server;
 
 use minidom::Element;
@@ -21,6 +25,7 @@ use crate::elements::{self, Feature, HandledCountTooHigh, Nonza, inline};
 use crate::ns::Namespace;
 
 pub use self::client::client;
+pub use self::record::record;
 pub use self::server::server;
 
 /// How deep [`elements`] looks for XEP-0198 elements inside the parsed tree.

@@ -695,3 +695,21 @@ fn a_session_given_back_onto_a_jid_bound_meanwhile_ends_replaced() {
     let snapshot = w.store.snapshot(at(3));
     assert!(SessionStore::<Wake>::restore(manual_server(), snapshot, at(3)).is_ok());
 }
+
+/// The `sm_record` fuzz target's seeds (and what it checks) on real records: a checkpoint, one
+/// with stanzas routed to it while it waited (`sent` behind `outbound`; resuming it with an `h`
+/// beyond used to renumber those stanzas wrongly, leaving the counters and the queue apart), a
+/// hibernated record and a store snapshot.
+#[cfg(all(feature = "__fuzzing", feature = "serde"))]
+#[test]
+fn stored_records_read_back_adopt_and_resume() {
+    for seed in [
+        include_bytes!("fixtures/records/checkpoint.json").as_slice(),
+        include_bytes!("fixtures/records/checkpoint-routed-to.json"),
+        include_bytes!("fixtures/records/hibernated.json"),
+        include_bytes!("fixtures/records/snapshot.json"),
+    ] {
+        assert!(serde_json::from_slice::<serde_json::Value>(seed).is_ok());
+        xmpp_sm::fuzzing::record(seed);
+    }
+}

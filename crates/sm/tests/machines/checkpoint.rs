@@ -219,3 +219,56 @@ fn a_stream_handed_over_elsewhere_hibernates_then_gets_conflict() {
     server.hand_over_elsewhere(at(4));
     assert!(sent(&mut server).is_empty(), "once");
 }
+
+#[test]
+fn stanzas_routed_to_a_waiting_checkpoint_are_numbered_after_the_clients_h() {
+    // Node one's stream wrote two stanzas, the client read them, then the copy was taken;
+    // the stream wrote a third (read too) and died. While the copy waits in the shared
+    // store, a fourth is routed to it.
+    let (_one, mut client, mut server) = pair_with_stanzas(2);
+    let mut copy = server.checkpoint(at(2)).expect("resumable");
+    server.send(at(3), msg(3)).expect("send");
+    let _ = server_to_client(at(3), &mut server, &mut client);
+    node_dies(&mut client, server);
+    copy.push(msg(4), wall(5), 10).expect("a stanza");
+
+    let mut two = World::new(manual_server());
+    two.store.adopt(at(6), copy).expect("adopted");
+    let mut resumed = client_resumes(&mut two, at(6), &mut client);
+    let evs = events(&mut resumed);
+    assert!(
+        evs.iter().any(|e| matches!(
+            e,
+            ServerEvent::ResumedFromCheckpoint {
+                acked_beyond: 1,
+                ..
+            }
+        )),
+        "{evs:?}"
+    );
+    assert!(
+        evs.iter().any(|e| matches!(
+            e,
+            ServerEvent::Resumed {
+                retransmitted: 1,
+                ..
+            }
+        )),
+        "the routed stanza goes out: {evs:?}"
+    );
+    let out = sent(&mut resumed);
+    assert_eq!(out[1], msg(4));
+    for el in out {
+        let _ = client.handle_element(at(6), el).expect("client accepts");
+    }
+    // The client counts it as its fourth; so does the resumed stream.
+    resumed.request_ack(at(7));
+    let _ = server_to_client(at(7), &mut resumed, &mut client);
+    let _ = client_to_server(at(7), &mut client, &mut resumed);
+    let evs = events(&mut resumed);
+    assert!(
+        matches!(&evs[..], [ServerEvent::Acked { h: 4, stanzas }] if stanzas.len() == 1),
+        "{evs:?}"
+    );
+    assert_eq!(resumed.unacked(), 0);
+}
