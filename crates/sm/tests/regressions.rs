@@ -699,7 +699,7 @@ fn a_session_given_back_onto_a_jid_bound_meanwhile_ends_replaced() {
 /// The `sm_record` fuzz target's seeds (and what it checks) on real records: a checkpoint, one
 /// with stanzas routed to it while it waited (`sent` behind `outbound`; resuming it with an `h`
 /// beyond used to renumber those stanzas wrongly, leaving the counters and the queue apart), a
-/// hibernated record and a store snapshot.
+/// hibernated record, a store snapshot, and what the target found.
 #[cfg(all(feature = "__fuzzing", feature = "serde"))]
 #[test]
 fn stored_records_read_back_adopt_and_resume() {
@@ -708,6 +708,8 @@ fn stored_records_read_back_adopt_and_resume() {
         include_bytes!("fixtures/records/checkpoint-routed-to.json"),
         include_bytes!("fixtures/records/hibernated.json"),
         include_bytes!("fixtures/records/snapshot.json"),
+        // Found by the target: a record in sm:1 (resumable only where sm:1 is offered).
+        include_bytes!("fixtures/records/sm1-not-a-checkpoint.json"),
     ] {
         assert!(serde_json::from_slice::<serde_json::Value>(seed).is_ok());
         xmpp_sm::fuzzing::record(seed);

@@ -19,6 +19,8 @@ use crate::elements::Resume;
 #[cfg(feature = "serde")]
 use crate::event::ServerEvent;
 #[cfg(feature = "serde")]
+use crate::ns::Namespace;
+#[cfg(feature = "serde")]
 use crate::seq;
 #[cfg(feature = "serde")]
 use crate::session::HibernatedSession;
@@ -38,11 +40,19 @@ pub fn record(data: &[u8]) {
         }
         if let Ok(snapshot) = serde_json::from_slice::<StoreSnapshot>(data) {
             // Restored, or refused with a typed error: either way no panic.
-            let _ = SessionStore::<()>::restore(ServerConfig::default(), snapshot, now());
+            let _ = SessionStore::<()>::restore(config(), snapshot, now());
         }
     }
     #[cfg(not(feature = "serde"))]
     let _ = data;
+}
+
+/// A node that speaks every dialect, so that a record in any of them can be resumed.
+#[cfg(feature = "serde")]
+fn config() -> ServerConfig {
+    let mut config = ServerConfig::default();
+    config.namespaces = Namespace::ALL.to_vec();
+    config
 }
 
 /// A fixed time: records name their own deadlines, before or after it.
@@ -75,7 +85,7 @@ fn check_session(session: &HibernatedSession, h: Option<u32>) {
         .and_then(|j| serde_json::from_str::<HibernatedSession>(&j).ok());
     assert_eq!(again.as_ref(), Some(session), "and reads back the same");
 
-    let store = SessionStore::<()>::new(ServerConfig::default());
+    let store = SessionStore::<()>::new(config());
     let queued = session.unacked();
     let c = &session.counters;
     let h = h.unwrap_or(c.sent);
@@ -131,7 +141,7 @@ fn check_session(session: &HibernatedSession, h: Option<u32>) {
     stream.handle_disconnect(now());
     let again = id.and_then(|id| store.release(now(), &id));
     if let Some(again) = again {
-        let checked = again.validate(ServerConfig::default().record_limits());
+        let checked = again.validate(config().record_limits());
         assert!(checked.is_ok(), "resumed, then hibernated: {checked:?}");
         assert_eq!(again.unacked(), retransmitted);
     }
