@@ -50,9 +50,10 @@ pub fn record(data: &[u8]) {
 /// A node that speaks every dialect, so that a record in any of them can be resumed.
 #[cfg(feature = "serde")]
 fn config() -> ServerConfig {
-    let mut config = ServerConfig::default();
-    config.namespaces = Namespace::ALL.to_vec();
-    config
+    ServerConfig {
+        namespaces: Namespace::ALL.to_vec(),
+        ..ServerConfig::default()
+    }
 }
 
 /// A fixed time: records name their own deadlines, before or after it.
