@@ -19,11 +19,11 @@ mod sm_common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use cluster_common::{alice_away_on_a, cluster, messages_at_login, sm_id};
+use cluster_common::{alice_away_on_a, cluster, enabled_for, messages_at_login, sm_id};
 use minidom::Element;
 use sm_common::{T, drain_raw, enabled, login, once, resume};
 use xmpp_sm::elements::{Nonza, Resume};
-use xmpp_sm::{ClientConfig, ClientEvent, Namespace, SmId};
+use xmpp_sm::{ClientEvent, Namespace, SmId};
 use xmpp_tether_testkit::client::{Connection, SmDriver};
 use xmpp_tether_testkit::example_server::ExampleServer;
 use xmpp_tether_testkit::slixmpp::Script;
@@ -293,13 +293,7 @@ fn a_racing_claim_at_both_nodes_has_exactly_one_winner() {
 #[ignore = "real peer: run by ./ci.sh"]
 fn an_expired_session_is_handed_back_once_on_one_node() {
     let c = cluster();
-    let mut config = ClientConfig::default();
-    config.max = Some(2);
-    let (mut conn, features) = login(&c.a, "alice");
-    conn.bind(Some("phone"), T).unwrap();
-    let mut alice = SmDriver::new(config);
-    alice.attach(conn);
-    alice.enable(&features, T).unwrap();
+    let mut alice = enabled_for(&c.a, "alice", "phone", 2);
     let id = sm_id(&alice);
     cut_into_redis(&c.a, &mut alice);
     let mut bob = enabled(&c.b, "bob", "desk");

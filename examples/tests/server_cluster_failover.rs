@@ -18,10 +18,10 @@ mod sm_common;
 use std::process::Command;
 use std::time::Duration;
 
-use cluster_common::{alice_away_on_a, cluster, messages_at_login, sm_id};
-use sm_common::{T, drain_raw, enabled, login, once, resume};
-use xmpp_sm::{ClientConfig, ClientEvent};
-use xmpp_tether_testkit::client::{NS_STREAM_ERRORS, SmDriver};
+use cluster_common::{alice_away_on_a, cluster, enabled_for, messages_at_login, sm_id};
+use sm_common::{T, drain_raw, enabled, once, resume};
+use xmpp_sm::ClientEvent;
+use xmpp_tether_testkit::client::NS_STREAM_ERRORS;
 use xmpp_tether_testkit::example_server::ExampleServer;
 use xmpp_tether_testkit::stanza::{body_counts, chat};
 
@@ -133,13 +133,7 @@ fn a_node_hung_in_the_take_over_is_fenced_and_nothing_is_lost() {
 #[ignore = "real peer: run by ./ci.sh"]
 fn a_dead_nodes_session_expires_once_elsewhere_with_its_stanzas_offline() {
     let mut c = cluster();
-    let mut config = ClientConfig::default();
-    config.max = Some(2);
-    let (mut conn, features) = login(&c.a, "alice");
-    conn.bind(Some("phone"), T).unwrap();
-    let mut alice = SmDriver::new(config);
-    alice.attach(conn);
-    alice.enable(&features, T).unwrap();
+    let mut alice = enabled_for(&c.a, "alice", "phone", 2);
     let id = sm_id(&alice);
     let mut bob = enabled(&c.b, "bob", "desk");
     let _old = alice.abandon().expect("alice had a connection");

@@ -173,3 +173,16 @@ pub(crate) fn alice_away_on_a(
     }
     (bob, alice, at_alice, old)
 }
+
+/// `user` on `node` as `resource`, stream management enabled asking for `max` seconds of
+/// resumption.
+pub(crate) fn enabled_for(node: &ExampleServer, user: &str, resource: &str, max: u32) -> SmDriver {
+    let mut config = xmpp_sm::ClientConfig::default();
+    config.max = Some(max);
+    let (mut conn, features) = login(node, user);
+    conn.bind(Some(resource), T).expect("bound");
+    let mut driver = SmDriver::new(config);
+    driver.attach(conn);
+    driver.enable(&features, T).expect("enabled");
+    driver
+}
