@@ -133,10 +133,26 @@ proptest! {
                 | DecryptError::BadDelimiter { .. }) => {}
             Err(other) => prop_assert!(false, "unexpected {other:?}"),
         }
-        if records_len <= rs as usize && new_rs as usize >= records_len {
+        // A single record still whole under a new size that is itself valid (RFC 8188 §2:
+        // at least 18) must decrypt; below 18 the header is refused (matched above).
+        if records_len <= rs as usize && new_rs as usize >= records_len && new_rs >= 18 {
             prop_assert_eq!(ece::decrypt(&ikm, &flipped).unwrap(), plaintext);
         }
     }
+}
+
+/// The case the property above found (rs 21, bit 2: the header then says 17, below RFC
+/// 8188's minimum of 18), which its last check wrongly expected to decrypt: a typed refusal.
+#[test]
+fn a_record_size_flipped_below_the_minimum_is_refused() {
+    let ikm = [0x6b; 16];
+    let body = ece::encrypt(&ikm, &[3; 16], b"", 21, &[], 0).unwrap();
+    let mut flipped = body;
+    flipped[16..20].copy_from_slice(&17u32.to_be_bytes());
+    assert!(matches!(
+        ece::decrypt(&ikm, &flipped),
+        Err(DecryptError::RecordSizeTooSmall { rs: 17 })
+    ));
 }
 
 fn keys(seed: u64) -> UaKeys {
