@@ -409,6 +409,8 @@ fn write_stream(header: &StreamHeader, elements: &[Element], gaps: &[usize]) -> 
 }
 
 proptest! {
+
+    #![proptest_config(persisted(ProptestConfig::default()))]
     /// Any chunking of what our writer wrote reads back as exactly the header, the elements
     /// and the end.
     #[test]
@@ -479,5 +481,16 @@ proptest! {
             read_chunked(limits, &input, sizes),
             read_chunked(limits, &input, [])
         );
+    }
+}
+
+/// Saved failures go beside this file (`<name>.proptest-regressions`) and are replayed first:
+/// proptest's default looks beside `src/`, which an integration test has not.
+fn persisted(config: ProptestConfig) -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..config
     }
 }

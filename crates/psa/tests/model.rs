@@ -454,6 +454,8 @@ fn view() -> View {
 }
 
 proptest! {
+
+    #![proptest_config(persisted(ProptestConfig::default()))]
     #[test]
     fn one_annotation_per_state_change_and_views_match_the_truth(
         ops in proptest::collection::vec(op(), 1..120)
@@ -462,5 +464,16 @@ proptest! {
         for op in &ops {
             world.apply(op)?;
         }
+    }
+}
+
+/// Saved failures go beside this file (`<name>.proptest-regressions`) and are replayed first:
+/// proptest's default looks beside `src/`, which an integration test has not.
+fn persisted(config: ProptestConfig) -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..config
     }
 }

@@ -233,9 +233,9 @@ impl Model {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(
+    #![proptest_config(persisted(ProptestConfig::with_cases(
         std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256)
-    ))]
+    )))]
 
     #[test]
     fn every_publish_ends_exactly_once(ops in proptest::collection::vec(op(), 1..80)) {
@@ -249,5 +249,16 @@ proptest! {
         let ended = m.outcomes.get("#ended").copied().unwrap_or(0);
         prop_assert_eq!(ended, m.firsts(), "one outcome per publish");
         prop_assert!(m.accepted <= m.firsts() * 3, "at most one acceptance per attempt");
+    }
+}
+
+/// Saved failures go beside this file (`<name>.proptest-regressions`) and are replayed first:
+/// proptest's default looks beside `src/`, which an integration test has not.
+fn persisted(config: ProptestConfig) -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..config
     }
 }

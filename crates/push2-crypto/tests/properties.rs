@@ -72,6 +72,8 @@ fn record_size() -> impl Strategy<Value = u32> {
 }
 
 proptest! {
+
+    #![proptest_config(persisted(ProptestConfig::default()))]
     #[test]
     fn ece_round_trips(
         ikm in proptest::collection::vec(any::<u8>(), 1..48),
@@ -160,7 +162,7 @@ fn keys(seed: u64) -> UaKeys {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(WEBPUSH_CASES))]
+    #![proptest_config(persisted(ProptestConfig::with_cases(WEBPUSH_CASES)))]
 
     #[test]
     fn webpush_round_trips(
@@ -297,7 +299,7 @@ fn backend_cases() -> ProptestConfig {
 }
 
 proptest! {
-    #![proptest_config(backend_cases())]
+    #![proptest_config(persisted(backend_cases()))]
 
     /// The backends agree. With `aws-lc-rs`: byte for byte on RFC 8291 with a fixed ephemeral
     /// key and salt, on key derivation, and on ES256 (each verifies the other's tokens and
@@ -375,5 +377,16 @@ proptest! {
             }
             Err(other) => prop_assert!(false, "unexpected {other:?}"),
         }
+    }
+}
+
+/// Saved failures go beside this file (`<name>.proptest-regressions`) and are replayed first:
+/// proptest's default looks beside `src/`, which an integration test has not.
+fn persisted(config: ProptestConfig) -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..config
     }
 }

@@ -54,7 +54,7 @@ fn message() -> impl Strategy<Value = Element> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(persisted(ProptestConfig::with_cases(256)))]
 
     #[test]
     fn the_output_meets_the_budget_and_keeps_the_mam_id(
@@ -92,5 +92,16 @@ proptest! {
         } else {
             prop_assert!(out.level > Level::Unchanged);
         }
+    }
+}
+
+/// Saved failures go beside this file (`<name>.proptest-regressions`) and are replayed first:
+/// proptest's default looks beside `src/`, which an integration test has not.
+fn persisted(config: ProptestConfig) -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..config
     }
 }

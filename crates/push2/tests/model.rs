@@ -8,7 +8,7 @@
 use proptest::prelude::*;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(persisted(ProptestConfig::with_cases(96)))]
 
     #[test]
     fn nothing_is_lost_or_duplicated(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
@@ -18,5 +18,16 @@ proptest! {
     #[test]
     fn the_push_service_answers_each_notification_once(data in proptest::collection::vec(any::<u8>(), 0..1024)) {
         xmpp_push2::fuzzing::service(&data);
+    }
+}
+
+/// Saved failures go beside this file (`<name>.proptest-regressions`) and are replayed first:
+/// proptest's default looks beside `src/`, which an integration test has not.
+fn persisted(config: ProptestConfig) -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..config
     }
 }

@@ -414,6 +414,8 @@ fn model(p: &Policy, r: &ModelResource, features: Option<&[String]>, n: &Notific
 }
 
 proptest! {
+
+    #![proptest_config(persisted(ProptestConfig::default()))]
     #[test]
     fn filter_to_features_and_back_is_the_identity(f in filter()) {
         let written = f.features();
@@ -470,7 +472,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(persisted(ProptestConfig::with_cases(128)))]
 
     #[test]
     fn table_picks_what_the_straightforward_decision_picks(
@@ -530,5 +532,16 @@ proptest! {
             expected.sort_by_key(ToString::to_string);
             prop_assert_eq!(ours, expected);
         }
+    }
+}
+
+/// Saved failures go beside this file (`<name>.proptest-regressions`) and are replayed first:
+/// proptest's default looks beside `src/`, which an integration test has not.
+fn persisted(config: ProptestConfig) -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..config
     }
 }

@@ -289,7 +289,7 @@ fn ops(long_waits: bool) -> impl Strategy<Value = Vec<Op>> {
 // ----- properties -----
 
 proptest! {
-    #![proptest_config(ProptestConfig::default())]
+    #![proptest_config(persisted(ProptestConfig::default()))]
 
     /// (a)-(d) under everything the harness can do, expiry and overflow included.
     #[test]
@@ -631,4 +631,15 @@ fn store_finds_a_hibernated_session_by_full_jid() {
         "claimed: live on the new stream"
     );
     assert!(pair.store.hibernated(&jid.to_bare()).is_empty());
+}
+
+/// Saved failures go beside this file (`<name>.proptest-regressions`) and are replayed first:
+/// proptest's default looks beside `src/`, which an integration test has not.
+fn persisted(config: ProptestConfig) -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..config
+    }
 }
