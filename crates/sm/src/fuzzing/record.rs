@@ -13,6 +13,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use xmpp_tether_core::{Monotonic, Now};
 
 #[cfg(feature = "serde")]
+use super::input::Rng;
+#[cfg(feature = "serde")]
 use crate::config::ServerConfig;
 #[cfg(feature = "serde")]
 use crate::elements::Resume;
@@ -112,7 +114,7 @@ fn check_session(session: &HibernatedSession, h: Option<u32>) {
     if store.hibernated_count() == 0 {
         return; // expired or evicted at once: handed back through the store's events
     }
-    let mut stream = store.stream(owner, (), &mut Zero);
+    let mut stream = store.stream(owner, (), &mut Rng(0));
     let resumed = stream.handle_element(now(), Resume::new(ns, id, Some(h)).into());
     assert!(resumed.is_ok(), "a resumable record resumes: {resumed:?}");
     let mut acked = 0;
@@ -147,28 +149,3 @@ fn check_session(session: &HibernatedSession, h: Option<u32>) {
         assert_eq!(again.unacked(), retransmitted);
     }
 }
-
-/// SM-IDs for the resuming streams (never enabled, so never used).
-#[cfg(feature = "serde")]
-struct Zero;
-
-#[cfg(feature = "serde")]
-impl rand_core::TryRng for Zero {
-    type Error = core::convert::Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        Ok(0)
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        Ok(0)
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        dst.fill(0);
-        Ok(())
-    }
-}
-
-#[cfg(feature = "serde")]
-impl rand_core::TryCryptoRng for Zero {}
