@@ -82,7 +82,7 @@ mod scripts;
 use self::scripts::{CLAIM, COMMON, DEADLINE, EXPIRE, HIBERNATE, PRESENCE, ROUTE};
 
 pub(crate) use self::push::Kind;
-pub(crate) use self::remote::listen;
+pub(crate) use self::remote::join;
 
 /// Every key starts with this.
 const PREFIX: &str = "tether:";

@@ -28,16 +28,6 @@ pub(crate) enum End {
     Done,
 }
 
-impl End {
-    /// The stream error to write before the stream closes, if any.
-    fn stream_error(&self) -> Option<StreamError> {
-        match self {
-            Self::Closed(error) => error.clone(),
-            _ => None,
-        }
-    }
-}
-
 pub(crate) struct Conn {
     pub(crate) shared: Arc<Shared>,
     pub(crate) io: Io,
@@ -206,8 +196,8 @@ impl Conn {
             None => {}
         }
         // sm }
-        if let Some(error) = end.stream_error() {
-            let _ = self.io.send(&error.into()).await;
+        if let End::Closed(Some(error)) = &end {
+            let _ = self.io.send(&error.clone().into()).await;
         }
         let _ = self.flush().await;
         #[cfg(feature = "cluster")] // cluster

@@ -94,10 +94,12 @@ impl Conn {
     /// an old stream, wait (bounded by the store's handover timeout) for it to be handed over.
     async fn inline_resume(&mut self, authenticate: &Element) -> Result<(), End> {
         let now = self.shared.now();
-        #[cfg(feature = "cluster")] // cluster
+        // cluster {
+        #[cfg(feature = "cluster")]
         self.shared
             .cluster_resume(now, self.owner(), authenticate)
-            .await; // cluster
+            .await;
+        // cluster }
         // sm {
         let _ = self.sm()?.handle_authenticate(now, authenticate);
         // sm }

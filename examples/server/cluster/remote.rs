@@ -353,9 +353,23 @@ impl Shared {
     }
 }
 
+/// Joins the cluster on the Redis at `url` as node `node`: connected, subscribed to its
+/// channels, and listening, before the first client is accepted.
+pub(crate) fn join(shared: &Arc<Shared>, url: &str, node: &str) -> Result<(), String> {
+    let max_queue = shared.sessions.config().max_queue;
+    let cluster = Cluster::connect(url, node.to_owned(), max_queue, shared.now())?;
+    // Subscribed before the first client is accepted: nothing published here is missed.
+    let (tx, rx) = mpsc::unbounded_channel();
+    cluster.subscribe(tx)?;
+    println!("cluster node {node} on {url}");
+    let _ = shared.cluster.set(cluster);
+    tokio::spawn(listen(Arc::clone(shared), rx));
+    Ok(())
+}
+
 /// Takes what other nodes publish to this one: stanzas for its live streams, and take-over
 /// requests.
-pub(crate) async fn listen(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<String>) {
+async fn listen(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<String>) {
     while let Some(payload) = rx.recv().await {
         match serde_json::from_str::<Remote>(&payload) {
             Ok(Remote::Stanza { to, stanza, hops }) => {
